@@ -1,0 +1,82 @@
+"""queuemeasure: measure the length of a vehicle queue along a road from a GeoTIFF.
+
+>>> import queuemeasure as qm
+>>> result = qm.measure("tile.tif", road="road.geojson", head=(44.63, 42.74))  # doctest: +SKIP
+>>> result.length_km, result.vehicle_count, result.truncated  # doctest: +SKIP
+
+Heavy submodules are imported on first use, so ``import queuemeasure`` is fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .errors import (
+    CRSError,
+    HeadError,
+    InputError,
+    OptionError,
+    OutputError,
+    QueueMeasureError,
+    QueueMeasureWarning,
+    RasterError,
+    RasterReadError,
+    RoadError,
+    RoadGapWarning,
+    SlowReadWarning,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .detect import detect_vehicles
+    from .info import tile_info
+    from .measure import measure
+    from .result import QueueResult, Vehicle
+    from .road import load_road, prepare_road
+
+__all__ = [
+    "__version__",
+    "measure",
+    "tile_info",
+    "detect_vehicles",
+    "load_road",
+    "prepare_road",
+    "QueueResult",
+    "Vehicle",
+    "QueueMeasureError",
+    "InputError",
+    "RasterError",
+    "RasterReadError",
+    "RoadError",
+    "HeadError",
+    "CRSError",
+    "OptionError",
+    "OutputError",
+    "QueueMeasureWarning",
+    "SlowReadWarning",
+    "RoadGapWarning",
+]
+
+_LAZY = {
+    "measure": ("measure", "measure"),
+    "tile_info": ("info", "tile_info"),
+    "detect_vehicles": ("detect", "detect_vehicles"),
+    "load_road": ("road", "load_road"),
+    "prepare_road": ("road", "prepare_road"),
+    "QueueResult": ("result", "QueueResult"),
+    "Vehicle": ("result", "Vehicle"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        mod, attr = _LAZY[name]
+        value = getattr(importlib.import_module(f".{mod}", __name__), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'queuemeasure' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
