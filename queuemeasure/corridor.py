@@ -1,0 +1,434 @@
+"""Read the road corridor from a tile and straighten it into a strip.
+
+Only the raster blocks that the corridor's sample points touch are decoded (block-aligned
+windowed reads, kept in a small cache while neighbouring pieces of the road need them);
+the tile is never read whole. Sample points are built in the road's local metric frame,
+mapped to the raster's CRS with pyproj (``always_xy=True``) and to pixels with the
+inverse geotransform, so projected, geographic and Web Mercator rasters are all right.
+
+A strip is an array of rows = stations along the road (row 0 nearest the head) and
+columns = offsets across it (column 0 at the right-hand edge looking away from the
+head), both sampled every ``step_m`` ground metres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from . import geo
+from .errors import RasterReadError
+from .raster import block_shape
+from .road import RoadPath
+
+__all__ = ["BlockSampler", "Strip", "road_frame", "build_strip", "iter_strips", "Scaler"]
+
+
+class Scaler:
+    """Map raw pixel values to float32 of about 0..1, per band.
+
+    uint8 is divided by 255. Other types are stretched between robust percentiles
+    (0.5 and 99.5 by default) of the first valid corridor samples seen, so the result is
+    fixed for the whole road and does not depend on how it is cut into pieces.
+    """
+
+    def __init__(self, dtype: str, low_pct: float = 0.5, high_pct: float = 99.5) -> None:
+        self.dtype = np.dtype(dtype)
+        self.low_pct, self.high_pct = low_pct, high_pct
+        self.lo: np.ndarray | None = None
+        self.hi: np.ndarray | None = None
+        if self.dtype == np.uint8:
+            self.lo, self.hi = np.zeros(1, np.float32), np.full(1, 255.0, np.float32)
+
+    @property
+    def fitted(self) -> bool:
+        return self.lo is not None
+
+    def fit(self, values: np.ndarray) -> None:
+        """Fit the stretch on valid samples ``values`` of shape (N, bands)."""
+        if self.fitted or len(values) < 16:
+            return
+        v = values.astype(np.float32, copy=False)
+        lo = np.percentile(v, self.low_pct, axis=0).astype(np.float32)
+        hi = np.percentile(v, self.high_pct, axis=0).astype(np.float32)
+        hi = np.where(hi > lo, hi, lo + 1.0)
+        self.lo, self.hi = lo, hi
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        if not self.fitted:
+            raise RuntimeError("Scaler used before fit")
+        assert self.lo is not None and self.hi is not None
+        return ((values.astype(np.float32, copy=False) - self.lo) / (self.hi - self.lo)).astype(
+            np.float32, copy=False
+        )
+
+
+class BlockSampler:
+    """Bilinear sampling of a dataset at arbitrary pixel positions, block by block.
+
+    Parameters
+    ----------
+    ds : rasterio dataset
+    bands : sequence of int
+        1-based band indexes to sample.
+
+    Notes
+    -----
+    Blocks are read with block-aligned windows and kept in a cache until
+    :meth:`release` is told which ones are still needed. ``blocks_read`` counts decodes.
+    """
+
+    def __init__(self, ds: Any, bands: Sequence[int]) -> None:
+        self.ds = ds
+        self.bands = list(bands)
+        self.bh, self.bw, self.tiled = block_shape(ds)
+        self.height, self.width = ds.height, ds.width
+        self.nby = -(-self.height // self.bh)
+        self.nbx = -(-self.width // self.bw)
+        self.inverse = ~ds.transform
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.blocks_read = 0
+        self.last_ids = np.zeros(0, np.int64)
+
+    # -- geometry
+    def pixel_coords(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Continuous (row, col) with pixel centres at integers, from raster-CRS x, y."""
+        a = self.inverse
+        col = a.a * x + a.b * y + a.c
+        row = a.d * x + a.e * y + a.f
+        return row - 0.5, col - 0.5
+
+    def blocks_for(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Sorted unique ids of the blocks the bilinear neighbours of the points need."""
+        r0 = np.floor(rows).astype(np.int64)
+        c0 = np.floor(cols).astype(np.int64)
+        ids = []
+        for dr in (0, 1):
+            for dc in (0, 1):
+                rr, cc = r0 + dr, c0 + dc
+                ok = (rr >= 0) & (rr < self.height) & (cc >= 0) & (cc < self.width)
+                ids.append((rr[ok] // self.bh) * self.nbx + cc[ok] // self.bw)
+        if not ids:
+            return np.zeros(0, np.int64)
+        return np.unique(np.concatenate(ids))
+
+    # -- I/O
+    def _read_block(self, bid: int) -> tuple[np.ndarray, np.ndarray]:
+        from rasterio.errors import RasterioIOError
+        from rasterio.windows import Window
+
+        by, bx = divmod(int(bid), self.nbx)
+        r0, c0 = by * self.bh, bx * self.bw
+        h = min(self.bh, self.height - r0)
+        w = min(self.bw, self.width - c0)
+        win = Window(c0, r0, w, h)
+        try:
+            data = self.ds.read(self.bands, window=win)
+            mask = self.ds.dataset_mask(window=win) > 0
+        except (RasterioIOError, OSError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RasterReadError(
+                f"failed to read pixels of {self.ds.name} at block row {by}, col {bx}: {first}"
+            ) from None
+        if data.dtype.kind == "f":
+            finite = np.isfinite(data).all(axis=0)
+            mask &= finite
+            data = np.where(np.isfinite(data), data, 0)
+        full = np.zeros((self.bh, self.bw, len(self.bands)), dtype=data.dtype)
+        full[:h, :w] = np.moveaxis(data, 0, -1)
+        fmask = np.zeros((self.bh, self.bw), dtype=bool)
+        fmask[:h, :w] = mask
+        self.blocks_read += 1
+        return full, fmask
+
+    def ensure(self, ids: np.ndarray) -> None:
+        """Decode the blocks in ``ids`` that are not cached yet."""
+        for bid in ids.tolist():
+            if bid not in self._cache:
+                self._cache[bid] = self._read_block(bid)
+
+    def release(self, keep: np.ndarray | None = None) -> None:
+        """Drop cached blocks except those in ``keep``."""
+        keep_set = set(keep.tolist()) if keep is not None else set()
+        for bid in list(self._cache):
+            if bid not in keep_set:
+                del self._cache[bid]
+
+    def sample(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bilinear samples (N, bands) in the raw dtype's scale, and validity (N,).
+
+        A sample is valid when its nearest pixel is inside the tile and valid; invalid
+        neighbours are left out of the bilinear weights.
+        """
+        rows = np.asarray(rows, dtype=np.float64).ravel()
+        cols = np.asarray(cols, dtype=np.float64).ravel()
+        n = rows.size
+        nb = len(self.bands)
+        ids = self.blocks_for(rows, cols)
+        self.ensure(ids)
+        self.last_ids = ids
+        if ids.size == 0:
+            return np.zeros((n, nb), np.float32), np.zeros(n, bool)
+        lut = np.full(self.nby * self.nbx, -1, dtype=np.int64)
+        lut[ids] = np.arange(ids.size)
+        atlas = np.stack([self._cache[b][0] for b in ids.tolist()])
+        matlas = np.stack([self._cache[b][1] for b in ids.tolist()])
+
+        r0 = np.floor(rows).astype(np.int64)
+        c0 = np.floor(cols).astype(np.int64)
+        fr = (rows - r0).astype(np.float32)
+        fc = (cols - c0).astype(np.float32)
+        acc = np.zeros((n, nb), np.float32)
+        wsum = np.zeros(n, np.float32)
+        nearest_valid = np.zeros(n, bool)
+        near_r = fr >= 0.5
+        near_c = fc >= 0.5
+        for dr in (0, 1):
+            wr = fr if dr else 1.0 - fr
+            for dc in (0, 1):
+                wc = fc if dc else 1.0 - fc
+                rr, cc = r0 + dr, c0 + dc
+                inside = (rr >= 0) & (rr < self.height) & (cc >= 0) & (cc < self.width)
+                rrc = np.clip(rr, 0, self.height - 1)
+                ccc = np.clip(cc, 0, self.width - 1)
+                a = lut[(rrc // self.bh) * self.nbx + ccc // self.bw]
+                ok = inside & (a >= 0)
+                a = np.where(ok, a, 0)
+                br, bc = rrc % self.bh, ccc % self.bw
+                m = matlas[a, br, bc] & ok
+                w = (wr * wc) * m
+                acc += atlas[a, br, bc].astype(np.float32) * w[:, None]
+                wsum += w
+                is_near = (near_r == bool(dr)) & (near_c == bool(dc))
+                nearest_valid |= is_near & m
+        valid = nearest_valid & (wsum > 0)
+        out = np.divide(acc, wsum[:, None], out=np.zeros_like(acc), where=wsum[:, None] > 0)
+        return out, valid
+
+
+def road_frame(path: RoadPath, chord: np.ndarray, smooth_m: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
+    """Centre points and left-pointing unit normals at local arc lengths ``chord``.
+
+    The tangent is the chord between points ``smooth_m`` before and after, so normals
+    turn smoothly at the road's vertices.
+    """
+    chord = np.asarray(chord, dtype=float)
+    end = path.chord_m[-1]
+    p = path.xy_at_chord(chord)
+    a = path.xy_at_chord(np.clip(chord - smooth_m, 0.0, end))
+    b = path.xy_at_chord(np.clip(chord + smooth_m, 0.0, end))
+    t = b - a
+    norm = np.hypot(t[..., 0], t[..., 1])
+    norm = np.where(norm > 0, norm, 1.0)
+    t = t / norm[..., None]
+    normal = np.stack([-t[..., 1], t[..., 0]], axis=-1)
+    return p, normal
+
+
+@dataclass
+class Strip:
+    """A straightened piece of the road corridor.
+
+    Attributes
+    ----------
+    image : ndarray (rows, cols, bands) float32
+        Scaled pixel values (about 0..1).
+    valid : ndarray (rows, cols) bool
+    step_m : float
+        Ground spacing of rows and columns.
+    half_width_m : float
+        Columns span offsets -half_width_m .. +half_width_m.
+    chord0 : float
+        Local arc length at the top edge of row 0.
+    path : RoadPath
+    """
+
+    image: np.ndarray
+    valid: np.ndarray
+    step_m: float
+    half_width_m: float
+    chord0: float
+    path: RoadPath
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.image.shape[0])
+
+    def chord_at_row(self, row: np.ndarray | float) -> np.ndarray:
+        """Local arc length at (fractional, edge-based) row coordinates."""
+        return self.chord0 + np.asarray(row, dtype=float) * self.step_m
+
+    def station_at_row(self, row: np.ndarray | float) -> np.ndarray:
+        """Geodesic station from the head at edge-based row coordinates."""
+        return self.path.station_at_chord(self.chord_at_row(row))
+
+    def offset_at_col(self, col: np.ndarray | float) -> np.ndarray:
+        """Lateral offset in metres (positive = left) at edge-based column coordinates."""
+        return -self.half_width_m + np.asarray(col, dtype=float) * self.step_m
+
+    def xy_at(self, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+        """Local-frame (x, y) of edge-based strip coordinates; shape (..., 2)."""
+        p, n = road_frame(self.path, self.chord_at_row(row))
+        o = self.offset_at_col(col)
+        return p + n * o[..., None]
+
+    def lonlat_at(self, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+        """WGS84 (lon, lat) of edge-based strip coordinates; shape (..., 2)."""
+        xy = self.xy_at(row, col)
+        lon, lat = geo.transformer(self.path.local_crs, geo.WGS84).transform(xy[..., 0], xy[..., 1])
+        return np.stack([np.asarray(lon), np.asarray(lat)], axis=-1)
+
+
+def _sample_points(
+    sampler: BlockSampler, path: RoadPath, chord: np.ndarray, offsets: np.ndarray, raster_crs: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel (row, col) of every (station, offset) sample, shape (rows, cols) each.
+
+    Only three points per station are reprojected (both edges and the centre); the
+    others are interpolated linearly across, which over a few tens of metres is exact to
+    far below a pixel in any conformal or equirectangular CRS.
+    """
+    p, n = road_frame(path, chord)
+    omin, omax = float(offsets[0]), float(offsets[-1])
+    pts = np.concatenate([p + n * omin, p, p + n * omax])
+    x, y = geo.transformer(path.local_crs, raster_crs).transform(pts[:, 0], pts[:, 1])
+    x = np.asarray(x).reshape(3, -1)
+    y = np.asarray(y).reshape(3, -1)
+    # piecewise-linear interpolation across, right edge -> centre -> left edge
+    f_right = np.clip(offsets / omin, 0, 1) if omin < 0 else np.zeros_like(offsets)
+    f_left = np.clip(offsets / omax, 0, 1) if omax > 0 else np.zeros_like(offsets)
+    xs = (x[1][:, None] + (x[0] - x[1])[:, None] * f_right[None] + (x[2] - x[1])[:, None] * f_left[None])
+    ys = (y[1][:, None] + (y[0] - y[1])[:, None] * f_right[None] + (y[2] - y[1])[:, None] * f_left[None])
+    return sampler.pixel_coords(xs, ys)
+
+
+def build_strip(
+    sampler: BlockSampler,
+    path: RoadPath,
+    raster_crs: Any,
+    scaler: Scaler,
+    *,
+    chord_start: float,
+    n_rows: int,
+    step_m: float,
+    half_width_m: float,
+) -> Strip:
+    """Resample one piece of the corridor into a :class:`Strip`.
+
+    Parameters
+    ----------
+    sampler : BlockSampler
+    path : RoadPath
+    raster_crs : CRS-like
+    scaler : Scaler
+        Fitted on this piece's valid samples when not fitted yet.
+    chord_start : float
+        Local arc length of the top edge of the first row.
+    n_rows : int
+    step_m : float
+    half_width_m : float
+    """
+    n_cols = max(2, int(round(2 * half_width_m / step_m)))
+    half = n_cols * step_m / 2.0
+    offsets = -half + (np.arange(n_cols) + 0.5) * step_m
+    chord = chord_start + (np.arange(n_rows) + 0.5) * step_m
+    rows, cols = _sample_points(sampler, path, chord, offsets, raster_crs)
+    raw, valid = sampler.sample(rows, cols)
+    if not scaler.fitted and valid.any():
+        scaler.fit(raw[valid])
+    nb = raw.shape[1]
+    if scaler.fitted:
+        img = scaler(raw)
+    else:
+        img = np.zeros_like(raw, dtype=np.float32)
+    img[~valid] = 0.0
+    return Strip(
+        image=img.reshape(n_rows, n_cols, nb),
+        valid=valid.reshape(n_rows, n_cols),
+        step_m=step_m,
+        half_width_m=half,
+        chord0=chord_start,
+        path=path,
+    )
+
+
+def coverage_chords(
+    sampler: BlockSampler, path: RoadPath, raster_crs: Any, *, step_m: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Centreline positions every ``step_m`` and whether each lies on the tile.
+
+    Returns local arc lengths and a bool array (inside the raster footprint). Reads no
+    pixels.
+    """
+    end = float(path.chord_m[-1])
+    chord = np.arange(0.0, end + step_m, step_m)
+    chord = np.minimum(chord, end)
+    p = path.xy_at_chord(chord)
+    x, y = geo.transformer(path.local_crs, raster_crs).transform(p[:, 0], p[:, 1])
+    r, c = sampler.pixel_coords(np.asarray(x), np.asarray(y))
+    inside = (r >= -0.5) & (r < sampler.height - 0.5) & (c >= -0.5) & (c < sampler.width - 0.5)
+    inside &= np.isfinite(r) & np.isfinite(c)
+    return chord, inside
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One piece of a road side: its strip and the rows whose results it owns."""
+
+    strip: Strip
+    core_start: int
+    core_stop: int
+    index: int
+
+
+def iter_strips(
+    sampler: BlockSampler,
+    path: RoadPath,
+    raster_crs: Any,
+    scaler: Scaler,
+    *,
+    step_m: float,
+    half_width_m: float,
+    chord_end: float | None = None,
+    piece_m: float = 1500.0,
+    overlap_m: float = 100.0,
+    skip: np.ndarray | None = None,
+) -> Iterator[Piece]:
+    """Cut a road side into overlapping pieces and yield their strips in order.
+
+    Each piece covers ``piece_m`` of road (its *core*) plus ``overlap_m`` on both sides
+    for context. ``skip`` is an optional bool array, one per piece, marking pieces that
+    lie wholly off the tile; they are yielded as all-invalid strips without reading
+    anything. Blocks no longer needed are dropped from the cache as it goes, so memory
+    is bounded by about two pieces' blocks.
+    """
+    end = float(path.chord_m[-1]) if chord_end is None else float(chord_end)
+    n_total = max(1, int(np.ceil(end / step_m)))
+    core_rows = max(1, int(round(piece_m / step_m)))
+    ov = int(round(overlap_m / step_m))
+    starts = range(0, n_total, core_rows)
+    for k, c0 in enumerate(starts):
+        c1 = min(n_total, c0 + core_rows)
+        a = max(0, c0 - ov)
+        b = min(n_total, c1 + ov)
+        if skip is not None and skip[k]:
+            n_cols = max(2, int(round(2 * half_width_m / step_m)))
+            nb = len(sampler.bands)
+            strip = Strip(
+                image=np.zeros((b - a, n_cols, nb), np.float32),
+                valid=np.zeros((b - a, n_cols), bool),
+                step_m=step_m,
+                half_width_m=n_cols * step_m / 2.0,
+                chord0=a * step_m,
+                path=path,
+            )
+        else:
+            strip = build_strip(
+                sampler, path, raster_crs, scaler,
+                chord_start=a * step_m, n_rows=b - a, step_m=step_m, half_width_m=half_width_m,
+            )
+        yield Piece(strip, c0 - a, c1 - a, k)
+        # keep the blocks this piece used: the next piece's overlap needs some of them
+        sampler.release(sampler.last_ids)

@@ -1,0 +1,240 @@
+"""Opening tiles: checks, band choice, ground pixel size and a summary of the tile.
+
+Nothing here reads pixels except :func:`tile_info`'s optional road coverage, which goes
+through :mod:`queuemeasure.corridor`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from . import geo
+from .errors import RasterError, SlowReadWarning
+
+__all__ = [
+    "open_tile",
+    "choose_bands",
+    "ground_pixel_size",
+    "is_remote",
+    "gdal_env_options",
+    "TileInfo",
+]
+
+_REMOTE_PREFIXES = ("http://", "https://", "s3://", "gs://", "az://", "/vsicurl", "/vsis3",
+                    "/vsigs", "/vsiaz", "ftp://")
+
+
+def is_remote(tile: str) -> bool:
+    """True when ``tile`` names a network resource rather than a local file."""
+    t = str(tile).lower()
+    return t.startswith(_REMOTE_PREFIXES) or "://" in t and not t.startswith(("zip://", "file://", "tar://"))
+
+
+def gdal_env_options(tile: str) -> dict[str, Any]:
+    """GDAL configuration for reading ``tile``: no directory listing, short timeouts."""
+    opts: dict[str, Any] = {"GDAL_CACHEMAX": 256}
+    if is_remote(tile):
+        opts.update(
+            GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR",
+            GDAL_HTTP_TIMEOUT=os.environ.get("GDAL_HTTP_TIMEOUT", "20"),
+            GDAL_HTTP_CONNECTTIMEOUT=os.environ.get("GDAL_HTTP_CONNECTTIMEOUT", "10"),
+            GDAL_HTTP_MAX_RETRY=os.environ.get("GDAL_HTTP_MAX_RETRY", "1"),
+            VSI_CACHE=True,
+        )
+    return opts
+
+
+@contextlib.contextmanager
+def open_tile(tile: Any) -> Iterator[Any]:
+    """Open a tile for reading inside a suitable ``rasterio.Env``; check it is usable.
+
+    Parameters
+    ----------
+    tile : str, os.PathLike or rasterio dataset
+        A path, a URL GDAL reads (``https://`` COG, ``zip://``, ``/vsi...``), or an
+        already opened dataset (yielded as is).
+
+    Yields
+    ------
+    rasterio.io.DatasetReader
+
+    Raises
+    ------
+    RasterError
+        When the tile is missing, not a raster, or has no CRS or no geotransform.
+    """
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
+    if hasattr(tile, "read") and hasattr(tile, "transform"):
+        check_georeferenced(tile)
+        yield tile
+        return
+    name = os.fspath(tile)
+    if not is_remote(name) and "://" not in name and not name.startswith("/vsi"):
+        p = Path(name)
+        if not p.exists():
+            raise RasterError(f"tile not found: {name}")
+        if p.is_dir():
+            raise RasterError(f"tile is a directory, not a raster file: {name}")
+    with rasterio.Env(**gdal_env_options(name)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                ds = rasterio.open(name)
+        except RasterioIOError as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else "unreadable"
+            if is_remote(name):
+                raise RasterError(f"cannot open remote tile {name}: {msg}") from None
+            raise RasterError(f"not a readable raster: {name} ({msg})") from None
+        with ds:
+            check_georeferenced(ds)
+            yield ds
+
+
+def check_georeferenced(ds: Any) -> None:
+    """Raise :class:`RasterError` unless ``ds`` has a CRS and a real geotransform."""
+    from affine import Affine
+
+    if ds.crs is None:
+        raise RasterError(f"tile has no CRS: {ds.name} (assign one, e.g. with gdal_edit.py -a_srs)")
+    if ds.transform == Affine.identity() and not ds.gcps[0]:
+        raise RasterError(f"tile has no geotransform: {ds.name}")
+    if ds.transform == Affine.identity():
+        raise RasterError(
+            f"tile is georeferenced by GCPs only: {ds.name} (warp it first, e.g. gdalwarp)"
+        )
+    if ds.count < 1:
+        raise RasterError(f"tile has no bands: {ds.name}")
+
+
+def choose_bands(ds: Any, bands: Sequence[int] | None = None) -> list[int]:
+    """Pick the 1-based band indexes to analyse.
+
+    Red, green and blue by colour interpretation when the tile declares them; otherwise
+    the first three non-alpha bands (or the single band of a panchromatic tile).
+    ``bands`` overrides, and is checked against the tile.
+    """
+    from rasterio.enums import ColorInterp
+
+    if bands:
+        idx = [int(b) for b in bands]
+        bad = [b for b in idx if b < 1 or b > ds.count]
+        if bad:
+            raise RasterError(
+                f"band {bad[0]} does not exist: the tile has {ds.count} band(s) (1..{ds.count})"
+            )
+        return idx
+    ci = list(ds.colorinterp)
+    rgb = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
+    if all(c in ci for c in rgb):
+        return [ci.index(c) + 1 for c in rgb]
+    usable = [i + 1 for i, c in enumerate(ci) if c != ColorInterp.alpha]
+    if not usable:
+        usable = list(range(1, ds.count + 1))
+    return usable[:3] if len(usable) >= 3 else usable[:1]
+
+
+def ground_pixel_size(ds: Any, at_xy: tuple[float, float] | None = None) -> tuple[float, float]:
+    """Ground size in metres of one pixel step along columns and rows (geodesic).
+
+    Measured at ``at_xy`` (raster CRS) or at the tile centre, by reprojecting the pixel's
+    corners to WGS84 and measuring on the ellipsoid; right for projected, geographic and
+    Web Mercator rasters alike, and for rotated geotransforms.
+    """
+    t = ds.transform
+    if at_xy is None:
+        col, row = ds.width / 2.0, ds.height / 2.0
+    else:
+        inv = ~t
+        col = inv.a * at_xy[0] + inv.b * at_xy[1] + inv.c
+        row = inv.d * at_xy[0] + inv.e * at_xy[1] + inv.f
+    pts_c = np.array([col, col + 1, col])
+    pts_r = np.array([row, row, row + 1])
+    xs = t.a * pts_c + t.b * pts_r + t.c
+    ys = t.d * pts_c + t.e * pts_r + t.f
+    lon, lat = geo.transformer(ds.crs, geo.WGS84).transform(np.asarray(xs), np.asarray(ys))
+    _, _, d = geo.GEOD.inv(lon[[0, 0]], lat[[0, 0]], lon[[1, 2]], lat[[1, 2]])
+    return float(d[0]), float(d[1])
+
+
+def block_shape(ds: Any) -> tuple[int, int, bool]:
+    """Return (block rows, block cols, tiled) for reading ``ds`` in corridor pieces.
+
+    A striped (untiled) tile gets virtual 512-column blocks: bounded memory, but GDAL
+    decodes whole strips, so :class:`SlowReadWarning` is issued when the strips are wide.
+    """
+    bh, bw = ds.block_shapes[0]
+    tiled = bw < ds.width or ds.width <= 1024
+    if bw >= ds.width and ds.width > 1024:
+        warnings.warn(
+            f"tile is not tiled (strips of {bh} x {bw} px): windowed reads decode whole "
+            "strips and will be slow; convert it with `gdal_translate -co TILED=YES`",
+            SlowReadWarning,
+            stacklevel=3,
+        )
+        bh = max(bh, int(np.ceil(256 / bh)) * bh) if bh < 256 else bh
+        bw = 512
+    return int(bh), int(bw), tiled
+
+
+@dataclass(frozen=True)
+class TileInfo:
+    """A summary of a tile for ``queuemeasure info``."""
+
+    path: str
+    driver: str
+    width: int
+    height: int
+    count: int
+    dtypes: list[str]
+    crs: str
+    pixel_size_m: tuple[float, float]
+    block_shape: tuple[int, int]
+    tiled: bool
+    compression: str | None
+    nodata: float | None
+    colorinterp: list[str]
+    bands_used: list[int]
+    bounds_lonlat: tuple[float, float, float, float]
+    synthetic: bool
+    road_km: float | None = None
+    road_km_on_valid_data: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as a JSON-ready dict."""
+        from dataclasses import asdict
+
+        d = asdict(self)
+        d["pixel_size_m"] = list(self.pixel_size_m)
+        d["block_shape"] = list(self.block_shape)
+        d["bounds_lonlat"] = list(self.bounds_lonlat)
+        return d
+
+
+def crs_name(crs: Any) -> str:
+    """A short name for a CRS: EPSG:NNNN when it has one, else its WKT."""
+    c = geo.parse_crs(crs)
+    epsg = c.to_epsg(min_confidence=90)
+    return f"EPSG:{epsg}" if epsg else c.to_wkt()
+
+
+def is_synthetic(ds: Any) -> bool:
+    """True when the tile says it was made by queuemeasure.synth."""
+    tags = {k.upper(): str(v) for k, v in ds.tags().items()}
+    return tags.get("SYNTHETIC", "").lower() in {"yes", "true", "1"}
+
+
+def tile_bounds_lonlat(ds: Any) -> tuple[float, float, float, float]:
+    """The tile's footprint in WGS84 (west, south, east, north), densified edges."""
+    from rasterio.warp import transform_bounds
+
+    w, s, e, n = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21)
+    return float(w), float(s), float(e), float(n)
