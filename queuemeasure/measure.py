@@ -1,0 +1,372 @@
+"""Measure a queue: road → corridor → strip → vehicles → queue → result.
+
+This module only orchestrates; each step lives in its own module (:mod:`.road`,
+:mod:`.corridor`, :mod:`.detect`, :mod:`.queue`, :mod:`.result`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import geo
+from .corridor import BlockSampler, Scaler, coverage_chords, iter_strips
+from .errors import OptionError, RoadError
+from .queue import QueueChain, chain_queue, length_range, merge_intervals
+from .raster import choose_bands, crs_name, ground_pixel_size, is_synthetic, open_tile
+from .result import QueueResult, Vehicle
+from .road import MAX_HEAD_DISTANCE_M, Direction, RoadPath, prepare_road
+
+__all__ = ["measure", "DEFAULT_MAX_GAP_M", "DEFAULT_HALF_WIDTH_M"]
+
+#: Default largest gap inside a queue (metres).
+DEFAULT_MAX_GAP_M = 50.0
+#: Default half-width of the carriageway in which vehicles count (a two-lane road plus
+#: shoulders and a few metres of centreline error).
+DEFAULT_HALF_WIDTH_M = 6.0
+#: Extra corridor either side of the carriageway, read as context for the detector.
+CONTEXT_M = 4.0
+#: Share of a row's carriageway that must hold valid pixels for the row to be observed.
+MIN_VALID_SHARE = 0.5
+
+Progress = Callable[[float, float], None]
+
+
+@dataclass
+class _SideMeasurement:
+    path: RoadPath
+    vehicles: list[Vehicle]
+    s0: np.ndarray
+    s1: np.ndarray
+    score: np.ndarray
+    occluded: np.ndarray
+    observed_end_m: float
+    end_reason: str
+    chain: QueueChain
+    blocks: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _check_options(max_gap: float, half_width: float, sensitivity: float) -> None:
+    if not np.isfinite(max_gap) or max_gap <= 0:
+        raise OptionError(f"max gap must be a positive number of metres, not {max_gap}")
+    if max_gap > 1000:
+        raise OptionError(f"max gap of {max_gap} m is absurd for a queue (at most 1000 m)")
+    if not np.isfinite(half_width) or not 1.0 <= half_width <= 50.0:
+        raise OptionError(f"half width must be between 1 and 50 m, not {half_width}")
+    if not np.isfinite(sensitivity) or not 0.2 <= sensitivity <= 5.0:
+        raise OptionError(f"sensitivity must be between 0.2 and 5, not {sensitivity}")
+
+
+def measure(
+    tile: Any,
+    road: Any,
+    *,
+    head: Sequence[float] | None = None,
+    max_gap: float = DEFAULT_MAX_GAP_M,
+    direction: Direction = "both",
+    road_crs: Any = None,
+    bands: Sequence[int] | None = None,
+    half_width: float = DEFAULT_HALF_WIDTH_M,
+    sensitivity: float = 1.0,
+    max_head_distance: float = MAX_HEAD_DISTANCE_M,
+    progress: Progress | None = None,
+) -> QueueResult:
+    """Measure the vehicle queue standing on ``road`` in ``tile``.
+
+    Parameters
+    ----------
+    tile : str, os.PathLike or rasterio dataset
+        A GeoTIFF (any CRS) path, a URL GDAL reads, or an open dataset.
+    road : str, os.PathLike, dict or shapely geometry
+        The road centreline: GeoJSON (file, string or mapping), WKT or shapely, WGS84
+        unless ``road_crs`` says otherwise.
+    head : (lon, lat), optional
+        The checkpoint holding the queue, WGS84. Default: the road's first vertex.
+    max_gap : float
+        Largest gap (metres) between vehicles of one queue.
+    direction : {"both", "forward", "backward"}
+        Side(s) of the head to search; with "both" the longer queue is kept.
+    road_crs : CRS-like, optional
+        CRS of the road's coordinates.
+    bands : sequence of int, optional
+        1-based bands to analyse (default: RGB by colour interpretation, or band 1).
+    half_width : float
+        Half-width (metres) of the carriageway on which vehicles count.
+    sensitivity : float
+        Detector sensitivity (1 = default; higher finds fainter vehicles).
+    max_head_distance : float
+        Refuse a head farther than this from the road (metres).
+    progress : callable(done_m, total_m), optional
+        Called after each piece of road is processed.
+
+    Returns
+    -------
+    QueueResult
+
+    Raises
+    ------
+    queuemeasure.errors.InputError
+        For a bad tile, road, head or option.
+    queuemeasure.errors.RasterReadError
+        When pixels cannot be read.
+
+    Examples
+    --------
+    >>> import queuemeasure as qm
+    >>> r = qm.measure("sample_tiles/curve_utm_SYNTHETIC.tif",
+    ...                road="sample_tiles/curve_utm_SYNTHETIC.road.geojson")  # doctest: +SKIP
+    >>> round(r.length_km, 2)  # doctest: +SKIP
+    0.6
+    """
+    t0 = time.perf_counter()
+    _check_options(max_gap, half_width, sensitivity)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sides = prepare_road(
+            road, crs=road_crs, head=tuple(head) if head is not None else None,
+            direction=direction, max_head_distance_m=max_head_distance,
+        )
+        with open_tile(tile) as ds:
+            band_idx = choose_bands(ds, bands)
+            sampler = BlockSampler(ds, band_idx)
+            hx, hy = geo.transformer(geo.WGS84, ds.crs).transform(*sides.head_lonlat)
+            dx, dy = ground_pixel_size(ds, (hx, hy))
+            if not (np.isfinite(dx) and np.isfinite(dy)) or min(dx, dy) <= 0:
+                raise RoadError("the head does not map onto the tile's grid (is it far outside?)")
+            gsd = float(np.sqrt(dx * dy))
+            step = max(gsd, 0.05)
+            scaler = Scaler(ds.dtypes[band_idx[0] - 1])
+            total = sum(p.length_m for p in sides.sides)
+            done = [0.0]
+
+            def tick(m: float) -> None:
+                done[0] += m
+                if progress is not None:
+                    progress(min(done[0], total), total)
+
+            measured = [
+                _measure_side(
+                    sampler, ds.crs, p, scaler, step=step, gsd=gsd, max_gap=max_gap,
+                    half_width=half_width, sensitivity=sensitivity, tick=tick,
+                )
+                for p in sides.sides
+            ]
+            any_coverage = any(m.observed_end_m > 0 for m in measured)
+            if not any_coverage:
+                raise RoadError(_no_coverage_message(ds, sides))
+            synthetic = is_synthetic(ds)
+            raster_crs = crs_name(ds.crs)
+            tile_name = ds.name if not isinstance(tile, (str, os.PathLike)) else os.fspath(tile)
+            blocks = sampler.blocks_read
+    best = max(measured, key=lambda m: (m.chain.length_m, m.chain.count, m.path.side == "forward"))
+    notes = list(sides.notes)
+    for w in caught:
+        msg = str(w.message)
+        if msg not in notes:
+            notes.append(msg)
+    result = _to_result(
+        best, sides.head_lonlat, gsd=gsd, max_gap=max_gap, raster_crs=raster_crs,
+        road_km=sum(p.length_m for p in sides.sides) / 1000.0, tile=tile_name,
+        synthetic=synthetic, notes=notes,
+    )
+    if len(sides.sides) == 2:
+        other = [m for m in measured if m is not best][0]
+        result.notes.append(
+            f"searched both sides of the head; kept the {best.path.side} side "
+            f"({best.chain.length_m / 1000:.3f} km vs {other.chain.length_m / 1000:.3f} km)"
+        )
+    result.blocks_read = blocks
+    result.elapsed_s = time.perf_counter() - t0
+    return result
+
+
+def _no_coverage_message(ds: Any, sides: Any) -> str:
+    """Say why the road has no valid pixels, hinting at swapped axes when they fit."""
+    from .raster import tile_bounds_lonlat
+
+    w, s, e, n = tile_bounds_lonlat(ds)
+    ll = np.concatenate([p.lonlat for p in sides.sides])
+    lon, lat = ll[:, 0], ll[:, 1]
+    inside = (lon >= w) & (lon <= e) & (lat >= s) & (lat <= n)
+    swapped = (lat >= w) & (lat <= e) & (lon >= s) & (lon <= n)
+    if swapped.any() and not inside.any():
+        return ("the road lies outside the tile, but would lie on it with its axes swapped: "
+                "GeoJSON wants lon,lat (x,y) order")
+    if not inside.any():
+        return (f"the road lies entirely outside the tile (road lon {lon.min():.5f}..{lon.max():.5f}, "
+                f"lat {lat.min():.5f}..{lat.max():.5f}; tile lon {w:.5f}..{e:.5f}, lat {s:.5f}..{n:.5f})")
+    return "the tile has no valid data along the road (all nodata or masked)"
+
+
+def _measure_side(
+    sampler: BlockSampler,
+    raster_crs: Any,
+    path: RoadPath,
+    scaler: Scaler,
+    *,
+    step: float,
+    gsd: float,
+    max_gap: float,
+    half_width: float,
+    sensitivity: float,
+    tick: Callable[[float], None],
+    piece_m: float = 1500.0,
+    overlap_m: float = 100.0,
+) -> _SideMeasurement:
+    from .detect import detect_vehicles
+
+    strip_half = half_width + CONTEXT_M
+    # which pieces can touch the tile at all (reads no pixels)
+    chords, inside = coverage_chords(sampler, path, raster_crs, step_m=2.0)
+    n_total = max(1, int(np.ceil(path.chord_m[-1] / step)))
+    core_rows = max(1, int(round(piece_m / step)))
+    n_pieces = -(-n_total // core_rows)
+    margin = strip_half + overlap_m + 2 * step
+    skip = np.ones(n_pieces, dtype=bool)
+    for k in range(n_pieces):
+        a, b = k * core_rows * step - margin, (k + 1) * core_rows * step + margin
+        skip[k] = not inside[(chords >= a) & (chords <= b)].any()
+
+    has_data = np.zeros(n_total, dtype=bool)
+    occluded = np.zeros(n_total, dtype=bool)
+    vehicles: list[Vehicle] = []
+    for piece in iter_strips(
+        sampler, path, raster_crs, scaler, step_m=step, half_width_m=strip_half,
+        piece_m=piece_m, overlap_m=overlap_m, skip=skip,
+    ):
+        strip = piece.strip
+        row_a = int(round(strip.chord0 / step))
+        core = slice(piece.core_start, piece.core_stop)
+        glob = slice(row_a + piece.core_start, row_a + piece.core_stop)
+        offs = strip.offset_at_col(np.arange(strip.image.shape[1]) + 0.5)
+        carriage = np.abs(offs) <= half_width
+        share = strip.valid[:, carriage].mean(axis=1)
+        has_data[glob] = share[core] >= MIN_VALID_SHARE
+        if skip[piece.index] or not strip.valid.any():
+            tick(piece_m)
+            continue
+        det = detect_vehicles(
+            strip.image, strip.valid, step_m=step, half_width_m=half_width,
+            sensitivity=sensitivity,
+        )
+        occluded[glob] = np.asarray(det.occluded, dtype=bool)[core]
+        for v in det.vehicles:
+            rc = 0.5 * (v.row0 + v.row1)
+            if not piece.core_start <= rc < piece.core_stop:
+                continue
+            off = float(strip.offset_at_col(v.col_center))
+            if abs(off) > half_width:
+                continue
+            poly = np.asarray(v.polygon, dtype=float).reshape(-1, 2)
+            ring = strip.lonlat_at(poly[:, 0], poly[:, 1])
+            if len(ring) and not np.array_equal(ring[0], ring[-1]):
+                ring = np.vstack([ring, ring[:1]])
+            s0, s1 = strip.station_at_row(np.array([v.row0, v.row1]))
+            vehicles.append(Vehicle(
+                footprint_lonlat=ring, s0_m=float(s0), s1_m=float(s1), offset_m=off,
+                score=float(v.score), kind=v.kind, side=path.side,
+            ))
+        tick(piece_m)
+
+    # rows -> stations
+    edges = path.station_at_chord(np.arange(n_total + 1) * step)
+    edges[-1] = min(edges[-1], path.length_m)
+    if has_data.any():
+        last = int(np.flatnonzero(has_data)[-1])
+        observed_end = float(edges[last + 1])
+    else:
+        last, observed_end = -1, 0.0
+    if observed_end >= path.length_m - 2 * step:
+        reason, observed_end = "road_end", path.length_m
+    else:
+        beyond = path.chord_at(observed_end) + 4 * step
+        reason = "image_edge" if not inside[np.searchsorted(chords, min(beyond, chords[-1]))] else "nodata"
+    hidden = (occluded | ~has_data)[: last + 1]
+    occ = _row_runs_to_intervals(hidden, edges)
+
+    s0 = np.array([v.s0_m for v in vehicles])
+    s1 = np.array([v.s1_m for v in vehicles])
+    score = np.array([v.score for v in vehicles])
+    nominal = score >= 1.0
+    idx = np.flatnonzero(nominal)
+    chain = chain_queue(s0[idx], s1[idx], max_gap_m=max_gap, occluded=occ,
+                        observed_end_m=observed_end, end_reason=reason)
+    chain = QueueChain(idx[chain.members], chain.start_m, chain.end_m, chain.truncated,
+                       chain.reason, chain.occluded_m)
+    return _SideMeasurement(path, vehicles, s0, s1, score, occ, observed_end, reason, chain)
+
+
+def _row_runs_to_intervals(flag: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Runs of True rows as [start, end] station intervals (merged)."""
+    if not flag.any():
+        return np.zeros((0, 2))
+    d = np.diff(np.concatenate([[0], flag.astype(np.int8), [0]]))
+    starts = np.flatnonzero(d == 1)
+    stops = np.flatnonzero(d == -1)
+    return merge_intervals(np.column_stack([edges[starts], edges[stops]]))
+
+
+def _to_result(
+    m: _SideMeasurement,
+    head_lonlat: tuple[float, float],
+    *,
+    gsd: float,
+    max_gap: float,
+    raster_crs: str,
+    road_km: float,
+    tile: str,
+    synthetic: bool,
+    notes: list[str],
+) -> QueueResult:
+    chain = m.chain
+    members = set(chain.members.tolist())
+    vehicles = [
+        Vehicle(v.footprint_lonlat, v.s0_m, v.s1_m, v.offset_m, v.score, v.kind, i in members, v.side)
+        for i, v in enumerate(m.vehicles)
+    ]
+    lo, hi = length_range(
+        m.s0, m.s1, m.score, max_gap_m=max_gap, gsd_m=gsd, occluded=m.occluded,
+        observed_end_m=m.observed_end_m,
+    )
+    length_m = chain.length_m
+    lo, hi = min(lo, length_m), max(hi, length_m)
+    if chain.count:
+        tail = m.path.lonlat_at(chain.end_m)
+        tail_lonlat: tuple[float, float] | None = (float(tail[0]), float(tail[1]))
+        line = m.path.substring_lonlat(chain.start_m, chain.end_m)
+    else:
+        tail_lonlat, line = None, np.zeros((0, 2))
+    occ_in = [
+        (float(a) / 1000.0, float(b) / 1000.0)
+        for a, b in m.occluded
+        if chain.count and b > chain.start_m and a < chain.end_m
+    ]
+    return QueueResult(
+        length_km=length_m / 1000.0,
+        length_km_range=(lo / 1000.0, hi / 1000.0),
+        vehicle_count=chain.count,
+        head_lonlat=(float(head_lonlat[0]), float(head_lonlat[1])),
+        tail_lonlat=tail_lonlat,
+        truncated=chain.truncated,
+        truncation_reason=chain.reason,
+        occluded_km=chain.occluded_m / 1000.0,
+        max_gap_m=float(max_gap),
+        gsd_m=gsd,
+        raster_crs=raster_crs,
+        road_km_searched=road_km,
+        direction=m.path.side,
+        vehicles=vehicles,
+        queue_lonlat=line,
+        occluded_stretches_km=occ_in,
+        tile=tile,
+        synthetic=synthetic,
+        notes=notes,
+        profile={"observed_end_m": m.observed_end_m, "end_reason": m.end_reason,
+                 "occluded_m": m.occluded.tolist()},
+    )

@@ -1,0 +1,210 @@
+"""Chain vehicles into a queue from the head, measure it and bound its uncertainty.
+
+Pure functions over along-road intervals (geodesic metres from the head); no pixels, no
+I/O. The rule is DESIGN.md's: the vehicle nearest the head (its front within ``max_gap``
+of the head), then, in order along the road, each next vehicle whose front is at most
+``max_gap`` beyond the rearmost point the queue has reached so far. Lanes do not matter.
+Occluded stretches (trees, cloud, nodata) do not count towards a gap. When the chain can
+reach the end of what is observed (image edge, end of valid data, end of the road), the
+queue is *truncated* and its length is a lower bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+__all__ = [
+    "QueueChain",
+    "merge_intervals",
+    "occluded_between",
+    "chain_queue",
+    "length_range",
+]
+
+
+@dataclass(frozen=True)
+class QueueChain:
+    """The queue found by :func:`chain_queue`.
+
+    Attributes
+    ----------
+    members : ndarray of int
+        Indices of the queued vehicles in the input arrays, in chain order.
+    start_m, end_m : float
+        Stations of the front of the first and the rear of the last queued vehicle.
+    truncated : bool
+        True when the queue may continue beyond what is observed.
+    reason : str or None
+        Why it is truncated: ``"road_end"``, ``"image_edge"`` or ``"nodata"``.
+    occluded_m : float
+        Length of occluded road between ``start_m`` and ``end_m``.
+    """
+
+    members: np.ndarray
+    start_m: float
+    end_m: float
+    truncated: bool
+    reason: str | None
+    occluded_m: float
+
+    @property
+    def length_m(self) -> float:
+        """Along-road length from the front of the first to the rear of the last vehicle."""
+        return max(0.0, self.end_m - self.start_m) if self.members.size else 0.0
+
+    @property
+    def count(self) -> int:
+        """Number of queued vehicles."""
+        return int(self.members.size)
+
+
+def merge_intervals(intervals: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """Sort and merge overlapping [a, b] intervals; returns an (K, 2) array."""
+    iv = np.asarray(intervals, dtype=float).reshape(-1, 2)
+    iv = iv[iv[:, 1] > iv[:, 0]]
+    if iv.size == 0:
+        return np.zeros((0, 2))
+    iv = iv[np.argsort(iv[:, 0])]
+    out = [iv[0].copy()]
+    for a, b in iv[1:]:
+        if a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append(np.array([a, b]))
+    return np.array(out)
+
+
+def occluded_between(a: np.ndarray | float, b: np.ndarray | float, occluded: np.ndarray) -> np.ndarray:
+    """Length of the merged ``occluded`` intervals that lies inside [a, b] (vectorised)."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if occluded.size == 0:
+        return np.zeros(np.broadcast(a, b).shape)
+    lo = np.maximum(a[..., None], occluded[:, 0])
+    hi = np.minimum(b[..., None], occluded[:, 1])
+    return np.clip(hi - lo, 0.0, None).sum(axis=-1)
+
+
+def chain_queue(
+    s0: np.ndarray,
+    s1: np.ndarray,
+    *,
+    max_gap_m: float,
+    occluded: Sequence[Sequence[float]] | np.ndarray = (),
+    observed_end_m: float = np.inf,
+    end_reason: str = "road_end",
+) -> QueueChain:
+    """Chain vehicles from the head (station 0).
+
+    Parameters
+    ----------
+    s0, s1 : array_like
+        Front and rear stations of each vehicle (metres from the head, s1 >= s0).
+    max_gap_m : float
+        Largest visible gap inside a queue.
+    occluded : (K, 2) array_like
+        Stretches where the road is hidden; they do not count towards a gap.
+    observed_end_m : float
+        Station where observation ends (end of the road, of the image or of valid data).
+    end_reason : str
+        What ends the observation at ``observed_end_m``; returned as ``reason`` when
+        the queue reaches it.
+
+    Returns
+    -------
+    QueueChain
+
+    Examples
+    --------
+    >>> c = chain_queue([5, 12, 80], [9.5, 16.5, 84.5], max_gap_m=50)
+    >>> c.count, c.length_m
+    (2, 11.5)
+    """
+    s0 = np.asarray(s0, dtype=float).ravel()
+    s1 = np.maximum(np.asarray(s1, dtype=float).ravel(), s0)
+    occ = merge_intervals(occluded)
+    order = np.argsort(s0, kind="stable")
+    members: list[int] = []
+    reach = 0.0
+    start = np.nan
+    for i in order:
+        gap = s0[i] - reach
+        if gap > max_gap_m:
+            # only the unoccluded part of a gap counts
+            gap -= float(occluded_between(reach, s0[i], occ))
+            if gap > max_gap_m:
+                break
+        if not members:
+            start = s0[i]
+        members.append(int(i))
+        reach = max(reach, s1[i])
+    end = reach if members else 0.0
+    truncated = False
+    if np.isfinite(observed_end_m):
+        rest = max(0.0, observed_end_m - end)
+        truncated = rest - float(occluded_between(end, observed_end_m, occ)) <= max_gap_m
+    if members:
+        occ_in = float(occluded_between(start, end, occ))
+    else:
+        start, occ_in = 0.0, 0.0
+    return QueueChain(
+        members=np.asarray(members, dtype=np.int64),
+        start_m=float(start),
+        end_m=float(end),
+        truncated=truncated,
+        reason=end_reason if truncated else None,
+        occluded_m=occ_in,
+    )
+
+
+def length_range(
+    s0: np.ndarray,
+    s1: np.ndarray,
+    score: np.ndarray,
+    *,
+    max_gap_m: float,
+    gsd_m: float,
+    occluded: Sequence[Sequence[float]] | np.ndarray = (),
+    observed_end_m: float = np.inf,
+    score_cuts: Sequence[float] = (1.25, 1.0, 0.75),
+    gap_factors: Sequence[float] = (0.8, 1.0, 1.25),
+) -> tuple[float, float]:
+    """Bound the queue length over what moves its tail.
+
+    The queue is chained again for every combination of a detection-score cut (strict,
+    nominal, lenient: which weak detections count) and a ``max_gap`` factor; the range
+    spans the shortest and longest of those lengths, widened by one pixel at each end
+    (the position of a bumper is known to about a pixel), and, when an occluded stretch
+    starts within reach of the tail, by that stretch (the queue may go on unseen).
+
+    Returns
+    -------
+    (low_m, high_m) : tuple of float
+    """
+    s0 = np.asarray(s0, dtype=float).ravel()
+    s1 = np.asarray(s1, dtype=float).ravel()
+    score = np.asarray(score, dtype=float).ravel()
+    occ = merge_intervals(occluded)
+    lengths = []
+    ends = []
+    for cut in score_cuts:
+        keep = score >= cut
+        for f in gap_factors:
+            c = chain_queue(s0[keep], s1[keep], max_gap_m=max_gap_m * f, occluded=occ,
+                            observed_end_m=observed_end_m)
+            lengths.append(c.length_m)
+            ends.append(c.end_m)
+    low = max(0.0, min(lengths) - 2 * gsd_m) if max(lengths) > 0 else 0.0
+    high = max(lengths) + (2 * gsd_m if max(lengths) > 0 else 0.0)
+    # an occlusion starting within reach of the nominal tail may hide more queue
+    nominal = chain_queue(s0[score >= 1.0], s1[score >= 1.0], max_gap_m=max_gap_m,
+                          occluded=occ, observed_end_m=observed_end_m)
+    if nominal.count and occ.size:
+        nxt = occ[(occ[:, 1] > nominal.end_m) & (occ[:, 0] <= nominal.end_m + max_gap_m)]
+        if nxt.size:
+            hidden_end = min(float(nxt[:, 1].max()), observed_end_m)
+            high = max(high, hidden_end - nominal.start_m)
+    return float(low), float(high)
