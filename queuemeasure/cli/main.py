@@ -1,0 +1,122 @@
+"""The ``queuemeasure`` command (also ``rio queue``): a thin layer over the library.
+
+Every error of the :class:`~queuemeasure.errors.QueueMeasureError` family becomes one
+line on stderr and exit code 2 (bad input or usage); anything unexpected becomes one line
+and exit code 1. ``-v`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from typing import Any
+
+import click
+
+from .._version import __version__
+
+EXIT_INPUT = 2
+EXIT_FAILURE = 1
+
+
+def _versions() -> str:
+    import platform
+
+    import pyproj
+    import rasterio
+    import shapely
+
+    return (
+        f"queuemeasure {__version__} (Python {platform.python_version()}; "
+        f"rasterio {rasterio.__version__}, GDAL {rasterio.__gdal_version__}; "
+        f"pyproj {pyproj.__version__}, PROJ {pyproj.proj_version_str}; "
+        f"shapely {shapely.__version__}, GEOS {shapely.geos_version_string})"
+    )
+
+
+def _print_version(ctx: click.Context, param: Any, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(_versions())
+        ctx.exit()
+
+
+class _Group(click.Group):
+    """A group that turns library errors into one-line messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from ..errors import QueueMeasureError
+
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except QueueMeasureError as exc:
+            self._fail(ctx, exc, EXIT_INPUT)
+        except KeyboardInterrupt:
+            click.echo("Aborted: interrupted; no output was written.", err=True)
+            ctx.exit(130)
+        except MemoryError as exc:
+            self._fail(ctx, exc, EXIT_FAILURE, "out of memory")
+        except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+            self._fail(ctx, exc, EXIT_FAILURE, f"internal error ({type(exc).__name__})")
+
+    @staticmethod
+    def _fail(ctx: click.Context, exc: BaseException, code: int, prefix: str = "") -> None:
+        verbose = (ctx.obj or {}).get("verbose", 0)
+        if verbose:
+            import traceback
+
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        if prefix:
+            msg = f"{prefix}: {msg}" + ("" if verbose else " (run with -v for details)")
+        click.echo(f"Error: {msg}", err=True)
+        ctx.exit(code)
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING - 10 * verbose if not quiet else logging.ERROR
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s: %(message)s", stream=sys.stderr)
+
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        if not quiet:
+            click.echo(f"Warning: {' '.join(str(message).split())}", err=True)
+
+    warnings.showwarning = show  # type: ignore[assignment]
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the versions of queuemeasure, GDAL, PROJ and GEOS and exit.")
+@click.option("-v", "--verbose", count=True, help="More logging; tracebacks on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """Measure vehicle queues along roads in satellite and aerial GeoTIFFs.
+
+    Lengths are geodesic (true ground metres on the WGS84 ellipsoid), whatever the
+    tile's CRS; coordinates in and out are WGS84 lon,lat.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+    ctx.obj["quiet"] = quiet
+    _setup_logging(verbose, quiet)
+
+
+from .info_cmd import info  # noqa: E402
+from .measure_cmd import measure  # noqa: E402
+
+cli.add_command(measure)
+cli.add_command(info)
+
+try:  # commands that live in their own modules; each keeps heavy imports lazy
+    from .synth_cmd import synth  # noqa: E402
+
+    cli.add_command(synth)
+except ImportError:  # pragma: no cover - synth is part of the package
+    pass
+
+
+def main() -> None:  # pragma: no cover
+    cli(prog_name="queuemeasure")

@@ -1,0 +1,83 @@
+"""``queuemeasure measure``: measure the queue on a road in a tile."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt
+
+
+@click.command("measure")
+@click.argument("tile")
+@click.option("--road", "road", metavar="ROAD", required=True,
+              help="Road centreline: GeoJSON or WKT file (WGS84 lon/lat unless --road-crs).")
+@click.option("--road-crs", type=CRSParam, default=None, help="CRS of the road's coordinates.")
+@click.option("--head", type=LonLat, default=None,
+              help="The checkpoint holding the queue, LON,LAT (default: the road's first vertex).")
+@click.option("--direction", type=click.Choice(["both", "forward", "backward"]), default="both",
+              show_default=True, help="Side(s) of the head to search; 'both' keeps the longer queue.")
+@click.option("--max-gap", type=float, default=50.0, show_default=True,
+              help="Largest gap in metres between vehicles of one queue.")
+@click.option("--half-width", type=float, default=6.0, show_default=True,
+              help="Half-width in metres of the carriageway on which vehicles count.")
+@click.option("--bands", type=BandList, default=None,
+              help="Bands to analyse, e.g. 3,2,1 or 1 (default: RGB by colour interpretation).")
+@click.option("--sensitivity", type=float, default=1.0, show_default=True,
+              help="Detector sensitivity (higher finds fainter vehicles).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Write a GeoJSON FeatureCollection (WGS84): queue, vehicles, head, tail.")
+@overwrite_opt
+@precision_opt
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.pass_context
+def measure(ctx: click.Context, tile: str, road: str, road_crs: Any, head: Any, direction: str,
+            max_gap: float, half_width: float, bands: Any, sensitivity: float, as_json: bool,
+            out: str | None, overwrite: bool, precision: int | None, progress: bool | None) -> None:
+    """Measure the vehicle queue on ROAD in TILE (a GeoTIFF path or a URL GDAL reads)."""
+    from ..export import check_output_path
+    from ..measure import measure as run
+
+    if out:
+        check_output_path(out, overwrite=overwrite, inputs=[tile, road])
+    quiet = (ctx.obj or {}).get("quiet", False)
+    show = progress if progress is not None else (sys.stderr.isatty() and not quiet)
+    bar = _progress_bar() if show else None
+    try:
+        result = run(
+            tile, road, head=head, max_gap=max_gap, direction=direction, road_crs=road_crs,
+            bands=bands, half_width=half_width, sensitivity=sensitivity,
+            progress=bar.update_to if bar is not None else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if out:
+        result.write_geojson(out, overwrite=overwrite, precision=precision)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(precision)))
+    else:
+        click.echo(result.summary())
+        if out:
+            click.echo(f"wrote {out}")
+
+
+def _progress_bar() -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+
+    class _Bar(tqdm):  # type: ignore[misc]
+        def update_to(self, done: float, total: float) -> None:
+            self.total = round(total / 1000.0, 2)
+            self.n = round(done / 1000.0, 2)
+            self.refresh()
+
+    return _Bar(unit="km", desc="measuring", file=sys.stderr, leave=False,
+                bar_format="{desc}: {n:.1f}/{total:.1f} km {bar} {elapsed}")
