@@ -145,7 +145,7 @@ def chain_queue(
     truncated = False
     if np.isfinite(observed_end_m):
         rest = max(0.0, observed_end_m - end)
-        truncated = rest - float(occluded_between(end, observed_end_m, occ)) <= max_gap_m
+        truncated = bool(rest - float(occluded_between(end, observed_end_m, occ)) <= max_gap_m)
     if members:
         occ_in = float(occluded_between(start, end, occ))
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,11 +149,8 @@ def _looks_like_path(text: str) -> bool:
     t = text.strip()
     if not t or t[0] in "{[" or "\n" in t:
         return False
-    head = t.split("(", 1)[0].strip().upper()
-    if head in {"LINESTRING", "MULTILINESTRING", "POINT", "POLYGON", "MULTIPOINT",
-                "MULTIPOLYGON", "GEOMETRYCOLLECTION", "LINEARRING"} or head.startswith("SRID="):
-        return False
-    return True
+    # WKT: a keyword (optionally Z/M/SRID=...;) followed by a parenthesis or EMPTY
+    return re.match(r"^(SRID=\d+;)?[A-Za-z]+(\s+[ZM]{1,2})?\s*(\(|EMPTY\b)", t, re.I) is None
 
 
 def _geometries_from_geojson(obj: Any) -> tuple[list[BaseGeometry], str | None]:
@@ -178,6 +176,9 @@ def _geometries_from_geojson(obj: Any) -> tuple[list[BaseGeometry], str | None]:
         if g is None:
             return [], crs_name
         return _geometries_from_geojson(g)[0], crs_name
+    coords = obj.get("coordinates")
+    if kind == "LineString" and isinstance(coords, list) and len(coords) < 2:
+        raise RoadError("road line has fewer than two points: it has no segment of non-zero length")
     try:
         return [shapely.geometry.shape(obj)], crs_name
     except Exception as exc:  # shapely raises several types for malformed input

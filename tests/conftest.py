@@ -1,0 +1,31 @@
+"""Shared fixtures: painted test scenes (see tests/scenes.py) and paths to data."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from scenes import paint_scene  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+REALDATA = SHARED / "realdata"
+SAMPLES = ROOT / "sample_tiles"
+
+
+@pytest.fixture(scope="session")
+def scenes_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("scenes")
+
+
+@pytest.fixture(scope="session")
+def curve_scenes(scenes_dir):
+    """The same curved-road scene painted in UTM, EPSG:4326 and EPSG:3857."""
+    return {
+        crs: paint_scene(scenes_dir, crs=crs, road_len=500, queue_len=260, name=f"curve_{crs[-4:]}")
+        for crs in ("utm", "EPSG:4326", "EPSG:3857")
+    }
