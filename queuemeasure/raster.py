@@ -174,12 +174,13 @@ def block_shape(ds: Any) -> tuple[int, int, bool]:
     bh, bw = ds.block_shapes[0]
     tiled = bw < ds.width or ds.width <= 1024
     if bw >= ds.width and ds.width > 1024:
-        warnings.warn(
-            f"tile is not tiled (strips of {bh} x {bw} px): windowed reads decode whole "
-            "strips and will be slow; convert it with `gdal_translate -co TILED=YES`",
-            SlowReadWarning,
-            stacklevel=3,
-        )
+        if ds.width * bh > 4_000_000 or ds.width > 8192:
+            warnings.warn(
+                f"tile is not tiled (strips of {bh} x {bw} px): windowed reads decode whole "
+                "strips and will be slow; convert it with `gdal_translate -co TILED=YES`",
+                SlowReadWarning,
+                stacklevel=3,
+            )
         bh = max(bh, int(np.ceil(256 / bh)) * bh) if bh < 256 else bh
         bw = 512
     return int(bh), int(bw), tiled

@@ -1,0 +1,113 @@
+"""End to end: painted scenes of known truth, in every CRS, cropped and truncated."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.windows import Window
+
+import queuemeasure as qm
+from scenes import paint_scene
+
+
+@pytest.fixture(scope="module")
+def results(curve_scenes):
+    return {crs: qm.measure(s.path, s.road_path, head=s.head) for crs, s in curve_scenes.items()}
+
+
+@pytest.mark.parametrize("crs", ["utm", "EPSG:4326", "EPSG:3857"])
+def test_length_within_one_percent(curve_scenes, results, crs):
+    truth = curve_scenes[crs].length_m / 1000.0
+    r = results[crs]
+    assert r.length_km == pytest.approx(truth, rel=0.01)
+    lo, hi = r.length_km_range
+    assert lo <= r.length_km <= hi
+    assert not r.truncated
+    assert r.direction == "forward"
+    assert abs(r.vehicle_count - curve_scenes[crs].count) <= 0.1 * curve_scenes[crs].count
+
+
+def test_same_scene_in_3857_and_utm_agree(results):
+    assert results["EPSG:3857"].length_km == pytest.approx(results["utm"].length_km, rel=0.005)
+    assert results["EPSG:4326"].length_km == pytest.approx(results["utm"].length_km, rel=0.005)
+
+
+def test_result_is_georeferenced(curve_scenes, results):
+    r = results["utm"]
+    gj = r.to_geojson()
+    roles = [f["properties"]["role"] for f in gj["features"]]
+    assert roles.count("queue") == 1 and roles.count("head") == 1 and roles.count("tail") == 1
+    assert roles.count("vehicle") == len(r.vehicles)
+    # the head is where we put it, the tail lies on the road near the truth tail
+    np.testing.assert_allclose(r.head_lonlat, curve_scenes["utm"].head, atol=1e-6)
+    d = r.to_dict()
+    for key in ("length_km", "length_km_range", "vehicle_count", "head_lonlat", "tail_lonlat",
+                "truncated", "occluded_km", "max_gap_m", "gsd_m", "raster_crs", "road_km_searched"):
+        assert key in d
+    json.dumps(d)
+    assert d["raster_crs"] == "EPSG:32638"
+    assert d["gsd_m"] == pytest.approx(0.5, rel=0.01)
+    assert d["road_km_searched"] == pytest.approx(0.5, rel=0.01)
+
+
+def _crop(src, dst, window):
+    with rasterio.open(src) as ds:
+        prof = ds.profile.copy()
+        data = ds.read(window=window)
+        prof.update(width=window.width, height=window.height, transform=ds.window_transform(window))
+    with rasterio.open(dst, "w", **prof) as out:
+        out.write(data)
+
+
+def test_crop_holding_the_queue_gives_the_same_length(curve_scenes, results, tmp_path):
+    scene = curve_scenes["utm"]
+    with rasterio.open(scene.path) as ds:
+        # cut away the far end of the road (beyond the queue) and a margin on the sides
+        r0 = int(ds.height * 0.30)
+        win = Window(7, r0, ds.width - 20, ds.height - r0 - 5)
+    crop = tmp_path / "crop.tif"
+    _crop(scene.path, crop, win)
+    r = qm.measure(crop, scene.road_path, head=scene.head)
+    assert r.length_km == pytest.approx(results["utm"].length_km, rel=0.002)
+    assert r.vehicle_count == results["utm"].vehicle_count
+
+
+def test_queue_running_off_the_tile_is_truncated(scenes_dir):
+    scene = paint_scene(scenes_dir, crs="utm", road_len=500, queue_len=400, extent_m=250,
+                        name="cut", seed=3)
+    r = qm.measure(scene.path, scene.road_path, head=scene.head)
+    assert r.truncated
+    assert r.truncation_reason == "image_edge"
+    # the footprint ends 250 m along the road plus a 30 m margin: the visible queue is
+    # 250-285 m of the 400 m painted
+    assert 0.245 <= r.length_km <= 0.285
+    assert "lower bound" in r.summary()
+
+
+def test_empty_road_is_a_result(scenes_dir):
+    scene = paint_scene(scenes_dir, crs="utm", road_len=300, queue_len=0, name="empty", seed=4)
+    r = qm.measure(scene.path, scene.road_path, head=scene.head)
+    assert r.length_km < 0.0001
+    assert r.vehicle_count == 0
+    assert r.tail_lonlat is None
+
+
+def test_head_in_the_middle_searches_both_sides(curve_scenes, results):
+    scene = curve_scenes["utm"]
+    # reverse the road: the head is now its last vertex; the queue is found "backward"
+    road = json.loads(scene.road_path.read_text())
+    road["geometry"]["coordinates"] = road["geometry"]["coordinates"][::-1]
+    r = qm.measure(scene.path, road, head=scene.head)
+    assert r.direction == "backward"
+    assert r.length_km == pytest.approx(results["utm"].length_km, rel=0.002)
+
+
+def test_uint16_and_panchromatic(scenes_dir):
+    s16 = paint_scene(scenes_dir, crs="utm", road_len=300, queue_len=150, dtype="uint16", name="u16", seed=5)
+    pan = paint_scene(scenes_dir, crs="utm", road_len=300, queue_len=150, bands=1, name="pan", seed=5)
+    for scene in (s16, pan):
+        r = qm.measure(scene.path, scene.road_path, head=scene.head)
+        assert r.length_km == pytest.approx(scene.length_m / 1000, rel=0.03)
