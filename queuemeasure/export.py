@@ -38,10 +38,11 @@ def check_output_path(
         if src is None or not isinstance(src, (str, os.PathLike)):
             continue
         try:
-            if Path(os.fspath(src)).exists() and os.path.samefile(src, p):
-                raise OutputError(f"output {p} is the same file as input {src}")
+            same = p.exists() and Path(os.fspath(src)).exists() and os.path.samefile(src, p)
         except OSError:
-            continue
+            same = False
+        if same:
+            raise OutputError(f"output {p} is the same file as input {src}")
     if p.is_dir():
         raise OutputError(f"output {p} is a directory")
     if not parent.is_dir():

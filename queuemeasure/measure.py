@@ -257,17 +257,18 @@ def _measure_side(
         )
         occluded[glob] = np.asarray(det.occluded, dtype=bool)[core]
         for v in det.vehicles:
-            rc = 0.5 * (v.row0 + v.row1)
+            # the detector centres pixel k at k; the strip's edge coordinates at k + 0.5
+            rc = 0.5 * (v.row0 + v.row1) + 0.5
             if not piece.core_start <= rc < piece.core_stop:
                 continue
-            off = float(strip.offset_at_col(v.col_center))
+            off = float(strip.offset_at_col(v.col_center + 0.5))
             if abs(off) > half_width:
                 continue
-            poly = np.asarray(v.polygon, dtype=float).reshape(-1, 2)
+            poly = np.asarray(v.polygon, dtype=float).reshape(-1, 2) + 0.5
             ring = strip.lonlat_at(poly[:, 0], poly[:, 1])
             if len(ring) and not np.array_equal(ring[0], ring[-1]):
                 ring = np.vstack([ring, ring[:1]])
-            s0, s1 = strip.station_at_row(np.array([v.row0, v.row1]))
+            s0, s1 = strip.station_at_row(np.array([v.row0, v.row1]) + 0.5)
             vehicles.append(Vehicle(
                 footprint_lonlat=ring, s0_m=float(s0), s1_m=float(s1), offset_m=off,
                 score=float(v.score), kind=v.kind, side=path.side,
