@@ -175,6 +175,10 @@ def measure(
         road_km=sum(p.length_m for p in sides.sides) / 1000.0, tile=tile_name,
         synthetic=synthetic, notes=notes,
     )
+    result.profile.update(
+        other_road_lonlat=[p.lonlat for p in sides.sides if p is not best.path],
+        bands=band_idx,
+    )
     if len(sides.sides) == 2:
         other = [m for m in measured if m is not best][0]
         result.notes.append(
@@ -369,5 +373,6 @@ def _to_result(
         synthetic=synthetic,
         notes=notes,
         profile={"observed_end_m": m.observed_end_m, "end_reason": m.end_reason,
-                 "occluded_m": m.occluded.tolist()},
+                 "occluded_m": m.occluded.tolist(), "road_lonlat": m.path.lonlat,
+                 "road_station_m": m.path.station_m},
     )

@@ -192,6 +192,22 @@ class QueueResult:
         """Write :meth:`to_geojson` to ``path`` atomically."""
         write_json(path, self.to_geojson(precision), overwrite=overwrite)
 
+    def quicklook(self, path: str | os.PathLike[str], *, road: Any = None, road_crs: Any = None,
+                  dpi: float = 100.0, overwrite: bool = False) -> str:
+        """Write the quicklook PNG (map, full-resolution excerpts, occupancy profile, caption).
+
+        Written atomically; needs matplotlib. See :func:`queuemeasure.quicklook.write_quicklook`.
+        """
+        from .quicklook import write_quicklook
+
+        return write_quicklook(self, path, road=road, road_crs=road_crs, dpi=dpi, overwrite=overwrite)
+
+    def plot(self, ax: Any = None, *, what: str = "map", road: Any = None, road_crs: Any = None) -> Any:
+        """Draw one quicklook panel ("map", "profile", "head", "tail", "occlusion") on ``ax``."""
+        from .quicklook import plot_result
+
+        return plot_result(self, ax, what=what, road=road, road_crs=road_crs)
+
     def summary(self) -> str:
         """A short human summary of the result."""
         lo, hi = self.length_km_range
