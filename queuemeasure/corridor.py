@@ -128,9 +128,13 @@ class BlockSampler:
             data = self.ds.read(self.bands, window=win)
             mask = self.ds.dataset_mask(window=win) > 0
         except (RasterioIOError, OSError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            # rasterio says "Read failed. See previous exception for details.": the
+            # GDAL error that says what failed is the cause
+            cause = exc.__cause__ or exc.__context__ or exc
+            first = str(cause).splitlines()[0] if str(cause) else type(exc).__name__
             raise RasterReadError(
-                f"failed to read pixels of {self.ds.name} at block row {by}, col {bx}: {first}"
+                f"failed to read pixels of {self.ds.name} at block row {by}, col {bx} "
+                f"(is the file truncated or corrupt?): {first}"
             ) from None
         if data.dtype.kind == "f":
             finite = np.isfinite(data).all(axis=0)

@@ -42,16 +42,36 @@ def check_output_path(
         except OSError:
             same = False
         if same:
-            raise OutputError(f"output {p} is the same file as input {src}")
+            raise OutputError(f"output {p} is the same file as input {src}: choose another output path")
     if p.is_dir():
-        raise OutputError(f"output {p} is a directory")
+        raise OutputError(f"output {p} is a directory: give a file path")
     if not parent.is_dir():
-        raise OutputError(f"output directory does not exist: {parent}")
-    if not os.access(parent, os.W_OK):
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise OutputError(f"output directory {what}: {parent} (create it first)")
+    if not _writable_dir(parent):
         raise OutputError(f"output directory is not writable: {parent}")
     if p.exists() and not overwrite:
         raise OutputError(f"output exists: {p} (use --overwrite to replace it)")
     return p
+
+
+def _writable_dir(d: Path) -> bool:
+    """Whether a file can be created in directory ``d``.
+
+    ``os.access`` says yes to root everywhere and knows nothing of read-only mounts, so
+    a directory whose mode grants no write permission at all is refused even to root
+    (its owner marked it read-only), and creating a file is tried for real.
+    """
+    try:
+        if not os.access(d, os.W_OK) or not d.stat().st_mode & 0o222:
+            return False
+        fd, probe = tempfile.mkstemp(dir=d, prefix=".queuemeasure-probe-", suffix=".part")
+    except OSError:
+        return False
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return True
 
 
 @contextlib.contextmanager
@@ -64,7 +84,10 @@ def atomic_writer(
     ``path`` is left untouched.
     """
     p = check_output_path(path, overwrite=overwrite)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".part")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".part")
+    except OSError as exc:
+        raise OutputError(f"cannot write {p}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
@@ -73,9 +96,12 @@ def atomic_writer(
         if p.exists() and not overwrite:
             raise OutputError(f"output exists: {p} (use --overwrite to replace it)")
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            # a full disk, a vanished directory, ...: still one clear error
+            raise OutputError(f"cannot write {p}: {exc.strerror or exc}") from exc
         raise
 
 

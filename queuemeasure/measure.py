@@ -170,6 +170,8 @@ def measure(
         msg = str(w.message)
         if msg not in notes:
             notes.append(msg)
+        # recorded in the result, and passed on to the caller (the CLI prints them)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     result = _to_result(
         best, sides.head_lonlat, gsd=gsd, max_gap=max_gap, raster_crs=raster_crs,
         road_km=sum(p.length_m for p in sides.sides) / 1000.0, tile=tile_name,
@@ -227,7 +229,9 @@ def _measure_side(
 
     strip_half = half_width + CONTEXT_M
     # which pieces can touch the tile at all (reads no pixels)
-    chords, inside = coverage_chords(sampler, path, raster_crs, step_m=2.0)
+    # 2 m steps, coarser only for roads far longer than any tile (10 000+ km)
+    chords, inside = coverage_chords(sampler, path, raster_crs,
+                                     step_m=max(2.0, path.length_m / 2_000_000))
     n_total = max(1, int(np.ceil(path.chord_m[-1] / step)))
     core_rows = max(1, int(round(piece_m / step)))
     n_pieces = -(-n_total // core_rows)

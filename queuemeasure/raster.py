@@ -38,16 +38,25 @@ def is_remote(tile: str) -> bool:
 
 
 def gdal_env_options(tile: str) -> dict[str, Any]:
-    """GDAL configuration for reading ``tile``: no directory listing, short timeouts."""
+    """GDAL configuration for reading ``tile``: no directory listing, short timeouts.
+
+    A server that does not answer is given up after ``GDAL_HTTP_CONNECTTIMEOUT`` (5 s)
+    to connect or ``GDAL_HTTP_LOW_SPEED_TIME`` (8 s) without a byte, instead of GDAL's
+    default of waiting and retrying for minutes; slow but live transfers go on. Each
+    setting can be overridden by the environment variable of the same name.
+    """
     opts: dict[str, Any] = {"GDAL_CACHEMAX": 256}
     if is_remote(tile):
-        opts.update(
-            GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR",
-            GDAL_HTTP_TIMEOUT=os.environ.get("GDAL_HTTP_TIMEOUT", "20"),
-            GDAL_HTTP_CONNECTTIMEOUT=os.environ.get("GDAL_HTTP_CONNECTTIMEOUT", "10"),
-            GDAL_HTTP_MAX_RETRY=os.environ.get("GDAL_HTTP_MAX_RETRY", "1"),
-            VSI_CACHE=True,
-        )
+        defaults = {
+            "GDAL_HTTP_CONNECTTIMEOUT": "5",
+            "GDAL_HTTP_LOW_SPEED_TIME": "8",
+            "GDAL_HTTP_LOW_SPEED_LIMIT": "1",
+            "GDAL_HTTP_TIMEOUT": "120",
+            "GDAL_HTTP_MAX_RETRY": "1",
+            "GDAL_HTTP_RETRY_DELAY": "1",
+        }
+        opts.update({k: os.environ.get(k, v) for k, v in defaults.items()})
+        opts.update(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", VSI_CACHE=True)
     return opts
 
 
@@ -92,8 +101,12 @@ def open_tile(tile: Any) -> Iterator[Any]:
         except RasterioIOError as exc:
             msg = str(exc).splitlines()[0] if str(exc) else "unreadable"
             if is_remote(name):
-                raise RasterError(f"cannot open remote tile {name}: {msg}") from None
-            raise RasterError(f"not a readable raster: {name} ({msg})") from None
+                raise RasterError(
+                    f"cannot open remote tile {name} (check the URL and the network): {msg}"
+                ) from None
+            raise RasterError(
+                f"not a readable raster: {name} (is it a GeoTIFF, complete and uncorrupted?): {msg}"
+            ) from None
         with ds:
             check_georeferenced(ds)
             yield ds
@@ -103,14 +116,19 @@ def check_georeferenced(ds: Any) -> None:
     """Raise :class:`RasterError` unless ``ds`` has a CRS and a real geotransform."""
     from affine import Affine
 
-    if ds.crs is None:
-        raise RasterError(f"tile has no CRS: {ds.name} (assign one, e.g. with gdal_edit.py -a_srs)")
-    if ds.transform == Affine.identity() and not ds.gcps[0]:
-        raise RasterError(f"tile has no geotransform: {ds.name}")
-    if ds.transform == Affine.identity():
+    if ds.transform == Affine.identity() and ds.gcps[0]:
         raise RasterError(
             f"tile is georeferenced by GCPs only: {ds.name} (warp it first, e.g. gdalwarp)"
         )
+    if ds.crs is None:
+        raise RasterError(f"tile has no CRS: {ds.name} (assign one, e.g. with gdal_edit.py -a_srs)")
+    if ds.transform == Affine.identity():
+        raise RasterError(
+            f"tile has no geotransform: {ds.name} (georeference it, e.g. with gdal_edit.py -a_ullr)"
+        )
+    t = ds.transform
+    if not all(np.isfinite(v) for v in t[:6]) or abs(t.determinant) < 1e-300:
+        raise RasterError(f"tile has a degenerate geotransform {tuple(t[:6])}: {ds.name}")
     if ds.count < 1:
         raise RasterError(f"tile has no bands: {ds.name}")
 

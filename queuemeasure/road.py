@@ -25,7 +25,7 @@ from shapely.geometry import LineString, MultiLineString, Point
 from shapely.geometry.base import BaseGeometry
 
 from . import geo
-from .errors import HeadError, RoadError, RoadGapWarning
+from .errors import CRSError, HeadError, RoadError, RoadGapWarning
 
 __all__ = [
     "RoadPath",
@@ -46,6 +46,9 @@ MAX_JOIN_GAP_M = 30.0
 MAX_HEAD_DISTANCE_M = 100.0
 #: A head closer than this to an end of the road leaves only one side to search.
 END_TOLERANCE_M = 1.0
+#: A longer road is refused: it cannot be one road in one tile (and the local metric
+#: frame is only meant for hundreds of kilometres).
+MAX_ROAD_LENGTH_M = 2_000_000.0
 
 
 @dataclass(frozen=True)
@@ -153,14 +156,25 @@ def _looks_like_path(text: str) -> bool:
     return re.match(r"^(SRID=\d+;)?[A-Za-z]+(\s+[ZM]{1,2})?\s*(\(|EMPTY\b)", t, re.I) is None
 
 
+_GEOJSON_TYPES = {
+    "Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
+    "GeometryCollection", "Feature", "FeatureCollection",
+}
+
+
 def _geometries_from_geojson(obj: Any) -> tuple[list[BaseGeometry], str | None]:
     """Flatten GeoJSON into shapely geometries; return them and a legacy ``crs`` name."""
     if not isinstance(obj, dict) or "type" not in obj:
-        raise RoadError("road JSON is not GeoJSON (no 'type' member)")
+        raise RoadError("road JSON is not GeoJSON (no 'type' member): give a GeoJSON LineString")
+    if not isinstance(obj["type"], str) or obj["type"] not in _GEOJSON_TYPES:
+        raise RoadError(
+            f"road JSON is not GeoJSON (unknown type {str(obj['type'])[:40]!r}): give a GeoJSON LineString"
+        )
     crs_name = None
     legacy = obj.get("crs")
-    if isinstance(legacy, dict):
-        crs_name = (legacy.get("properties") or {}).get("name")
+    if isinstance(legacy, dict) and isinstance(legacy.get("properties"), dict):
+        name = legacy["properties"].get("name")
+        crs_name = name if isinstance(name, str) else None
     kind = obj["type"]
     if kind == "FeatureCollection":
         feats = obj.get("features")
@@ -177,7 +191,9 @@ def _geometries_from_geojson(obj: Any) -> tuple[list[BaseGeometry], str | None]:
             return [], crs_name
         return _geometries_from_geojson(g)[0], crs_name
     coords = obj.get("coordinates")
-    if kind == "LineString" and isinstance(coords, list) and len(coords) < 2:
+    if kind != "GeometryCollection" and not isinstance(coords, list):
+        raise RoadError(f"road GeoJSON {kind} has no 'coordinates' list")
+    if kind == "LineString" and len(coords) < 2:
         raise RoadError("road line has fewer than two points: it has no segment of non-zero length")
     try:
         return [shapely.geometry.shape(obj)], crs_name
@@ -262,18 +278,28 @@ def load_road(source: Any, crs: Any = None) -> tuple[list[np.ndarray], CRS]:
 
     parts = [p for p in _lines_of(geoms) if len(p)]
     if not parts:
-        raise RoadError("road holds no line")
+        raise RoadError("road holds no line: give a GeoJSON or WKT LineString")
     if not all(np.isfinite(p).all() for p in parts):
         raise RoadError("road has non-finite coordinates")
     if crs is not None:
         road_crs = geo.parse_crs(crs)
     elif legacy:
-        road_crs = geo.parse_crs(legacy)
+        try:
+            road_crs = geo.parse_crs(legacy)
+        except CRSError:
+            raise RoadError(
+                f"road GeoJSON names an unknown CRS {legacy[:60]!r}: fix its 'crs' member or give --road-crs"
+            ) from None
     else:
         road_crs = geo.WGS84
     if road_crs.is_geographic:
         allxy = np.concatenate(parts)
         if (np.abs(allxy[:, 0]) > 180).any() or (np.abs(allxy[:, 1]) > 90).any():
+            if (np.abs(allxy[:, 0]) <= 90).all() and (np.abs(allxy[:, 1]) <= 180).all():
+                raise RoadError(
+                    "road coordinates are out of lon/lat range (latitude beyond 90): are "
+                    "the axes swapped? GeoJSON wants lon,lat (x,y) order"
+                )
             raise RoadError(
                 "road coordinates are out of lon/lat range: is it in a projected CRS? "
                 "give it with --road-crs"
@@ -416,6 +442,12 @@ def prepare_road(
             raise RoadError("road coordinates cannot be projected (out of range?)")
         local_parts.append(q)
     xy, notes = join_parts(local_parts, max_gap_m=max_join_gap_m)
+    length = float(np.hypot(*np.diff(xy, axis=0).T).sum())
+    if length > MAX_ROAD_LENGTH_M:
+        raise RoadError(
+            f"road is {length / 1000:,.0f} km long (more than {MAX_ROAD_LENGTH_M / 1000:,.0f} km): "
+            "clip it to the area of the tile"
+        )
     for n in notes:
         warnings.warn(n, RoadGapWarning, stacklevel=2)
     return cut_at_head(

@@ -18,6 +18,7 @@ from .._version import __version__
 
 EXIT_INPUT = 2
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
 
 
 def _versions() -> str:
@@ -41,21 +42,44 @@ def _print_version(ctx: click.Context, param: Any, value: bool) -> None:
         ctx.exit()
 
 
+class _OneLineUsageError(click.UsageError):
+    """A usage error shown as one line (click's default adds the usage and a hint line)."""
+
+    def show(self, file: Any = None) -> None:
+        hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        click.echo(f"Error: {self.format_message()}{hint}", err=True)
+
+
+def _one_line(exc: click.UsageError) -> click.UsageError:
+    if isinstance(exc, (_OneLineUsageError, click.exceptions.NoArgsIsHelpError)):
+        return exc
+    return _OneLineUsageError(exc.format_message(), exc.ctx)
+
+
 class _Group(click.Group):
     """A group that turns library errors into one-line messages and exit codes."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         from ..errors import QueueMeasureError
 
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except QueueMeasureError as exc:
             self._fail(ctx, exc, EXIT_INPUT)
         except KeyboardInterrupt:
-            click.echo("Aborted: interrupted; no output was written.", err=True)
-            ctx.exit(130)
+            # outputs are written to a temporary file and renamed: nothing partial is left
+            click.echo("Error: interrupted; no partial output was left behind", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
         except MemoryError as exc:
             self._fail(ctx, exc, EXIT_FAILURE, "out of memory")
         except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
@@ -78,6 +102,9 @@ class _Group(click.Group):
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING - 10 * verbose if not quiet else logging.ERROR
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s: %(message)s", stream=sys.stderr)
+    # GDAL's own messages (CPLE_* warnings and errors, logged by rasterio) only with -v:
+    # a failure is reported once, as the one "Error:" line.
+    logging.getLogger("rasterio").setLevel(logging.NOTSET if verbose else logging.CRITICAL + 1)
 
     def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
         if not quiet:

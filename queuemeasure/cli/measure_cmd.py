@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from typing import Any
 
@@ -31,6 +33,8 @@ from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write a GeoJSON FeatureCollection (WGS84): queue, vehicles, head, tail.")
+@click.option("--quicklook", type=click.Path(dir_okay=False), default=None,
+              help="Write a quicklook PNG: map, full-resolution excerpts, occupancy profile.")
 @overwrite_opt
 @precision_opt
 @click.option("--progress/--no-progress", default=None,
@@ -38,13 +42,17 @@ from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt
 @click.pass_context
 def measure(ctx: click.Context, tile: str, road: str, road_crs: Any, head: Any, direction: str,
             max_gap: float, half_width: float, bands: Any, sensitivity: float, as_json: bool,
-            out: str | None, overwrite: bool, precision: int | None, progress: bool | None) -> None:
+            out: str | None, quicklook: str | None, overwrite: bool, precision: int | None,
+            progress: bool | None) -> None:
     """Measure the vehicle queue on ROAD in TILE (a GeoTIFF path or a URL GDAL reads)."""
     from ..export import check_output_path
     from ..measure import measure as run
 
-    if out:
-        check_output_path(out, overwrite=overwrite, inputs=[tile, road])
+    for path in (out, quicklook):
+        if path:
+            check_output_path(path, overwrite=overwrite, inputs=[tile, road])
+    if out and quicklook and os.path.abspath(out) == os.path.abspath(quicklook):
+        raise click.UsageError("--out and --quicklook must be different files")
     quiet = (ctx.obj or {}).get("quiet", False)
     show = progress if progress is not None else (sys.stderr.isatty() and not quiet)
     bar = _progress_bar() if show else None
@@ -57,14 +65,25 @@ def measure(ctx: click.Context, tile: str, road: str, road_crs: Any, head: Any, 
     finally:
         if bar is not None:
             bar.close()
+    # the picture first (the likelier to fail), then the GeoJSON; a failure of either
+    # leaves no output of this run behind
+    if quicklook:
+        result.quicklook(quicklook, road=road, road_crs=road_crs, overwrite=overwrite)
     if out:
-        result.write_geojson(out, overwrite=overwrite, precision=precision)
+        try:
+            result.write_geojson(out, overwrite=overwrite, precision=precision)
+        except BaseException:
+            if quicklook:
+                with contextlib.suppress(OSError):
+                    os.unlink(quicklook)
+            raise
     if as_json:
         click.echo(json.dumps(result.to_dict(precision)))
     else:
         click.echo(result.summary())
-        if out:
-            click.echo(f"wrote {out}")
+        for path in (out, quicklook):
+            if path:
+                click.echo(f"wrote {path}")
 
 
 def _progress_bar() -> Any:
