@@ -29,15 +29,18 @@ from .errors import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .batch import BatchResult, measure_many
     from .detect import detect_vehicles
     from .info import tile_info
-    from .measure import measure
+    from .pipeline import measure
     from .result import QueueResult, Vehicle
     from .road import load_road, prepare_road
 
 __all__ = [
     "__version__",
     "measure",
+    "measure_many",
+    "BatchResult",
     "tile_info",
     "detect_vehicles",
     "load_road",
@@ -59,7 +62,9 @@ __all__ = [
 ]
 
 _LAZY = {
-    "measure": ("measure", "measure"),
+    "measure": ("pipeline", "measure"),
+    "measure_many": ("batch", "measure_many"),
+    "BatchResult": ("batch", "BatchResult"),
     "tile_info": ("info", "tile_info"),
     "detect_vehicles": ("detect", "detect_vehicles"),
     "load_road": ("road", "load_road"),

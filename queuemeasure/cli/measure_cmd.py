@@ -46,7 +46,7 @@ def measure(ctx: click.Context, tile: str, road: str, road_crs: Any, head: Any, 
             progress: bool | None) -> None:
     """Measure the vehicle queue on ROAD in TILE (a GeoTIFF path or a URL GDAL reads)."""
     from ..export import check_output_path
-    from ..measure import measure as run
+    from ..pipeline import measure as run
 
     for path in (out, quicklook):
         if path:

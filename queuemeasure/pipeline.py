@@ -1,4 +1,4 @@
-"""Measure a queue: road → corridor → strip → vehicles → queue → result.
+"""The measuring pipeline: road → corridor → strip → vehicles → queue → result.
 
 This module only orchestrates; each step lives in its own module (:mod:`.road`,
 :mod:`.corridor`, :mod:`.detect`, :mod:`.queue`, :mod:`.result`).
@@ -22,7 +22,7 @@ from .raster import choose_bands, crs_name, ground_pixel_size, is_synthetic, ope
 from .result import QueueResult, Vehicle
 from .road import MAX_HEAD_DISTANCE_M, Direction, RoadPath, prepare_road
 
-__all__ = ["measure", "DEFAULT_MAX_GAP_M", "DEFAULT_HALF_WIDTH_M"]
+__all__ = ["measure", "check_options", "DEFAULT_MAX_GAP_M", "DEFAULT_HALF_WIDTH_M"]
 
 #: Default largest gap inside a queue (metres).
 DEFAULT_MAX_GAP_M = 50.0
@@ -52,7 +52,8 @@ class _SideMeasurement:
     notes: list[str] = field(default_factory=list)
 
 
-def _check_options(max_gap: float, half_width: float, sensitivity: float) -> None:
+def check_options(max_gap: float, half_width: float, sensitivity: float) -> None:
+    """Raise :class:`OptionError` for an out-of-range option of :func:`measure`."""
     if not np.isfinite(max_gap) or max_gap <= 0:
         raise OptionError(f"max gap must be a positive number of metres, not {max_gap}")
     if max_gap > 1000:
@@ -125,7 +126,7 @@ def measure(
     0.6
     """
     t0 = time.perf_counter()
-    _check_options(max_gap, half_width, sensitivity)
+    check_options(max_gap, half_width, sensitivity)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sides = prepare_road(
