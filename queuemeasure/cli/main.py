@@ -131,11 +131,13 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     _setup_logging(verbose, quiet)
 
 
+from .batch_cmd import batch  # noqa: E402
 from .info_cmd import info  # noqa: E402
 from .measure_cmd import measure  # noqa: E402
 
 cli.add_command(measure)
 cli.add_command(info)
+cli.add_command(batch)
 
 try:  # commands that live in their own modules; each keeps heavy imports lazy
     from .synth_cmd import synth  # noqa: E402
