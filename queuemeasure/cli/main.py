@@ -139,12 +139,9 @@ cli.add_command(measure)
 cli.add_command(info)
 cli.add_command(batch)
 
-try:  # commands that live in their own modules; each keeps heavy imports lazy
-    from .synth_cmd import synth  # noqa: E402
+from .synth_cmd import synth  # noqa: E402
 
-    cli.add_command(synth)
-except ImportError:  # pragma: no cover - synth is part of the package
-    pass
+cli.add_command(synth)
 
 
 def main() -> None:  # pragma: no cover
