@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import measure
     from .result import QueueResult, Vehicle
     from .road import load_road, prepare_road
+    from .trace import snap_road, trace_road
 
 __all__ = [
     "__version__",
@@ -42,6 +43,8 @@ __all__ = [
     "measure_many",
     "BatchResult",
     "tile_info",
+    "trace_road",
+    "snap_road",
     "detect_vehicles",
     "load_road",
     "prepare_road",
@@ -66,6 +69,8 @@ _LAZY = {
     "measure_many": ("batch", "measure_many"),
     "BatchResult": ("batch", "BatchResult"),
     "tile_info": ("info", "tile_info"),
+    "trace_road": ("trace", "trace_road"),
+    "snap_road": ("trace", "snap_road"),
     "detect_vehicles": ("detect", "detect_vehicles"),
     "load_road": ("road", "load_road"),
     "prepare_road": ("road", "prepare_road"),

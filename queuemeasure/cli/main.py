@@ -140,8 +140,10 @@ cli.add_command(info)
 cli.add_command(batch)
 
 from .synth_cmd import synth  # noqa: E402
+from .trace_cmd import trace  # noqa: E402
 
 cli.add_command(synth)
+cli.add_command(trace)
 
 
 def main() -> None:  # pragma: no cover

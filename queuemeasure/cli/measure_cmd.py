@@ -15,8 +15,10 @@ from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt
 
 @click.command("measure")
 @click.argument("tile")
-@click.option("--road", "road", metavar="ROAD", required=True,
+@click.option("--road", "road", metavar="ROAD", default=None,
               help="Road centreline: GeoJSON or WKT file (WGS84 lon/lat unless --road-crs).")
+@click.option("--trace-to", type=LonLat, default=None,
+              help="No road file: trace the road on the image from --head to this LON,LAT.")
 @click.option("--road-crs", type=CRSParam, default=None, help="CRS of the road's coordinates.")
 @click.option("--head", type=LonLat, default=None,
               help="The checkpoint holding the queue, LON,LAT (default: the road's first vertex).")
@@ -40,7 +42,8 @@ from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
 @click.pass_context
-def measure(ctx: click.Context, tile: str, road: str, road_crs: Any, head: Any, direction: str,
+def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road_crs: Any,
+            head: Any, direction: str,
             max_gap: float, half_width: float, bands: Any, sensitivity: float, as_json: bool,
             out: str | None, quicklook: str | None, overwrite: bool, precision: int | None,
             progress: bool | None) -> None:
@@ -48,9 +51,17 @@ def measure(ctx: click.Context, tile: str, road: str, road_crs: Any, head: Any, 
     from ..export import check_output_path
     from ..pipeline import measure as run
 
+    if (road is None) == (trace_to is None):
+        raise click.UsageError("give --road ROAD, or --head with --trace-to LON,LAT")
+    if trace_to is not None and head is None:
+        raise click.UsageError("--trace-to needs --head (where the traced road starts)")
     for path in (out, quicklook):
         if path:
             check_output_path(path, overwrite=overwrite, inputs=[tile, road])
+    if trace_to is not None:
+        from ..trace import trace_road
+
+        road = trace_road(tile, head, trace_to, bands=bands)
     if out and quicklook and os.path.abspath(out) == os.path.abspath(quicklook):
         raise click.UsageError("--out and --quicklook must be different files")
     quiet = (ctx.obj or {}).get("quiet", False)

@@ -1,0 +1,334 @@
+"""The coarse pass: a decimated read of the points' bounding window, a road-likelihood
+cost map and a least-cost route through it (:class:`skimage.graph.MCP_Geometric`).
+
+The read uses ``out_shape`` with average resampling, so GDAL picks overviews when the
+tile has them and never hands a full-resolution window to numpy. The grid is chosen so
+that it holds at most ``max_pixels`` cells: memory and time are bounded whatever the
+tile's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .tone import RoadTone, tone_distance
+
+__all__ = ["CoarseGrid", "plan_grid", "read_grid", "cost_map", "route"]
+
+#: Coarse cells are never finer than this (metres): the road spans a few cells.
+MIN_CELL_M = 2.0
+#: Lengths (metres) of the oriented line filters that reward long uniform bands: short
+#: lines follow tight bends, long ones bridge what covers a straight road.
+LINE_M = (24.0, 48.0)
+#: Orientations of the line filter.
+N_ORIENT = 12
+#: Cost of a cell of pure road tone (relative to about 1 for a cell far from it).
+ROAD_FLOOR = 0.02
+#: Weight of the tone's variation along a line in the line's cost.
+UNIFORMITY_WEIGHT = 0.5
+#: Tone distances (in spreads) beyond this are all simply "not road" (a tree over the
+#: road then costs no more than a field beside it).
+TONE_CAP = 4.0
+#: Smallest tone spread at coarse cells, where the road mixes with its verges.
+COARSE_MIN_SPREAD = 0.06
+#: Distances (metres) of the parallel flank lines, and the tone contrast (in spreads)
+#: a flank must reach for a line to count as a band.
+FLANK_M = (6.0, 12.0)
+BAND_CONTRAST = 2.0
+#: Cost of a cell without valid data.
+NODATA_COST = 5.0
+
+
+@dataclass
+class CoarseGrid:
+    """A decimated window of the tile.
+
+    ``row0, col0`` is the window's full-resolution origin, ``fy, fx`` the decimation
+    factors, ``cell_m`` (rows, cols) the cells' ground size, ``image`` (bands, H, W)
+    raw values, ``valid`` (H, W).
+    """
+
+    row0: int
+    col0: int
+    fy: int
+    fx: int
+    height: int
+    width: int
+    cell_m: tuple[float, float]
+    image: np.ndarray | None = None
+    valid: np.ndarray | None = None
+
+    def to_cells(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Full-resolution pixel (row, col) (centres at integers) -> integer cells."""
+        r = np.floor((np.asarray(rows) + 0.5 - self.row0) / self.fy).astype(int)
+        c = np.floor((np.asarray(cols) + 0.5 - self.col0) / self.fx).astype(int)
+        return np.clip(r, 0, self.height - 1), np.clip(c, 0, self.width - 1)
+
+    def to_pixels(self, r: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cell (row, col) -> full-resolution pixel (row, col) of the cell's centre."""
+        return (self.row0 + (np.asarray(r) + 0.5) * self.fy - 0.5,
+                self.col0 + (np.asarray(c) + 0.5) * self.fx - 0.5)
+
+
+def plan_grid(
+    shape: tuple[int, int],
+    points_rc: np.ndarray,
+    pixel_m: tuple[float, float],
+    *,
+    margin_m: float,
+    max_pixels: int,
+    min_cell_m: float = MIN_CELL_M,
+) -> CoarseGrid:
+    """Choose the window (points' bounds plus ``margin_m``) and the decimation."""
+    H, W = shape
+    dy, dx = pixel_m[1], pixel_m[0]
+    rows, cols = points_rc[:, 0], points_rc[:, 1]
+    r0 = max(0, int(np.floor(rows.min() - margin_m / dy)))
+    r1 = min(H, int(np.ceil(rows.max() + margin_m / dy)) + 1)
+    c0 = max(0, int(np.floor(cols.min() - margin_m / dx)))
+    c1 = min(W, int(np.ceil(cols.max() + margin_m / dx)) + 1)
+    area = (r1 - r0) * dy * (c1 - c0) * dx
+    cell = max(min_cell_m, float(np.sqrt(area / max_pixels)), dx, dy)
+    fy = max(1, int(round(cell / dy)))
+    fx = max(1, int(round(cell / dx)))
+    h = -(-(r1 - r0) // fy)
+    w = -(-(c1 - c0) // fx)
+    return CoarseGrid(r0, c0, fy, fx, h, w, (fy * dy, fx * dx))
+
+
+def read_grid(ds: Any, bands: Sequence[int], grid: CoarseGrid, *, workers: int = 2) -> CoarseGrid:
+    """Read the grid's window decimated (cell means).
+
+    When the tile has an overview at least as fine as the cells, GDAL reads it
+    (``out_shape`` with average resampling). Otherwise full-resolution strips of about
+    one block row are read and averaged in numpy: GDAL's own resampling of a huge
+    window is several times slower. Strips are read by ``workers`` threads, each with
+    its own dataset handle; memory stays at a few strips.
+    """
+    nb = len(bands)
+    img = np.zeros((nb, grid.height, grid.width), np.float32)
+    valid = np.zeros((grid.height, grid.width), bool)
+    ovr = ds.overviews(bands[0]) if grid.fx > 1 or grid.fy > 1 else []
+    use_gdal = grid.fx == 1 and grid.fy == 1 or any(o <= min(grid.fx, grid.fy) for o in ovr)
+    bh = ds.block_shapes[0][0]
+    if use_gdal:
+        per = max(1, 4_000_000 // max(1, grid.width * grid.fx * grid.fy))
+    else:
+        per = max(1, int(round(max(bh, 256) / grid.fy)))
+    tasks = [(a, min(grid.height, a + per)) for a in range(0, grid.height, per)]
+    all_valid = _all_valid(ds, bands)
+
+    def one(task: tuple[int, int], handle: Any) -> None:
+        a, b = task
+        data, m = (_read_gdal if use_gdal else _read_mean)(handle, bands, grid, a, b, all_valid)
+        oh, ow = m.shape
+        img[:, a:a + oh, :ow] = data
+        valid[a:a + oh, :ow] = m
+
+    _run(ds, tasks, one, workers)
+    if np.dtype(ds.dtypes[bands[0] - 1]).kind == "f":
+        fin = np.isfinite(img).all(axis=0)
+        valid &= fin
+        img[:, ~fin] = 0.0
+    grid.image, grid.valid = img, valid
+    return grid
+
+
+def _all_valid(ds: Any, bands: Sequence[int]) -> bool:
+    from rasterio.enums import MaskFlags
+
+    return all(ds.mask_flag_enums[b - 1] == [MaskFlags.all_valid] for b in bands)
+
+
+def _run(ds: Any, tasks: list, fn: Any, workers: int) -> None:
+    """Run ``fn(task, dataset)`` over tasks; extra threads open their own handles."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import rasterio
+
+    from ..errors import RasterReadError
+
+    local = threading.local()
+    main_thread = threading.get_ident()
+    opened: list = []
+
+    def handle() -> Any:
+        if threading.get_ident() == main_thread:
+            return ds
+        h = getattr(local, "ds", None)
+        if h is None:
+            h = local.ds = rasterio.open(ds.name)
+            opened.append(h)
+        return h
+
+    def wrapped(task: Any) -> None:
+        try:
+            fn(task, handle())
+        except RasterReadError:
+            raise
+        except Exception as exc:  # rasterio raises several I/O error types
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RasterReadError(f"failed to read a decimated window of {ds.name}: {first}") from None
+
+    try:
+        reopenable = workers > 1 and len(tasks) > 1 and not ds.name.startswith("/vsimem")
+        if reopenable:
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(wrapped, tasks))
+        else:
+            for t in tasks:
+                wrapped(t)
+    finally:
+        for h in opened:
+            h.close()
+
+
+def _window(ds: Any, grid: CoarseGrid, a: int, b: int) -> Any:
+    from rasterio.windows import Window
+
+    r0 = grid.row0 + a * grid.fy
+    r1 = min(ds.height, grid.row0 + b * grid.fy)
+    c1 = min(ds.width, grid.col0 + grid.width * grid.fx)
+    return Window(grid.col0, r0, c1 - grid.col0, r1 - r0)
+
+
+def _read_gdal(ds: Any, bands: Sequence[int], grid: CoarseGrid, a: int, b: int,
+               all_valid: bool) -> tuple[np.ndarray, np.ndarray]:
+    from rasterio.enums import Resampling
+
+    win = _window(ds, grid, a, b)
+    oh = -(-int(win.height) // grid.fy)
+    ow = -(-int(win.width) // grid.fx)
+    data = ds.read(list(bands), window=win, out_shape=(len(bands), oh, ow),
+                   resampling=Resampling.average, out_dtype="float32")
+    if all_valid:
+        return data, np.ones((oh, ow), bool)
+    m = ds.dataset_mask(window=win, out_shape=(oh, ow), resampling=Resampling.average)
+    return data, m > 127
+
+
+def _read_mean(ds: Any, bands: Sequence[int], grid: CoarseGrid, a: int, b: int,
+               all_valid: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Full-resolution strip, averaged over valid pixels cell by cell."""
+    win = _window(ds, grid, a, b)
+    h, w = int(win.height), int(win.width)
+    oh, ow = -(-h // grid.fy), -(-w // grid.fx)
+    ph, pw = oh * grid.fy - h, ow * grid.fx - w
+    m = None if all_valid else ds.dataset_mask(window=win) > 0
+    if m is None and (ph or pw):
+        m = np.ones((h, w), bool)
+    if m is not None:
+        mp = np.pad(m, ((0, ph), (0, pw)))
+        count = mp.reshape(oh, grid.fy, ow, grid.fx).sum(axis=(1, 3), dtype=np.int32)
+    else:
+        count = np.full((oh, ow), grid.fy * grid.fx, np.int32)
+    out = np.zeros((len(bands), oh, ow), np.float32)
+    acc = np.uint32 if np.dtype(ds.dtypes[bands[0] - 1]).itemsize <= 2 and \
+        np.dtype(ds.dtypes[bands[0] - 1]).kind == "u" else np.float64
+    for i, bnd in enumerate(bands):
+        x = ds.read(bnd, window=win)
+        if np.dtype(x.dtype).kind == "f":
+            x = np.where(np.isfinite(x), x, 0)
+        if m is not None:
+            x = np.where(m, x, 0)
+        x = np.pad(x, ((0, ph), (0, pw)))
+        s = x.reshape(oh, grid.fy, ow, grid.fx).sum(axis=(1, 3), dtype=acc)
+        out[i] = s / np.maximum(count, 1)
+    return out, count * 2 > grid.fy * grid.fx
+
+
+def _line_kernels(length_px: int, n: int) -> list[tuple[float, np.ndarray]]:
+    """Normalised straight-line kernels of odd size at ``n`` orientations (angle, kernel)."""
+    half = length_px // 2
+    size = 2 * half + 1
+    out = []
+    t = np.linspace(-half, half, 4 * size)
+    for th in np.linspace(0, np.pi, n, endpoint=False):
+        k = np.zeros((size, size), np.float32)
+        r = np.round(half + t * np.sin(th)).astype(int)
+        c = np.round(half + t * np.cos(th)).astype(int)
+        k[r, c] = 1.0
+        out.append((float(th), k / k.sum()))
+    return out
+
+
+def _shifted(a: np.ndarray, dr: int, dc: int) -> np.ndarray:
+    """``a`` moved by (dr, dc) cells, edges repeated: out[r, c] = a[r + dr, c + dc]."""
+    p = max(abs(dr), abs(dc))
+    if p == 0:
+        return a
+    ap = np.pad(a, p, mode="edge")
+    H, W = a.shape
+    return ap[p + dr:p + dr + H, p + dc:p + dc + W]
+
+
+def cost_map(grid: CoarseGrid, lo: np.ndarray, hi: np.ndarray, tone: RoadTone) -> np.ndarray:
+    """Cost per unit ground distance of each coarse cell (float64, > 0).
+
+    For each of :data:`N_ORIENT` straight lines of :data:`LINE_M` through a cell: the
+    mean distance to the road's tone along the line (in units of its spread), plus its
+    variation along the line, plus a penalty when the parallel lines
+    :data:`FLANK_M` to either side have the road's tone too (a wide uniform area, not a
+    band). The best line counts, with the cell's own tone: a long band of road tone costs
+    little even where a vehicle, a tree or a shadow interrupts it for a few metres; a
+    patch or a wide area of road tone does not.
+    """
+    assert grid.image is not None and grid.valid is not None
+    scaled = (grid.image - lo[:, None, None]) / (hi - lo)[:, None, None]
+    # averaging mixes the road with its verges at coarse cells: widen the tolerance
+    wide = RoadTone(tone.centres, np.maximum(tone.spread, COARSE_MIN_SPREAD))
+    d = tone_distance(scaled, wide, axis=0)
+    d = np.minimum(d, TONE_CAP)
+    d[~grid.valid] = TONE_CAP
+    cy, cx = grid.cell_m
+    cell = float(np.sqrt(cy * cx))
+    kernels = []
+    for line_m in LINE_M:
+        kernels += _line_kernels(max(3, int(round(line_m / cell)) | 1), N_ORIENT)
+    best = None
+    d2 = d * d
+    for th, k in kernels:
+        m = ndi.correlate(d, k, mode="nearest")
+        # a road keeps one tone along its line: penalise lines whose tone varies
+        sd = np.sqrt(np.maximum(ndi.correlate(d2, k, mode="nearest") - m * m, 0.0))
+        # a road is a band: some parallel line beside it is not of road tone
+        flank = None
+        for off in FLANK_M:
+            nr, nc = np.cos(th) * off / cy, -np.sin(th) * off / cx
+            dr, dc = int(round(nr)), int(round(nc))
+            if dr == 0 and dc == 0:
+                dr, dc = (int(np.sign(nr)), 0) if abs(nr) >= abs(nc) else (0, int(np.sign(nc)))
+            side = np.maximum(_shifted(m, dr, dc), _shifted(m, -dr, -dc))
+            flank = side if flank is None else np.maximum(flank, side)
+        assert flank is not None
+        m = m + UNIFORMITY_WEIGHT * sd + np.maximum(BAND_CONTRAST - flank, 0.0)
+        best = m if best is None else np.minimum(best, m)
+    assert best is not None
+    # both the cell's own tone and the line it belongs to count
+    x = 0.35 * d + 0.65 * best
+    cost = ROAD_FLOOR + (np.minimum(x, TONE_CAP) / 2.0) ** 2
+    cost[~grid.valid] = NODATA_COST
+    return cost.astype(np.float64)
+
+
+def route(cost: np.ndarray, cells: Sequence[tuple[int, int]], sampling: tuple[float, float]) -> np.ndarray:
+    """Least-cost path through ``cells`` in order; integer (row, col) cells, (N, 2)."""
+    from skimage.graph import MCP_Geometric
+
+    from ..errors import RoadError
+
+    out: list[np.ndarray] = []
+    for a, b in zip(cells[:-1], cells[1:]):
+        m = MCP_Geometric(cost, fully_connected=True, sampling=sampling)
+        costs, _ = m.find_costs([tuple(a)], [tuple(b)], find_all_ends=True)
+        if not np.isfinite(costs[tuple(b)]):
+            raise RoadError("no route between the given points on the tile")
+        p = np.asarray(m.traceback(tuple(b)), dtype=int)
+        del m, costs
+        out.append(p if not out else p[1:])
+    return np.concatenate(out)
