@@ -260,7 +260,7 @@ def queue_render():
     return vs, img, truth
 
 
-@pytest.mark.parametrize("gsd,floor", [(0.1, 0.78), (0.3, 0.9), (0.5, 0.8), (0.8, 0.8), (1.0, 0.75)])
+@pytest.mark.parametrize("gsd,floor", [(0.1, 0.9), (0.3, 0.85), (0.5, 0.85), (0.8, 0.88), (1.0, 0.85)])
 def test_synthetic_queue_f1(queue_render, gsd, floor):
     vs, img, truth = queue_render
     small, step = _downsample(img, truth, gsd)
@@ -286,8 +286,8 @@ def test_bumper_to_bumper_run_with_1m_gaps_split_exactly(gsd, palette):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known weakness: 0.6 m gaps filled by the cast shadow of the car ahead are not "
-    "always cut (4 of 5 at 0.3 m, 3 of 5 at 0.5 m)",
+    reason="known weakness: with 0.6 m gaps the count is right at 0.3 m but the first car "
+    "loses its bonnet (a road-toned windscreen cuts it off); at 0.5 m one car is over-split",
 )
 @pytest.mark.parametrize("gsd", [0.3, 0.5])
 def test_bumper_to_bumper_run_split_exactly(gsd):
@@ -321,8 +321,8 @@ def test_truck_kept_whole(gsd):
     assert len(acc) == 1
     v = acc[0]
     assert v.kind == "truck"
-    # the footprint still includes the 0.5 m cast shadow (a known weakness)
-    assert abs((v.row1 - v.row0) * step - 12.0) <= 2 * step + 0.6
+    # the cast shadow (0.5 m behind) is trimmed off the footprint
+    assert abs((v.row1 - v.row0) * step - 12.0) <= 2 * step + 0.3
 
 
 @pytest.mark.parametrize("gsd", [0.1, 0.3, 0.5, 1.0])
@@ -460,10 +460,12 @@ def _kit_pr(frame: str, gsd: float, half_width: float = 6.0) -> tuple[float, flo
 
 # floors set a little below the values measured when these tests were written
 _KIT_FLOORS = {
-    # measured mean over the 4 frames: P 0.69 / R 0.53, P 0.60 / R 0.58, P 0.67 / R 0.56
-    0.12: (0.62, 0.48),
-    0.3: (0.54, 0.52),
-    0.5: (0.60, 0.50),
+    # measured mean over the 4 frames: P 0.62 / R 0.49, P 0.61 / R 0.54, P 0.65 / R 0.48
+    # (the previous detector: P 0.69 / R 0.53, P 0.60 / R 0.58, P 0.67 / R 0.56 -- the
+    # rejection of compact wide shadows costs some dark parked cars)
+    0.12: (0.58, 0.45),
+    0.3: (0.56, 0.50),
+    0.5: (0.60, 0.44),
 }
 
 

@@ -1,0 +1,504 @@
+"""Segment vehicles in a straightened road strip, without trained weights.
+
+The strip comes from :mod:`queuemeasure.corridor`: rows are stations along the road (row 0
+nearest the head of the queue), columns are offsets across it (the centreline is the middle
+column), both sampled every ``step_m`` metres. :func:`detect_vehicles` works in six steps:
+
+1. **Working grid.** Strips finer than 0.25 m are area-averaged to about 0.25 m (a car is
+   still 18 x 7 pixels); results are mapped back to the input's pixels.
+2. **Road-surface model.** On blocks of ~2 m along the road, the most frequent brightness
+   over the carriageway in a 16 m window (the mode of a histogram: cars spread over many
+   tones, the road is one tone) is the surface; its colour and noise come from the pixels
+   that look like it, and a per-column offset (40 m) follows lanes of another tone and
+   wheel tracks. Block values are interpolated to every row.
+3. **Anomaly.** Brightness and chroma distance from the surface in units of its noise;
+   thin structures (markings, kerbs) are removed by a grey opening of ~1 m, anything wider
+   than a vehicle across the road (3.4 m: verges, pavements, tone changes, large shadows)
+   by a top-hat, and vegetation (green and textured) is suppressed.
+4. **Carriageway.** Columns where the road surface is seen along a good share of a 30 m
+   window (in the gaps of a queue, beside its vehicles), closed over a lane's width, are
+   the carriageway; objects mostly off it (yards, roofs, trees beside a street the
+   centreline does not follow exactly) are dropped.
+5. **Segmentation and splitting.** Hysteresis threshold, morphology sized in metres,
+   labelling; blobs wider than a vehicle are cut into lanes; blobs longer than a car are
+   cut into vehicles where a row looks like the space between two vehicles (road or grey
+   shadow across the blob, or a deep dip of the anomaly), by dynamic programming with a
+   prior on vehicle lengths; a long blob with no such row inside (a truck's uniform roof)
+   stays whole. Grey shadow rows and columns at the ends of a bright body (its cast
+   shadow) are trimmed off the footprint.
+6. **Scoring.** Contrast relative to the threshold times a size plausibility; ``kind`` from
+   the length; rows where the carriageway is hidden (nodata, canopy) are ``occluded``.
+
+Every statistic is computed in windows of at most ~40 m along the road, so results do not
+depend on where a long road was cut into pieces (beyond a pixel's worth of jitter from the
+block grid).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ._blobs import BlobContext, analyse_blob, split_across
+from ._stats import Blocks, fill_nan, hist_mode, odd, opening, ratio
+
+__all__ = ["StripVehicle", "StripDetections", "detect_vehicles"]
+
+
+@dataclass(frozen=True)
+class StripVehicle:
+    """One vehicle found in a strip, in strip pixel coordinates.
+
+    Attributes
+    ----------
+    row0, row1 : float
+        Along-road extent; ``row1`` is exclusive, so the length is ``(row1 - row0) * step_m``.
+    col0, col1 : float
+        Across-road extent (``col1`` exclusive).
+    col_center : float
+        Centre of the footprint across the road.
+    score : float
+        ``>= 1`` means accepted at the default sensitivity; weaker candidates down to
+        ``min_score`` are returned too, for uncertainty ranges.
+    kind : str
+        ``"car"``, ``"van"``, ``"truck"`` (trucks and buses) or ``"unknown"``.
+    polygon : numpy.ndarray
+        ``(N, 2)`` closed outline ``(row, col)`` of the footprint.
+    """
+
+    row0: float
+    row1: float
+    col0: float
+    col1: float
+    col_center: float
+    score: float
+    kind: str
+    polygon: np.ndarray = field(repr=False, compare=False)
+
+    @property
+    def row_center(self) -> float:
+        """Centre of the footprint along the road, in rows."""
+        return 0.5 * (self.row0 + self.row1)
+
+
+@dataclass(frozen=True)
+class StripDetections:
+    """Everything :func:`detect_vehicles` found in a strip.
+
+    Attributes
+    ----------
+    vehicles : list of StripVehicle
+        Objects with ``score >= min_score`` whose centre lies within ``half_width_m`` of the
+        centreline, sorted by ``row0``.
+    occluded : numpy.ndarray
+        ``(rows,)`` bool: stations where the carriageway is hidden (canopy) or has no valid
+        data, where a vehicle could stand unseen.
+    anomaly : numpy.ndarray
+        ``(rows, cols)`` float32 anomaly score, in units of the threshold-free surface noise.
+    surface : numpy.ndarray
+        ``(rows, bands)`` float32 road-surface model (what empty road looks like there).
+    carriageway : numpy.ndarray
+        ``(rows, 2)`` float32 estimated carriageway extent ``[col0, col1)`` (NaN where unknown).
+    threshold : float
+        The anomaly threshold used (``>= threshold`` seeds an accepted vehicle).
+    """
+
+    vehicles: list[StripVehicle]
+    occluded: np.ndarray
+    anomaly: np.ndarray
+    surface: np.ndarray
+    carriageway: np.ndarray
+    threshold: float
+
+
+# --------------------------------------------------------------------------------------
+# parameters (metres unless stated)
+_WORK_STEP_M = 0.25  # finer strips are area-averaged to about this
+_BLOCK_M = 2.0  # rows are grouped in blocks of about this for surface statistics
+_SURF_WIN_M = 16.0  # along-road window of the surface mode
+_COL_WIN_M = 40.0  # along-road window of the per-column tone offset and column model
+_COLBLOCK_M = 4.0  # block length of the per-column medians
+_CARRIAGE_WIN_M = 30.0  # along-road window of the carriageway estimate
+_CARRIAGE_FRAC = 0.15  # share of road-like pixels that makes a column carriageway
+_CARRIAGE_CLOSE_M = 3.0  # columns between carriageway columns (a lane full of vehicles)
+_CARRIAGE_GROW_M = 1.6  # grown by this across (a vehicle at the kerb)
+_NOISE_FLOOR = 0.01  # minimum brightness noise (0..1 scale)
+_CHROMA_FLOOR = 0.008
+_T0 = 4.0  # anomaly threshold (noise units) at sensitivity 1
+_LOW_FRAC = 0.55  # hysteresis low threshold, fraction of the threshold
+_THIN_M = 1.0  # grey opening size removing thin markings
+_WIDE_M = 3.4  # across-road size beyond which an anomaly is background
+_WIDE_ALONG_M = 0.6
+_GREEN = 0.06  # excess green (share of brightness) over the road's: vegetation
+_MAX_SHADE_WIDTH_M = 4.0  # shade wider than this across the road is not a vehicle
+_SHADE_Z = 2.5  # darker than the road by this many noise units (and grey): shade
+
+
+def _features(img: np.ndarray) -> np.ndarray:
+    """Brightness and two opponent chroma channels, (rows, cols, 1 or 3) float32."""
+    if img.shape[2] >= 3:
+        r, g, b = img[..., 0], img[..., 1], img[..., 2]
+        out = np.empty(img.shape[:2] + (3,), np.float32)
+        out[..., 0] = (r + g + b) * np.float32(1 / 3)
+        out[..., 1] = (r - g) * np.float32(1 / np.sqrt(2.0))
+        out[..., 2] = (r + g - 2.0 * b) * np.float32(1 / np.sqrt(6.0))
+        return out
+    return img[..., :1]
+
+
+@dataclass
+class _Core:
+    segments: list
+    occluded: np.ndarray
+    anomaly: np.ndarray
+    surface: np.ndarray
+    carriageway: np.ndarray
+
+
+def _column_anomaly(feat: np.ndarray, ok: np.ndarray, mode: np.ndarray, sig: np.ndarray,
+                    csig: np.ndarray | None, step: float) -> np.ndarray:
+    """Anomaly against each column's own along-road median, where that column is uniform.
+
+    Kerbs, pavements, verges, solid and dashed lines and lanes of another tone are uniform
+    along the road: more than half of a 40 m window lies close to the window's median. A
+    lane holding a queue is not (cars of many tones, gaps), so there the row-wise surface
+    model rules. Medians of ~4 m blocks, then a running median of those over 40 m,
+    interpolated back to the rows.
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    rows, cols, nf = feat.shape
+    blocks = Blocks(rows, odd(_COLBLOCK_M / step))
+    B, n = blocks.size, blocks.n
+    x = np.where(ok[..., None], feat, np.nan)
+    pad = n * B - rows
+    if pad:
+        x = np.concatenate([x, np.full((pad, cols, nf), np.nan, np.float32)], axis=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        bm = np.nanmedian(x.reshape(n, B, cols, nf), axis=1)
+        half = max(1, int(round(0.5 * _COL_WIN_M / (B * step))))
+        xp = np.pad(bm, ((half, half), (0, 0), (0, 0)), mode="reflect") if n > 1 else bm
+        if n > 1:
+            med_b = np.nanmedian(sliding_window_view(xp, 2 * half + 1, axis=0), axis=-1)
+        else:
+            med_b = bm
+    med_b = fill_nan(med_b)
+    med = blocks.to_rows(med_b)
+    za = np.abs(feat[..., 0] - med[..., 0]) / sig[:, None]
+    close = za < 2.5
+    if csig is not None:
+        zc = np.hypot(feat[..., 1] - med[..., 1], feat[..., 2] - med[..., 2]) / csig[:, None]
+        close &= zc < 2.5
+        za = np.maximum(za, zc)
+    sup_b = ratio(blocks.window(blocks.sum(close & ok), _COL_WIN_M, step),
+                  blocks.window(blocks.sum(ok.astype(np.float32)), _COL_WIN_M, step), 0.0)
+    support = blocks.to_rows(sup_b)
+    return np.where(support > 0.5, za, np.inf).astype(np.float32)
+
+
+def _downsample(img: np.ndarray, ok: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols, nb = img.shape
+    R, C = -(-rows // f) * f, -(-cols // f) * f
+    x = np.zeros((R, C, nb), np.float32)
+    w = np.zeros((R, C), np.float32)
+    x[:rows, :cols] = img * ok[..., None]
+    w[:rows, :cols] = ok
+    xs = x.reshape(R // f, f, C // f, f, nb).sum(axis=(1, 3))
+    ws = w.reshape(R // f, f, C // f, f).sum(axis=(1, 3))
+    okw = ws >= 0.5 * f * f
+    xs = xs / np.maximum(ws, 1e-9)[..., None]
+    return np.where(okw[..., None], xs, 0.0).astype(np.float32), okw
+
+
+def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_width_m: float,
+          threshold: float, min_score: float) -> _Core:
+    rows, cols, nbands = img.shape
+    zone = np.abs(offs) <= half_width_m
+    if not zone.any():
+        zone = np.abs(offs) <= np.abs(offs).min() + step
+    zone_w = zone.astype(np.float32)
+    blocks = Blocks(rows, odd(_BLOCK_M / step))
+    feat = _features(img)
+    lum = feat[..., 0]
+    rgb = feat.shape[2] == 3
+
+    # ---- road-surface model ----------------------------------------------------------
+    w = ok * zone_w[None, :]
+    mode_b, sig_b = hist_mode(lum, w, blocks, _SURF_WIN_M, step)
+    mode = blocks.to_rows(fill_nan(mode_b))
+    sig = blocks.to_rows(np.maximum(fill_nan(sig_b), _NOISE_FLOOR))
+    zl0 = (lum - mode[:, None]) / sig[:, None]
+    roadlike = (np.abs(zl0) < 2.5) & ok
+    if rgb:
+        rw = roadlike * zone_w[None, :]
+        n_b = blocks.window(blocks.sum(rw.sum(1)), _SURF_WIN_M, step)
+        ch_b = np.stack([blocks.window(blocks.sum((feat[..., c] * rw).sum(1)), _SURF_WIN_M, step)
+                         for c in (1, 2)], axis=1)
+        chroma = blocks.to_rows(fill_nan(ratio(ch_b, n_b[:, None])))
+        dc = np.hypot(feat[..., 1] - chroma[:, None, 0], feat[..., 2] - chroma[:, None, 1])
+        cs_b = blocks.window(blocks.sum((dc * rw).sum(1)), _SURF_WIN_M, step)
+        csig = np.maximum(blocks.to_rows(fill_nan(ratio(cs_b, n_b))) * 1.25, _CHROMA_FLOOR)
+        zc = dc / csig[:, None]
+        roadlike &= zc < 2.5
+    else:
+        zc = None
+    # per-column offset (lanes of another tone, wheel tracks) from road-like pixels
+    res_b = blocks.window(blocks.sum(np.where(roadlike, lum - mode[:, None], 0.0)), _COL_WIN_M, step)
+    cnt_b = blocks.window(blocks.sum(roadlike.astype(np.float32)), _COL_WIN_M, step)
+    need = 0.15 * _COL_WIN_M / step
+    off_b = np.where(cnt_b > need, res_b / np.maximum(cnt_b, 1e-9), 0.0)
+    surf_lum = mode[:, None] + blocks.to_rows(off_b)
+    rw = roadlike * zone_w[None, :]
+    n_b = blocks.window(blocks.sum(rw.sum(1)), _SURF_WIN_M, step)
+    bands_b = np.stack([blocks.window(blocks.sum((img[..., b] * rw).sum(1)), _SURF_WIN_M, step)
+                        for b in range(nbands)], axis=1)
+    bands = blocks.to_rows(fill_nan(ratio(bands_b, n_b[:, None])))
+
+    # ---- anomaly -----------------------------------------------------------------------
+    zl = (lum - surf_lum) / sig[:, None]
+    anom = np.abs(zl)
+    if zc is not None:
+        anom = np.maximum(anom, zc)
+    anom = np.where(ok, anom, 0.0).astype(np.float32)
+    anom = np.minimum(anom, _column_anomaly(feat, ok, mode, sig, csig if rgb else None, step))
+    k = odd(_THIN_M / step)
+    anom_o = opening(anom, (k, k))
+    anom_o = anom_o - opening(anom_o, (odd(_WIDE_ALONG_M / step), odd(_WIDE_M / step)))
+    shade = (zl < -_SHADE_Z) & ok
+    if zc is not None:
+        shade &= zc < 2.5 + 0.5 * np.maximum(-zl, 0.0) ** 0.5
+
+    # ---- vegetation / occlusion ------------------------------------------------------
+    s = max(0.7, 0.12 / step)
+    hp = lum - ndi.gaussian_filter(lum, s)
+    tex = np.sqrt(np.maximum(ndi.uniform_filter(hp * hp, odd(1.5 / step)), 0.0))
+    tr_b = blocks.window(blocks.sum((tex * rw).sum(1)), _SURF_WIN_M, step)
+    tex_road = np.maximum(blocks.to_rows(fill_nan(ratio(tr_b, n_b))), 1e-3)[:, None]
+    if nbands >= 3:
+        # excess green as a share of brightness (bright grey objects are not greener)
+        rgbsum = img[..., 0] + img[..., 1] + img[..., 2] + np.float32(0.05)
+        exg = (2 * img[..., 1] - img[..., 0] - img[..., 2]) / rgbsum
+        exg_road = (2 * bands[:, 1] - bands[:, 0] - bands[:, 2]) / (bands[:, :3].sum(1) + 0.05)
+        green = ndi.uniform_filter(exg, odd(1.0 / step)) - exg_road[:, None]
+        veg = (green > _GREEN) & (tex > 1.5 * tex_road)
+        hidden = veg | (green > 2.5 * _GREEN)
+        if veg.any():
+            veg = ndi.binary_opening(veg)
+    else:
+        green = None
+        veg = np.zeros_like(ok)
+        hidden = veg
+    occ_frac = ((hidden | ~ok) * zone_w[None, :]).sum(1) / zone_w.sum()
+    occ_frac = ndi.uniform_filter1d(occ_frac, odd(2.0 / step))
+    occluded = occ_frac > 0.5
+    anom_d = np.where(veg, 0.0, anom_o).astype(np.float32)
+
+    # ---- carriageway -------------------------------------------------------------------
+    rl_b = blocks.window(blocks.sum(roadlike.astype(np.float32)), _CARRIAGE_WIN_M, step)
+    ok_b = blocks.window(blocks.sum(ok.astype(np.float32)), _CARRIAGE_WIN_M, step)
+    frac_b = ratio(rl_b, ok_b, 0.0)
+    carr_b = frac_b >= _CARRIAGE_FRAC
+    kc = odd(_CARRIAGE_CLOSE_M / step)
+    if kc > 1:
+        pad = np.pad(carr_b, ((0, 0), (kc, kc)), constant_values=False)
+        carr_b = ndi.binary_closing(pad, structure=np.ones((1, kc), bool))[:, kc:-kc]
+    kd = odd(_CARRIAGE_GROW_M / step)
+    if kd > 1:
+        carr_b = ndi.binary_dilation(carr_b, structure=np.ones((1, 2 * kd + 1), bool))
+    blk_of_row = np.minimum(np.arange(rows) // blocks.size, blocks.n - 1)
+    carriage = carr_b[blk_of_row]
+    carriageway = _carriageway_extent(carr_b, offs)[blk_of_row]
+
+    # ---- segmentation ---------------------------------------------------------------
+    lo = _LOW_FRAC * threshold
+    seed = anom_d >= threshold * min_score
+    mask = anom_d >= lo
+    lab, n = ndi.label(mask)
+    if n:
+        keep = np.zeros(n + 1, bool)
+        keep[np.unique(lab[seed])] = True
+        keep[0] = False
+        mask = keep[lab]
+    kcl = odd(0.4 / step)
+    if kcl > 1:
+        mask = ndi.binary_closing(mask, structure=np.ones((kcl, kcl), bool))
+    ko = odd(0.9 / step)
+    if ko > 1:
+        mask = ndi.binary_opening(mask, structure=np.ones((ko, ko), bool))
+    mask &= ok
+
+    shade_lab, nsh = ndi.label(shade)
+    shade_wide = np.zeros(nsh + 1, bool)
+    for j, sl in enumerate(ndi.find_objects(shade_lab), start=1):
+        # a compact dark patch wider than a vehicle: the shadow of a tree or a building
+        # (a long chain of dark parked cars and kerb-side shadows is not compact)
+        if sl is not None and (sl[1].stop - sl[1].start) * step > _MAX_SHADE_WIDTH_M \
+                and (sl[0].stop - sl[0].start) * step < 3 * _MAX_SHADE_WIDTH_M:
+            shade_wide[j] = True
+    featz = np.empty(feat.shape, np.float32)
+    featz[..., 0] = lum / sig[:, None]
+    if rgb:
+        featz[..., 1:] = feat[..., 1:] / csig[:, None, None]
+    ctx = BlobContext(anom_d, roadlike, shade, featz, shade_lab, shade_wide, step, threshold, min_score)
+    segments = []
+    lab, n = ndi.label(mask)
+    if n:
+        objs = ndi.find_objects(lab)
+        min_r, min_c = int(np.ceil(2.2 / step)) - 1, max(1, int(np.ceil(0.88 / step)) - 1)
+        for i, sl in enumerate(objs, start=1):
+            if sl is None:
+                continue
+            if sl[0].stop - sl[0].start < min_r or sl[1].stop - sl[1].start < min_c:
+                continue
+            bm = lab[sl] == i
+            bm = ndi.binary_fill_holes(bm)
+            npx = bm.sum()
+            if carriage[sl][bm].sum() < 0.5 * npx:
+                continue  # mostly off the carriageway
+            if green is not None:
+                g = float(green[sl][bm].mean())
+                if g > 1.2 * _GREEN and float(tex[sl][bm].mean()) < 1.4 * float(tex_road[sl[0]].mean()):
+                    continue  # a small tree or a bush, not a vehicle
+            for pm, r0, c0 in split_across(bm, anom_d[sl], sl[0].start, sl[1].start, step):
+                segments.extend(analyse_blob(pm, r0, c0, ctx))
+    return _Core(segments, occluded, anom_d, bands, carriageway)
+
+
+def _carriageway_extent(carr_b: np.ndarray, offs: np.ndarray) -> np.ndarray:
+    """Per block, the run of carriageway columns nearest the centreline: ``[col0, col1)``."""
+    nb, cols = carr_b.shape
+    out = np.full((nb, 2), np.nan, np.float32)
+    d = np.abs(offs)
+    for b in range(nb):
+        row = carr_b[b]
+        if not row.any():
+            continue
+        j = int(np.argmin(np.where(row, d, np.inf)))
+        left = j
+        while left > 0 and row[left - 1]:
+            left -= 1
+        right = j + 1
+        while right < cols and row[right]:
+            right += 1
+        out[b] = (left, right)
+    return out
+
+
+def detect_vehicles(
+    image: np.ndarray,
+    valid: np.ndarray | None = None,
+    *,
+    step_m: float,
+    half_width_m: float = 6.0,
+    sensitivity: float = 1.0,
+    min_score: float = 0.6,
+) -> StripDetections:
+    """Segment vehicles in a straightened road strip.
+
+    Parameters
+    ----------
+    image : (rows, cols, bands) or (rows, cols) array
+        The strip, values scaled to about 0..1. Rows are stations along the road (row 0
+        nearest the head), columns offsets across it (centreline in the middle column).
+        Bands: 1 (panchromatic), 3 (RGB) or more (only the first three are used for colour).
+    valid : (rows, cols) bool array, optional
+        False where the tile has no data.
+    step_m : float
+        Ground sampling of the strip in metres (rows and columns).
+    half_width_m : float
+        Vehicles whose centre lies within this distance of the centreline are returned.
+    sensitivity : float
+        Divides the anomaly threshold: above 1 finds fainter objects (and more false ones).
+    min_score : float
+        Weaker candidates down to this score are returned; ``score >= 1`` is a detection at
+        the chosen sensitivity.
+
+    Returns
+    -------
+    StripDetections
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> strip = np.full((400, 80, 3), 0.35, np.float32)   # 0.25 m/px: 100 m x 20 m of asphalt
+    >>> strip[100:118, 30:37] = (0.8, 0.1, 0.1)            # a red car, 4.5 m x 1.75 m
+    >>> det = detect_vehicles(strip, step_m=0.25)
+    >>> [(v.kind, round(v.row0), round(v.row1)) for v in det.vehicles]
+    [('car', 100, 118)]
+    """
+    img = np.asarray(image)
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.ndim != 3 or img.shape[2] < 1:
+        raise ValueError(f"image must be (rows, cols[, bands]), got shape {np.shape(image)}")
+    if not step_m or step_m <= 0:
+        raise ValueError("step_m must be positive")
+    img = img.astype(np.float32, copy=False)
+    rows, cols, nbands = img.shape
+    ok = np.all(np.isfinite(img), axis=2)
+    if valid is not None:
+        valid = np.asarray(valid, dtype=bool)
+        if valid.shape != (rows, cols):
+            raise ValueError(f"valid must have shape {(rows, cols)}, got {valid.shape}")
+        ok &= valid
+    img = np.where(ok[..., None], img, np.float32(0.0))
+    step = float(step_m)
+    threshold = float(_T0 / max(sensitivity, 1e-6))
+    empty = StripDetections(
+        vehicles=[],
+        occluded=np.ones(rows, bool),
+        anomaly=np.zeros((rows, cols), np.float32),
+        surface=np.full((rows, nbands), np.nan, np.float32),
+        carriageway=np.full((rows, 2), np.nan, np.float32),
+        threshold=threshold,
+    )
+    if rows < 2 or cols < 2 or not ok.any():
+        return empty
+
+    f = max(1, int(_WORK_STEP_M / step + 1e-6))
+    if f > 1:
+        wimg, wok = _downsample(img, ok, f)
+    else:
+        wimg, wok = img, ok
+    # working pixel k covers input pixels f k .. f k + f - 1: its centre is f (k + 0.5) - 0.5
+    centre = (cols - 1) / 2.0
+    wcols = wimg.shape[1]
+    offs = ((f * (np.arange(wcols) + 0.5) - 0.5) - centre) * step
+    core = _core(wimg, wok, offs, step * f, half_width_m, threshold, min_score)
+
+    vehicles: list[StripVehicle] = []
+    lim = half_width_m / step
+    for sgm in core.segments:
+        R0 = float(f * sgm.r0 - 0.5)
+        R1 = float(f * sgm.r1 - 0.5)
+        C0 = float(f * sgm.c0 - 0.5)
+        C1 = float(min(f * sgm.c1, cols) - 0.5)
+        R1 = min(R1, rows - 0.5)
+        cc = float(f * (sgm.col_center + 0.5) - 0.5)
+        if abs(cc - centre) > lim:
+            continue
+        poly = np.array([[R0, C0], [R0, C1], [R1, C1], [R1, C0], [R0, C0]], dtype=float)
+        vehicles.append(StripVehicle(R0, R1, C0, C1, cc, float(sgm.score), sgm.kind, poly))
+    vehicles.sort(key=lambda v: (v.row0, v.col0))
+
+    if f > 1:
+        occluded = np.repeat(core.occluded, f)[:rows]
+        anomaly = np.repeat(np.repeat(core.anomaly, f, axis=0), f, axis=1)[:rows, :cols]
+        surface = np.repeat(core.surface, f, axis=0)[:rows]
+        cw = core.carriageway * f
+        cw[:, 1] = np.minimum(cw[:, 1], cols)
+        carriageway = np.repeat(cw, f, axis=0)[:rows]
+    else:
+        occluded, anomaly, surface, carriageway = core.occluded, core.anomaly, core.surface, core.carriageway
+    return StripDetections(
+        vehicles=vehicles,
+        occluded=np.asarray(occluded, bool),
+        anomaly=np.ascontiguousarray(anomaly, dtype=np.float32),
+        surface=np.asarray(surface, np.float32),
+        carriageway=np.asarray(carriageway, np.float32),
+        threshold=threshold,
+    )

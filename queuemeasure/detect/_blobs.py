@@ -1,0 +1,264 @@
+"""Turn connected blobs of anomalous pixels into vehicles: lanes, runs, shadows, scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+# metres
+MIN_WIDTH_M = 1.1
+MAX_VEH_WIDTH_M = 3.6
+MIN_LEN_M = 2.2
+CAR_LEN = (3.4, 5.6)
+MIN_PART_M = 2.4  # no cut leaves a piece shorter than this
+MAX_LEN_M = 22.0
+SHADOW_TRIM_M = 1.2
+INNER_EDGE_M = 3.0  # cab gaps of trucks lie this close to an end
+
+
+@dataclass
+class BlobContext:
+    """Full-strip arrays the blob analysis reads (working resolution)."""
+
+    anom: np.ndarray  # anomaly after suppression (rows, cols)
+    road: np.ndarray  # bool: looks like the road surface
+    shade: np.ndarray  # bool: darker than the road and grey (cast shadows, dark glass)
+    featz: np.ndarray  # (rows, cols, nf) features in units of the surface noise
+    shade_lab: np.ndarray  # labels of connected shade
+    shade_wide: np.ndarray  # per shade label: wider across than a vehicle
+    step: float
+    threshold: float
+    min_score: float
+
+
+@dataclass
+class Segment:
+    """One vehicle in working pixel coordinates (edges at k - 0.5 / k + 0.5)."""
+
+    r0: int
+    r1: int  # exclusive
+    c0: int
+    c1: int  # exclusive
+    col_center: float
+    score: float
+    kind: str
+
+
+def split_across(m: np.ndarray, a: np.ndarray, r0: int, c0: int, step: float, depth: int = 0):
+    """Cut blobs wider than a vehicle into lanes at the minima of their column profile."""
+    ncol = m.shape[1]
+    if ncol * step <= MAX_VEH_WIDTH_M or depth > 4:
+        return [(m, r0, c0)]
+    prof = ndi.gaussian_filter1d((np.minimum(a, 50.0) * m).sum(axis=0).astype(float), max(0.5, 0.2 / step))
+    lo = int(np.ceil(1.2 / step))
+    if ncol - 2 * lo < 1:
+        return [(m, r0, c0)]
+    j = lo + int(np.argmin(prof[lo : ncol - lo]))
+    out = []
+    for part, cc in ((m[:, :j], 0), (m[:, j:], j)):
+        lab, n = ndi.label(part)
+        for i, psl in enumerate(ndi.find_objects(lab), start=1):
+            if psl is None:
+                continue
+            pm = lab[psl] == i
+            pa = a[psl[0], cc + psl[1].start : cc + psl[1].stop]
+            out.extend(split_across(pm, pa, r0 + psl[0].start, c0 + cc + psl[1].start, step, depth + 1))
+    return out
+
+
+def _length_cost(length_m: float, uniform: bool) -> float:
+    lo, hi = CAR_LEN
+    if length_m < MIN_PART_M:
+        return 50.0
+    if length_m < lo:
+        return 0.8 + 3.0 * (lo - length_m)
+    if length_m <= hi:
+        return 0.0
+    if length_m > MAX_LEN_M:
+        return 50.0
+    if uniform:
+        return 0.12 * (length_m - hi)
+    return 1.2 * (length_m - hi)
+
+
+def split_rows(evidence: np.ndarray, step: float) -> list[tuple[int, int]]:
+    """Cut a blob into vehicles at rows of gap evidence, by dynamic programming.
+
+    ``evidence`` (0..1 per row) says how much a row looks like the space between two
+    vehicles (road or shadow across the blob, or a deep dip of the anomaly). Segment
+    lengths have a prior (cars 3.4-5.6 m; longer pieces only when nothing inside them
+    looks like a gap, as for a truck's uniform roof).
+    """
+    n = len(evidence)
+    if n * step <= CAR_LEN[1] + 0.8:
+        return [(0, n)]
+    e = evidence
+    lo = int(np.ceil(MIN_PART_M / step))
+    cand = []
+    i = lo
+    while i <= n - lo:
+        if e[i] >= 0.3 and e[i] >= e[i - 1] and e[i] >= e[min(i + 1, n - 1)]:
+            # one candidate per plateau: its middle
+            j = i
+            while j + 1 <= n - lo and e[j + 1] == e[i]:
+                j += 1
+            cand.append((i + j + 1) // 2)
+            i = j + 1
+        else:
+            i += 1
+    if not cand:
+        return [(0, n)]
+    pts = [0] + cand + [n]
+    m = len(pts)
+    bonus = [0.0] + [4.0 * (float(e[c]) - 0.45) for c in cand] + [0.0]
+    strong = np.asarray(e >= 0.5)
+    cs = np.concatenate([[0], np.cumsum(strong)])
+    edge = int(np.ceil(INNER_EDGE_M / step))
+    best = np.full(m, np.inf)
+    prev = np.full(m, -1)
+    best[0] = 0.0
+    for j in range(1, m):
+        for i in range(j):
+            if not np.isfinite(best[i]):
+                continue
+            seg = (pts[j] - pts[i]) * step
+            if seg > MAX_LEN_M:
+                continue
+            a0, a1 = pts[i] + edge, pts[j] - edge
+            uniform = a1 <= a0 or cs[a1] - cs[a0] == 0
+            c = best[i] + _length_cost(seg, uniform) - bonus[j]
+            if c < best[j]:
+                best[j] = c
+                prev[j] = i
+    if not np.isfinite(best[m - 1]):
+        return [(0, n)]
+    cuts = []
+    j = m - 1
+    while j > 0:
+        i = prev[j]
+        cuts.append((pts[i], pts[j]))
+        j = i
+    return cuts[::-1]
+
+
+def _trim(frac: np.ndarray, maxn: int) -> tuple[int, int]:
+    """Rows to drop at each end where ``frac`` (shade share of the row) is high."""
+    n = len(frac)
+    a = 0
+    while a < min(maxn, n - 1) and frac[a] >= 0.6:
+        a += 1
+    b = 0
+    while b < min(maxn, n - 1 - a) and frac[n - 1 - b] >= 0.6:
+        b += 1
+    return a, b
+
+
+def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> list[Segment]:
+    step, thr = ctx.step, ctx.threshold
+    nrow, ncol = m.shape
+    if nrow * step < MIN_LEN_M or ncol * step < MIN_WIDTH_M * 0.8:
+        return []
+    rs = slice(r_off, r_off + nrow)
+    cs = slice(c_off, c_off + ncol)
+    a = ctx.anom[rs, cs]
+    aa = np.minimum(a, 4 * thr) * m
+    width_prof = m.sum(axis=1)
+    prof = aa.sum(axis=1) / np.maximum(width_prof.max(), 1)
+    if nrow * step > CAR_LEN[1] + 0.8:
+        # gap evidence per row: road or shade across the blob's core columns, or a deep dip
+        colw = m.sum(axis=0)
+        core = colw >= 0.5 * colw.max()
+        if core.any():
+            sh = ctx.shade[rs, cs][:, core].mean(axis=1)
+            g = ctx.road[rs, cs][:, core].mean(axis=1)
+            # shade across the blob counts as a gap only in short runs (a cast shadow
+            # between two vehicles), not over a dark vehicle's whole body
+            dark = sh >= 0.5
+            lab, nl = ndi.label(dark)
+            if nl:
+                runs = np.bincount(lab.ravel(), minlength=nl + 1)
+                short = (runs <= int(np.ceil(1.2 / step)))
+                short[0] = False
+                g = np.maximum(g, np.where(short[lab], sh, 0.0))
+        else:
+            g = np.zeros(nrow)
+        ps = ndi.gaussian_filter1d(prof.astype(np.float64), max(0.5, 0.25 / step))
+        ref = np.percentile(ps, 75) + 1e-9
+        dip = 1.0 - np.minimum(ps / ref, 1.0)
+        ev = np.maximum(ndi.gaussian_filter1d(g, max(0.5, 0.15 / step)), dip)
+        if core.any():
+            # a change of colour along the blob: the boundary between two vehicles
+            # (windscreens also change it, but cutting there leaves too short a piece)
+            fz = ctx.featz[rs, cs][:, core].mean(axis=1)  # (rows, nf) in noise units
+            h = max(1, int(round(0.6 / step)))
+            if nrow > 2 * h + 2:
+                cums = np.concatenate([np.zeros((1, fz.shape[1])), np.cumsum(fz, axis=0)])
+                r = np.arange(nrow)
+                a0, a1 = np.clip(r - h, 0, nrow), np.clip(r, 0, nrow)
+                b0, b1 = np.clip(r + 1, 0, nrow), np.clip(r + 1 + h, 0, nrow)
+                ma = (cums[a1] - cums[a0]) / np.maximum(a1 - a0, 1)[:, None]
+                mb = (cums[b1] - cums[b0]) / np.maximum(b1 - b0, 1)[:, None]
+                dch = np.sqrt(((ma - mb) ** 2).sum(axis=1))
+                dch[(a1 - a0 < h) | (b1 - b0 < h)] = 0.0
+                ev = np.maximum(ev, 0.85 * np.clip((dch - 6.0) / 16.0, 0.0, 1.0))
+        parts = split_rows(ev, step)
+    else:
+        parts = [(0, nrow)]
+    shade = ctx.shade[rs, cs]
+    out: list[Segment] = []
+    maxn = int(SHADOW_TRIM_M / step)
+    for p0, p1 in parts:
+        sub = m[p0:p1]
+        rr = np.flatnonzero(sub.any(axis=1))
+        cc = np.flatnonzero(sub.any(axis=0))
+        if rr.size == 0:
+            continue
+        q0, q1 = p0 + rr[0], p0 + rr[-1] + 1
+        k0, k1 = cc[0], cc[-1] + 1
+        sub = m[q0:q1, k0:k1]
+        sh = shade[q0:q1, k0:k1] & sub
+        nsh = int(sh.sum())
+        if nsh >= 0.6 * sub.sum():
+            # dark and grey: a vehicle, or a piece of a large shadow (trees, buildings)
+            lab = ctx.shade_lab[rs, cs][q0:q1, k0:k1][sh]
+            if lab.size and ctx.shade_wide[np.bincount(lab).argmax()]:
+                continue
+        if nsh < 0.5 * sub.sum():
+            # cast shadow on the ends or sides of a body that is not itself dark
+            cnt_r = np.maximum(sub.sum(axis=1), 1)
+            ta, tb = _trim(sh.sum(axis=1) / cnt_r, maxn)
+            cnt_c = np.maximum(sub.sum(axis=0), 1)
+            la, lb = _trim(sh.sum(axis=0) / cnt_c, maxn)
+            q0, q1, k0, k1 = q0 + ta, q1 - tb, k0 + la, k1 - lb
+            sub = m[q0:q1, k0:k1]
+            if not sub.any():
+                continue
+        length = (q1 - q0) * step
+        sub_w = sub.sum(axis=1)
+        width = float(np.percentile(sub_w[sub_w > 0], 70)) * step
+        if length < MIN_LEN_M or width < MIN_WIDTH_M or width > MAX_VEH_WIDTH_M or length > MAX_LEN_M + 3:
+            continue
+        vals = a[q0:q1, k0:k1][sub]
+        contrast = float(np.percentile(vals, 90)) / thr
+        plaus = 1.0
+        if length < 3.0:
+            plaus *= 0.7 + 0.3 * (length - MIN_LEN_M) / (3.0 - MIN_LEN_M)
+        if width < 1.4:
+            plaus *= 0.75
+        score = contrast * plaus
+        if score < ctx.min_score:
+            continue
+        if length >= 7.5:
+            kind = "truck"
+        elif length >= 5.6:
+            kind = "van"
+        elif length >= 2.8:
+            kind = "car"
+        else:
+            kind = "unknown"
+        xs = np.nonzero(sub)[1]
+        out.append(Segment(r_off + q0, r_off + q1, c_off + k0, c_off + k1,
+                           float(c_off + k0 + xs.mean()), score, kind))
+    return out

@@ -1,0 +1,124 @@
+"""Windowed statistics along the road on a coarse grid of row blocks.
+
+Statistics of the road surface change slowly along the road, so they are computed on
+blocks of a few rows (about 2 m), smoothed over windows of blocks and interpolated back to
+every row. This keeps the cost of every statistic to one pass over the pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+
+def odd(n: float) -> int:
+    """Window size in samples (at least 1)."""
+    return max(1, int(round(n)))
+
+
+class Blocks:
+    """Rows grouped in consecutive blocks of ``size`` rows."""
+
+    def __init__(self, rows: int, size: int) -> None:
+        self.rows = rows
+        self.size = max(1, int(size))
+        self.n = -(-rows // self.size)
+        pos = (np.arange(rows) - 0.5 * (self.size - 1)) / self.size
+        pos = np.clip(pos, 0.0, self.n - 1.0)
+        i0 = np.minimum(np.floor(pos).astype(np.intp), max(self.n - 2, 0))
+        self._i0 = i0
+        self._i1 = np.minimum(i0 + 1, self.n - 1)
+        self._t = (pos - i0).astype(np.float32)
+
+    def sum(self, x: np.ndarray) -> np.ndarray:
+        """Sum over the rows of each block, any trailing shape."""
+        pad = self.n * self.size - self.rows
+        if pad:
+            x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)], axis=0)
+        return x.reshape((self.n, self.size) + x.shape[1:]).sum(axis=1, dtype=np.float64)
+
+    def window(self, xb: np.ndarray, metres: float, step: float) -> np.ndarray:
+        """Sum of block values over a window of about ``metres`` (zero beyond the ends)."""
+        k = odd(metres / (self.size * step))
+        if k <= 1:
+            return xb
+        return ndi.uniform_filter1d(xb, k, axis=0, mode="constant") * k
+
+    def to_rows(self, xb: np.ndarray) -> np.ndarray:
+        """Linear interpolation of block values (at block centres) to every row."""
+        t = self._t.reshape((-1,) + (1,) * (xb.ndim - 1))
+        return (xb[self._i0] * (1 - t) + xb[self._i1] * t).astype(np.float32)
+
+
+def ratio(num: np.ndarray, den: np.ndarray, fill: float = np.nan) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = num / den
+    out[np.broadcast_to(den <= 1e-9, out.shape)] = fill
+    return out
+
+
+def fill_nan(x: np.ndarray) -> np.ndarray:
+    """Replace NaN along axis 0 by the nearest finite value (per trailing element)."""
+    x = np.array(x, dtype=np.float64)
+    flat = x.reshape(x.shape[0], -1)
+    bad = ~np.isfinite(flat)
+    if not bad.any():
+        return x
+    n = flat.shape[0]
+    for j in np.flatnonzero(bad.any(axis=0)):
+        ok = ~bad[:, j]
+        if not ok.any():
+            flat[:, j] = 0.0
+            continue
+        idx = np.flatnonzero(ok)
+        pos = np.clip(np.searchsorted(idx, np.arange(n)), 0, len(idx) - 1)
+        prev = idx[np.maximum(pos - 1, 0)]
+        nxt = idx[pos]
+        near = np.where(np.abs(np.arange(n) - prev) <= np.abs(nxt - np.arange(n)), prev, nxt)
+        flat[:, j] = flat[near, j]
+    return flat.reshape(x.shape)
+
+
+def hist_mode(
+    lum: np.ndarray, weight: np.ndarray, blocks: Blocks, win_m: float, step: float,
+    lo: float = -0.2, hi: float = 1.4, nb: int = 320,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mode and Gaussian sigma of the brightness histogram in windows of blocks.
+
+    Returns per-block arrays (NaN where there is no data).
+    """
+    bw = (hi - lo) / nb
+    idx = np.clip(((lum - lo) * (1.0 / bw)).astype(np.int32), 0, nb - 1)
+    blk = (np.arange(lum.shape[0], dtype=np.int64) // blocks.size)[:, None]
+    keys = (blk * nb + idx).ravel()
+    h = np.bincount(keys, weights=weight.ravel(), minlength=blocks.n * nb).reshape(blocks.n, nb)
+    h = blocks.window(h, win_m, step)
+    h = ndi.gaussian_filter1d(h, 1.5, axis=1, mode="constant")
+    n = blocks.n
+    ar = np.arange(n)
+    k = np.argmax(h, axis=1)
+    kk = np.clip(k, 1, nb - 2)
+    y0, y1, y2 = h[ar, kk - 1], h[ar, kk], h[ar, kk + 1]
+    den = y0 - 2 * y1 + y2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        delta = np.where(den < 0, 0.5 * (y0 - y2) / den, 0.0)
+    delta = np.clip(np.nan_to_num(delta), -0.5, 0.5)
+    mode = lo + (kk + 0.5 + delta) * bw
+    half = 0.5 * h[ar, k][:, None]
+    b = np.arange(nb)[None, :]
+    below = h < half
+    left = np.where(below & (b < k[:, None]), b, -1).max(axis=1)
+    right = np.where(below & (b > k[:, None]), b, nb).min(axis=1)
+    hwhm = 0.5 * (right - left - 1) * bw
+    sig = np.sqrt(np.maximum(hwhm**2 - (1.5 * bw) ** 2, 0.0)) / 1.1774
+    bad = h.max(axis=1) <= 1e-9
+    mode[bad] = np.nan
+    sig[bad] = np.nan
+    return mode, sig
+
+
+def opening(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Grey opening with a rectangle (a no-op for a 1 x 1 rectangle)."""
+    if size[0] <= 1 and size[1] <= 1:
+        return x
+    return ndi.grey_opening(x, size=size)
