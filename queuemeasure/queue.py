@@ -171,14 +171,23 @@ def length_range(
     observed_end_m: float = np.inf,
     score_cuts: Sequence[float] = (1.25, 1.0, 0.75),
     gap_factors: Sequence[float] = (0.8, 1.0, 1.25),
+    end_pad_m: float = 1.5,
+    spacing_m: float = 7.0,
 ) -> tuple[float, float]:
-    """Bound the queue length over what moves its tail.
+    """Bound the queue length over what moves its ends.
 
-    The queue is chained again for every combination of a detection-score cut (strict,
-    nominal, lenient: which weak detections count) and a ``max_gap`` factor; the range
-    spans the shortest and longest of those lengths, widened by one pixel at each end
-    (the position of a bumper is known to about a pixel), and, when an occluded stretch
-    starts within reach of the tail, by that stretch (the queue may go on unseen).
+    - Detection threshold and ``max_gap``: the queue is chained again for every
+      combination of a score cut (strict, nominal, lenient: which weak detections count)
+      and a ``max_gap`` factor; the range spans the shortest and longest lengths.
+    - The last vehicle may be a false detection: the nominal queue without it bounds the
+      low end.
+    - A vehicle ahead of the first one may have been missed: when the first detected front
+      lies more than ``end_pad_m`` from the head, the high end grows by up to one vehicle
+      spacing (``spacing_m``, and never past the head).
+    - Bumper positions: each end of every length is uncertain by
+      ``max(2 pixels, end_pad_m)``.
+    - Occlusion: when an occluded stretch starts within ``max_gap`` of the nominal tail, the
+      queue may go on unseen to its end.
 
     Returns
     -------
@@ -189,22 +198,29 @@ def length_range(
     score = np.asarray(score, dtype=float).ravel()
     occ = merge_intervals(occluded)
     lengths = []
-    ends = []
     for cut in score_cuts:
         keep = score >= cut
         for f in gap_factors:
             c = chain_queue(s0[keep], s1[keep], max_gap_m=max_gap_m * f, occluded=occ,
                             observed_end_m=observed_end_m)
             lengths.append(c.length_m)
-            ends.append(c.end_m)
-    low = max(0.0, min(lengths) - 2 * gsd_m) if max(lengths) > 0 else 0.0
-    high = max(lengths) + (2 * gsd_m if max(lengths) > 0 else 0.0)
-    # an occlusion starting within reach of the nominal tail may hide more queue
-    nominal = chain_queue(s0[score >= 1.0], s1[score >= 1.0], max_gap_m=max_gap_m,
-                          occluded=occ, observed_end_m=observed_end_m)
-    if nominal.count and occ.size:
+    nom_idx = np.flatnonzero(score >= 1.0)
+    nominal = chain_queue(s0[nom_idx], s1[nom_idx], max_gap_m=max_gap_m, occluded=occ,
+                          observed_end_m=observed_end_m)
+    if nominal.count == 0:
+        return 0.0, float(max(lengths))
+    pad = max(2.0 * gsd_m, end_pad_m)
+    low, high = min(lengths), max(lengths)
+    if nominal.count > 1:
+        members = nom_idx[nominal.members]
+        rest = members[:-1]
+        low = min(low, float(s1[rest].max() - nominal.start_m))
+    if nominal.start_m > end_pad_m:
+        high += min(nominal.start_m, spacing_m)
+    low, high = max(0.0, low - 2 * pad), high + 2 * pad
+    if occ.size:
         nxt = occ[(occ[:, 1] > nominal.end_m) & (occ[:, 0] <= nominal.end_m + max_gap_m)]
         if nxt.size:
             hidden_end = min(float(nxt[:, 1].max()), observed_end_m)
-            high = max(high, hidden_end - nominal.start_m)
+            high = max(high, hidden_end - nominal.start_m + pad)
     return float(low), float(high)
