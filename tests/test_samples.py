@@ -1,0 +1,65 @@
+"""The bundled sample tiles measure to their truth (issue 3's acceptance)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import SAMPLES
+from queuemeasure.cli.main import cli
+
+SMALL = ["curve_utm_SYNTHETIC", "curve_3857_SYNTHETIC", "concrete_silver_SYNTHETIC", "empty_road_SYNTHETIC"]
+LARS = "upper_lars_2022-09-26_SYNTHETIC"
+
+
+def _truth(name):
+    return json.loads((SAMPLES / f"{name}.truth.geojson").read_text())["properties"]
+
+
+def _measure(name, *extra):
+    truth = _truth(name)
+    head = truth["head_lonlat"]
+    res = CliRunner().invoke(cli, [
+        "measure", str(SAMPLES / f"{name}.tif"), "--road", str(SAMPLES / f"{name}.road.geojson"),
+        "--head", f"{head[0]},{head[1]}", "--max-gap", str(truth["max_gap_m"]), "--json", *extra,
+    ])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout), truth
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_small_sample_measures_to_truth(name):
+    got, truth = _measure(name)
+    assert got["synthetic"] is True
+    if truth["length_km"] == 0:
+        assert got["length_km"] < 0.1
+        return
+    assert got["length_km"] == pytest.approx(truth["length_km"], rel=0.02)
+    assert got["vehicle_count"] == pytest.approx(truth["vehicle_count"], rel=0.10)
+    lo, hi = got["length_km_range"]
+    assert lo <= got["length_km"] <= hi
+
+
+def test_utm_and_3857_samples_agree():
+    a, _ = _measure("curve_utm_SYNTHETIC")
+    b, _ = _measure("curve_3857_SYNTHETIC")
+    assert a["raster_crs"].startswith("EPSG:326") and b["raster_crs"] == "EPSG:3857"
+    assert b["length_km"] == pytest.approx(a["length_km"], rel=0.005)
+
+
+@pytest.mark.slow
+def test_upper_lars_sample_is_within_two_percent():
+    got, truth = _measure(LARS)
+    assert got["length_km"] == pytest.approx(truth["length_km"], rel=0.02)
+    assert not got["truncated"]
+    assert 2300 <= truth["vehicle_count"] <= 3500
+
+
+@pytest.mark.slow
+def test_maxar_cut_is_truncated_and_at_least_16_km():
+    got, truth = _measure(LARS + "_maxar_cut")
+    assert got["truncated"] and got["truncation_reason"] == "image_edge"
+    assert got["length_km"] >= 16.0
+    assert truth["truncated"] is True
