@@ -32,6 +32,7 @@ from typing import IO, Any, Iterable, Iterator, Mapping, Sequence
 
 from .errors import InputError, QueueMeasureError, QueueMeasureWarning
 from .export import atomic_writer, round_coords
+from .textfile import read_text_file
 
 __all__ = [
     "ManifestError",
@@ -124,14 +125,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
         Naming the file, line and column of the first problem (and how many more).
     """
     p = Path(os.fspath(path))
-    if not p.exists():
-        raise ManifestError(f"manifest not found: {p}")
-    if p.is_dir():
-        raise ManifestError(f"manifest is a directory, not a CSV file: {p}")
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"cannot read manifest {p}: {exc}") from None
+    text = read_text_file(p, "manifest", ManifestError)
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     delim = max(",;\t", key=first.count) if first else ","
     reader = csv.reader(io.StringIO(text), delimiter=delim)

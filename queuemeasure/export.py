@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import OutputError
 
-__all__ = ["check_output_path", "atomic_writer", "write_json", "round_coords"]
+__all__ = ["check_output_path", "atomic_path", "atomic_writer", "write_json", "round_coords"]
 
 
 def check_output_path(
@@ -74,27 +74,34 @@ def _writable_dir(d: Path) -> bool:
     return True
 
 
-@contextlib.contextmanager
-def atomic_writer(
-    path: str | os.PathLike[str], mode: str = "w", *, overwrite: bool = False
-) -> Iterator[IO[Any]]:
-    """Open a temporary file next to ``path``; move it onto ``path`` on success.
+def _file_mode() -> int:
+    """The mode a newly created file gets under the current umask (mkstemp uses 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
-    On any exception (including KeyboardInterrupt) the temporary file is removed and
-    ``path`` is left untouched.
+
+@contextlib.contextmanager
+def atomic_path(
+    path: str | os.PathLike[str], *, overwrite: bool = False, suffix: str = ".part"
+) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; move it onto ``path`` on success.
+
+    For writers that want a file name (rasterio, matplotlib). On any exception (including
+    KeyboardInterrupt) the temporary file is removed and ``path`` is left untouched; the
+    final file gets the usual permissions under the umask.
     """
     p = check_output_path(path, overwrite=overwrite)
     try:
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".part")
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=suffix)
+        os.close(fd)
     except OSError as exc:
         raise OutputError(f"cannot write {p}: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield Path(tmp)
         if p.exists() and not overwrite:
             raise OutputError(f"output exists: {p} (use --overwrite to replace it)")
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, p)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -103,6 +110,21 @@ def atomic_writer(
             # a full disk, a vanished directory, ...: still one clear error
             raise OutputError(f"cannot write {p}: {exc.strerror or exc}") from exc
         raise
+
+
+@contextlib.contextmanager
+def atomic_writer(
+    path: str | os.PathLike[str], mode: str = "w", *, overwrite: bool = False
+) -> Iterator[IO[Any]]:
+    """Open a temporary file next to ``path`` for writing; move it onto ``path`` on success.
+
+    See :func:`atomic_path`; the file is flushed and fsynced before the rename.
+    """
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def write_json(path: str | os.PathLike[str], obj: Any, *, overwrite: bool = False, indent: int | None = None) -> Path:

@@ -14,7 +14,6 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
@@ -26,6 +25,7 @@ from shapely.geometry.base import BaseGeometry
 
 from . import geo
 from .errors import CRSError, HeadError, RoadError, RoadGapWarning
+from .textfile import read_text_file
 
 __all__ = [
     "RoadPath",
@@ -250,15 +250,7 @@ def load_road(source: Any, crs: Any = None) -> tuple[list[np.ndarray], CRS]:
     elif isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         if isinstance(source, os.PathLike) or _looks_like_path(text):
-            p = Path(text)
-            if not p.exists():
-                raise RoadError(f"road file not found: {text}")
-            if p.is_dir():
-                raise RoadError(f"road path is a directory, not a file: {text}")
-            try:
-                text = p.read_text(encoding="utf-8-sig")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise RoadError(f"cannot read road file {p}: {exc}") from None
+            text = read_text_file(text, "road file", RoadError)
         text = text.strip()
         if not text:
             raise RoadError("road is empty")

@@ -9,7 +9,6 @@ in memory.
 from __future__ import annotations
 
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -19,16 +18,11 @@ import shapely
 from scipy.ndimage import gaussian_filter
 
 from .. import geo
+from ..export import atomic_path
 from ..errors import OutputError
 from .grid import Grid, make_grid
 from .noise import block_rng
 from .paint import BlockGeom, atmosphere, paint_ground, paint_objects, shadow_vector
-
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
 
 __all__ = ["BLOCK", "footprint", "write_raster"]
 
@@ -285,9 +279,7 @@ def write_raster(scene, path: str | os.PathLike, *, progress: Callable[[int, int
     path = Path(path)
     if not path.parent.exists():
         raise OutputError(f"output directory does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(suffix=".tif", prefix=".synth-", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, overwrite=True, suffix=".tif") as tmp:
         with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_NUM_THREADS=1):
             with rasterio.open(tmp, "w", **profile) as dst:
                 if spec.bands == 1:
@@ -320,10 +312,4 @@ def write_raster(scene, path: str | os.PathLike, *, progress: Callable[[int, int
                                 dst.write_mask(mask, window=win)
                             if progress is not None:
                                 progress(done, len(blocks))
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return grid

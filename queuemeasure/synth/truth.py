@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from .. import geo
+from ..export import write_json
 from .._version import __version__
-
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
 
 __all__ = ["SceneTruth", "VehicleTruth", "make_truth", "write_truth", "write_road"]
 
@@ -154,19 +146,6 @@ def make_truth(scene, grid) -> SceneTruth:
     return t
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".synth-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _ll(a) -> list:
     return [[float(x), float(y)] for x, y in np.asarray(a)]
 
@@ -231,7 +210,7 @@ def write_truth(truth: SceneTruth, scene, path: str | os.PathLike) -> None:
                                      "visible": v.visible, "oncoming": v.oncoming},
                       "geometry": {"type": "Polygon", "coordinates": [_ll(v.footprint_lonlat)]}})
     doc = {"type": "FeatureCollection", "properties": props, "features": feats}
-    _atomic_write(Path(path), json.dumps(doc))
+    write_json(path, doc, overwrite=True)
 
 
 def write_road(truth: SceneTruth, scene, path: str | os.PathLike) -> None:
@@ -241,4 +220,4 @@ def write_road(truth: SceneTruth, scene, path: str | os.PathLike) -> None:
                           "head_lonlat": list(truth.checkpoint_lonlat),
                           "length_km": float(scene.geod_at_vertex[-1] / 1000.0)},
            "geometry": {"type": "LineString", "coordinates": _ll(truth.road_lonlat)}}
-    _atomic_write(Path(path), json.dumps(doc))
+    write_json(path, doc, overwrite=True)
