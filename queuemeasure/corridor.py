@@ -13,8 +13,11 @@ head), both sampled every ``step_m`` ground metres.
 
 from __future__ import annotations
 
+import os
+import queue
+import threading
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -23,7 +26,9 @@ from .errors import RasterReadError
 from .raster import block_shape
 from .road import RoadPath
 
-__all__ = ["BlockSampler", "Strip", "road_frame", "build_strip", "iter_strips", "Scaler"]
+__all__ = ["BlockSampler", "Strip", "road_frame", "build_strip", "iter_strips", "prefetched", "Scaler"]
+
+T = TypeVar("T")
 
 
 class Scaler:
@@ -104,15 +109,16 @@ class BlockSampler:
         """Sorted unique ids of the blocks the bilinear neighbours of the points need."""
         r0 = np.floor(rows).astype(np.int64)
         c0 = np.floor(cols).astype(np.int64)
-        ids = []
+        need = np.zeros(self.nby * self.nbx, dtype=bool)
         for dr in (0, 1):
+            rr = r0 + dr
+            ok_r = (rr >= 0) & (rr < self.height)
+            brow = (rr // self.bh) * self.nbx
             for dc in (0, 1):
-                rr, cc = r0 + dr, c0 + dc
-                ok = (rr >= 0) & (rr < self.height) & (cc >= 0) & (cc < self.width)
-                ids.append((rr[ok] // self.bh) * self.nbx + cc[ok] // self.bw)
-        if not ids:
-            return np.zeros(0, np.int64)
-        return np.unique(np.concatenate(ids))
+                cc = c0 + dc
+                ok = ok_r & (cc >= 0) & (cc < self.width)
+                need[(brow + cc // self.bw)[ok]] = True
+        return np.flatnonzero(need).astype(np.int64)
 
     # -- I/O
     def _read_block(self, bid: int) -> tuple[np.ndarray, np.ndarray]:
@@ -160,6 +166,49 @@ class BlockSampler:
             if bid not in keep_set:
                 del self._cache[bid]
 
+    def _atlas(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The cached blocks ``ids``, each with a 1-pixel apron from its neighbours.
+
+        Returns data (K, bh + 2, bw + 2, bands) and mask (K, bh + 2, bw + 2); apron pixels
+        of neighbours that are not cached (or lie off the tile) are invalid. With the
+        apron all four bilinear neighbours of a point lie in one padded block.
+        """
+        bh, bw, nb = self.bh, self.bw, len(self.bands)
+        k = ids.size
+        first = self._cache[int(ids[0])][0]
+        atlas = np.zeros((k, bh + 2, bw + 2, nb), dtype=first.dtype)
+        matlas = np.zeros((k, bh + 2, bw + 2), dtype=bool)
+        cache = self._cache
+        # (destination rows, source rows) for neighbour offsets -1, 0, +1
+        spans = {
+            -1: (slice(0, 1), slice(-1, None)),
+            0: (slice(1, -1), slice(None)),
+            1: (slice(-1, None), slice(0, 1)),
+        }
+        spans_c = {
+            -1: (slice(0, 1), slice(-1, None)),
+            0: (slice(1, -1), slice(None)),
+            1: (slice(-1, None), slice(0, 1)),
+        }
+        for i, bid in enumerate(ids.tolist()):
+            by, bx = divmod(bid, self.nbx)
+            for dy in (-1, 0, 1):
+                y = by + dy
+                if not 0 <= y < self.nby:
+                    continue
+                dr, sr = spans[dy]
+                for dx in (-1, 0, 1):
+                    x = bx + dx
+                    if not 0 <= x < self.nbx:
+                        continue
+                    blk = cache.get(y * self.nbx + x)
+                    if blk is None:
+                        continue
+                    dcs, scs = spans_c[dx]
+                    atlas[i, dr, dcs] = blk[0][sr, scs]
+                    matlas[i, dr, dcs] = blk[1][sr, scs]
+        return atlas, matlas
+
     def sample(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bilinear samples (N, bands) in the raw dtype's scale, and validity (N,).
 
@@ -175,38 +224,42 @@ class BlockSampler:
         self.last_ids = ids
         if ids.size == 0:
             return np.zeros((n, nb), np.float32), np.zeros(n, bool)
+        atlas, matlas = self._atlas(ids)
+        pw = self.bw + 2
+        flat = atlas.reshape(-1, nb)
+        mflat = matlas.reshape(-1)
         lut = np.full(self.nby * self.nbx, -1, dtype=np.int64)
         lut[ids] = np.arange(ids.size)
-        atlas = np.stack([self._cache[b][0] for b in ids.tolist()])
-        matlas = np.stack([self._cache[b][1] for b in ids.tolist()])
 
         r0 = np.floor(rows).astype(np.int64)
         c0 = np.floor(cols).astype(np.int64)
         fr = (rows - r0).astype(np.float32)
         fc = (cols - c0).astype(np.float32)
+        # the padded block that holds all four neighbours: the block of the top-left
+        # neighbour clipped onto the tile (a neighbour off the tile is an invalid apron
+        # pixel); points whose neighbours all lie off the tile, or in no listed block,
+        # are invalid
+        rc = np.clip(r0, 0, self.height - 1)
+        cc = np.clip(c0, 0, self.width - 1)
+        by, bx = rc // self.bh, cc // self.bw
+        a = lut[by * self.nbx + bx]
+        ok = (a >= 0) & (r0 >= -1) & (r0 < self.height) & (c0 >= -1) & (c0 < self.width)
+        a = np.where(ok, a, 0)
+        base = (a * (self.bh + 2) + (r0 - by * self.bh + 1)) * pw + (c0 - bx * self.bw + 1)
+        base = np.where(ok, base, 0)
         acc = np.zeros((n, nb), np.float32)
         wsum = np.zeros(n, np.float32)
-        nearest_valid = np.zeros(n, bool)
-        near_r = fr >= 0.5
-        near_c = fc >= 0.5
         for dr in (0, 1):
             wr = fr if dr else 1.0 - fr
             for dc in (0, 1):
                 wc = fc if dc else 1.0 - fc
-                rr, cc = r0 + dr, c0 + dc
-                inside = (rr >= 0) & (rr < self.height) & (cc >= 0) & (cc < self.width)
-                rrc = np.clip(rr, 0, self.height - 1)
-                ccc = np.clip(cc, 0, self.width - 1)
-                a = lut[(rrc // self.bh) * self.nbx + ccc // self.bw]
-                ok = inside & (a >= 0)
-                a = np.where(ok, a, 0)
-                br, bc = rrc % self.bh, ccc % self.bw
-                m = matlas[a, br, bc] & ok
+                idx = base + (dr * pw + dc)
+                m = mflat[idx] & ok
                 w = (wr * wc) * m
-                acc += atlas[a, br, bc].astype(np.float32) * w[:, None]
+                acc += flat[idx].astype(np.float32) * w[:, None]
                 wsum += w
-                is_near = (near_r == bool(dr)) & (near_c == bool(dc))
-                nearest_valid |= is_near & m
+        near = base + (fr >= 0.5) * pw + (fc >= 0.5)
+        nearest_valid = mflat[near] & ok
         valid = nearest_valid & (wsum > 0)
         out = np.divide(acc, wsum[:, None], out=np.zeros_like(acc), where=wsum[:, None] > 0)
         return out, valid
@@ -436,3 +489,68 @@ def iter_strips(
         yield Piece(strip, c0 - a, c1 - a, k)
         # keep the blocks this piece used: the next piece's overlap needs some of them
         sampler.release(sampler.last_ids)
+
+
+def _gdal_options() -> dict[str, Any]:
+    """The GDAL options of the calling thread's ``rasterio.Env`` (empty without one)."""
+    try:
+        from rasterio.env import getenv
+
+        return dict(getenv())
+    except Exception:  # no Env in this thread
+        return {}
+
+
+def prefetched(items: Iterable[T], *, depth: int = 1) -> Iterator[T]:
+    """Iterate ``items`` on a background thread, ``depth`` items ahead of the caller.
+
+    Used to read and resample the next piece of the corridor (GDAL decodes without the
+    GIL) while the caller detects vehicles in the current one. The producer thread is the
+    only one that touches the sampler and its dataset while this runs; it runs under the
+    caller's ``rasterio.Env`` options. Exceptions are re-raised in the caller; closing
+    the iterator early stops the thread after the piece it is working on. Set the
+    environment variable ``QUEUEMEASURE_PREFETCH=0`` to iterate in the calling thread.
+    """
+    if os.environ.get("QUEUEMEASURE_PREFETCH", "1") == "0":
+        yield from items
+        return
+    opts = _gdal_options()
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    done = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            import rasterio
+
+            with rasterio.Env(**opts):
+                for item in items:
+                    if not put((None, item)):
+                        return
+        except BaseException as exc:  # handed to the caller
+            put((exc, None))
+            return
+        put((None, done))
+
+    t = threading.Thread(target=work, name="queuemeasure-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            exc, item = q.get()
+            if exc is not None:
+                raise exc
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        t.join()

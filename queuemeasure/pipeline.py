@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import geo
-from .corridor import BlockSampler, Scaler, coverage_chords, iter_strips
+from .corridor import BlockSampler, Scaler, coverage_chords, iter_strips, prefetched
 from .errors import OptionError, RoadError
 from .queue import QueueChain, chain_queue, length_range, merge_intervals
 from .raster import choose_bands, crs_name, ground_pixel_size, is_synthetic, open_tile
@@ -245,10 +245,11 @@ def _measure_side(
     has_data = np.zeros(n_total, dtype=bool)
     occluded = np.zeros(n_total, dtype=bool)
     vehicles: list[Vehicle] = []
-    for piece in iter_strips(
+    # the next piece is read and resampled on a second thread while this one is detected
+    for piece in prefetched(iter_strips(
         sampler, path, raster_crs, scaler, step_m=step, half_width_m=strip_half,
         piece_m=piece_m, overlap_m=overlap_m, skip=skip,
-    ):
+    )):
         strip = piece.strip
         row_a = int(round(strip.chord0 / step))
         core = slice(piece.core_start, piece.core_stop)
@@ -265,23 +266,7 @@ def _measure_side(
             sensitivity=sensitivity,
         )
         occluded[glob] = np.asarray(det.occluded, dtype=bool)[core]
-        for v in det.vehicles:
-            # the detector centres pixel k at k; the strip's edge coordinates at k + 0.5
-            rc = 0.5 * (v.row0 + v.row1) + 0.5
-            if not piece.core_start <= rc < piece.core_stop:
-                continue
-            off = float(strip.offset_at_col(v.col_center + 0.5))
-            if abs(off) > half_width:
-                continue
-            poly = np.asarray(v.polygon, dtype=float).reshape(-1, 2) + 0.5
-            ring = strip.lonlat_at(poly[:, 0], poly[:, 1])
-            if len(ring) and not np.array_equal(ring[0], ring[-1]):
-                ring = np.vstack([ring, ring[:1]])
-            s0, s1 = strip.station_at_row(np.array([v.row0, v.row1]) + 0.5)
-            vehicles.append(Vehicle(
-                footprint_lonlat=ring, s0_m=float(s0), s1_m=float(s1), offset_m=off,
-                score=float(v.score), kind=v.kind, side=path.side,
-            ))
+        vehicles.extend(_piece_vehicles(det.vehicles, piece, half_width, path.side))
         tick(piece_m)
 
     # rows -> stations
@@ -310,6 +295,42 @@ def _measure_side(
     chain = QueueChain(idx[chain.members], chain.start_m, chain.end_m, chain.truncated,
                        chain.reason, chain.occluded_m)
     return _SideMeasurement(path, vehicles, s0, s1, score, occ, observed_end, reason, chain)
+
+
+def _piece_vehicles(found: Sequence[Any], piece: Any, half_width: float, side: str) -> list[Vehicle]:
+    """The detections a piece owns (centre in its core rows, on the carriageway), with
+    their footprints in WGS84 and their stations; all of a piece's footprints are mapped
+    in one vectorised call (one reprojection per piece, not per vehicle)."""
+    strip = piece.strip
+    kept, rings = [], []
+    for v in found:
+        # the detector centres pixel k at k; the strip's edge coordinates at k + 0.5
+        rc = 0.5 * (v.row0 + v.row1) + 0.5
+        if not piece.core_start <= rc < piece.core_stop:
+            continue
+        off = float(strip.offset_at_col(v.col_center + 0.5))
+        if abs(off) > half_width:
+            continue
+        kept.append((v, off))
+        rings.append(np.asarray(v.polygon, dtype=float).reshape(-1, 2) + 0.5)
+    if not kept:
+        return []
+    pts = np.concatenate(rings)
+    ll = strip.lonlat_at(pts[:, 0], pts[:, 1])
+    rows = np.array([[v.row0, v.row1] for v, _ in kept], dtype=float) + 0.5
+    st = strip.station_at_row(rows)
+    out = []
+    at = 0
+    for (v, off), r, (s0, s1) in zip(kept, rings, st):
+        ring = ll[at:at + len(r)]
+        at += len(r)
+        if len(ring) and not np.array_equal(ring[0], ring[-1]):
+            ring = np.vstack([ring, ring[:1]])
+        out.append(Vehicle(
+            footprint_lonlat=ring, s0_m=float(s0), s1_m=float(s1), offset_m=off,
+            score=float(v.score), kind=v.kind, side=side,
+        ))
+    return out
 
 
 def _row_runs_to_intervals(flag: np.ndarray, edges: np.ndarray) -> np.ndarray:

@@ -508,7 +508,7 @@ def cut_at_head(
     sides = [paths[k] for k in wanted if k in paths]
     if not sides:
         if not paths:
-            raise RoadError("road has zero length")
+            raise RoadError(f"road is too short to search ({total:.1f} m)")
         raise HeadError(f"there is no road on the {direction} side of the head")
     hlon, hlat = sides[0].lonlat[0]
     full = sum(p.length_m for p in paths.values())
