@@ -8,13 +8,26 @@ column), both sampled every ``step_m`` metres. :func:`detect_vehicles` works in 
    still 18 x 7 pixels); results are mapped back to the input's pixels.
 2. **Road-surface model.** On blocks of ~2 m along the road, the most frequent brightness
    over the carriageway in a 16 m window (the mode of a histogram: cars spread over many
-   tones, the road is one tone) is the surface; its colour and noise come from the pixels
-   that look like it, and a per-column offset (40 m) follows lanes of another tone and
-   wheel tracks. Block values are interpolated to every row.
+   tones, the road is one tone; pixels greener than the zone's greyest fifth -- grass
+   verges beside lanes full of vehicles -- do not vote) is the surface; its colour comes
+   from the pixels that look like it, and a per-column offset (40 m) follows lanes of
+   another tone and wheel tracks. The noise is the spread of the residual after that
+   offset (not of the whole zone, which lanes and shoulders of other tones widen), at
+   least a floor for the road's own grain. Block values are interpolated to every row.
 3. **Anomaly.** Brightness and chroma distance from the surface in units of its noise;
-   thin structures (markings, kerbs) are removed by a grey opening of ~1 m, anything wider
-   than a vehicle across the road (3.4 m: verges, pavements, tone changes, large shadows)
-   by a top-hat, and vegetation (green and textured) is suppressed.
+   lines along the road (nothing anomalous ~0.8 m to either side: markings, kerbs,
+   dashes) and what is thinner than ~1 m are removed, anything wider than a vehicle
+   across the road (3.4 m: verges, pavements, tone changes, large shadows) by a top-hat.
+   Then an **edge texture** joins: the along-road gradient energy within 1.5 m before
+   *and* after a pixel, relative to the road's, is high inside a vehicle (bumpers,
+   windscreen, rear window, roof edges) whatever its tone -- grey and silver cars on
+   grey asphalt, two lanes of vehicles side by side -- and does not spread past its ends.
+   Columns that are uniform along the road are judged against their own median, except
+   in lanes crossed by such edges (a queue of vehicles of one tone). Vegetation (green
+   and textured) is suppressed, and so are the shadows the vehicles cast: the direction
+   of the sun is read off the strip (the offset at which dark pixels lie beside bright
+   bodies and not on their other side), and dark pixels within that offset of a bright
+   body are its shadow.
 4. **Carriageway.** Columns where the road surface is seen along a good share of a 30 m
    window (in the gaps of a queue, beside its vehicles), closed over a lane's width, are
    the carriageway; objects mostly off it (yards, roofs, trees beside a street the
@@ -25,13 +38,15 @@ column), both sampled every ``step_m`` metres. :func:`detect_vehicles` works in 
    shadow across the blob, or a deep dip of the anomaly), by dynamic programming with a
    prior on vehicle lengths; a long blob with no such row inside (a truck's uniform roof)
    stays whole. Grey shadow rows and columns at the ends of a bright body (its cast
-   shadow) are trimmed off the footprint.
+   shadow) are trimmed off the footprint; a dark piece narrower than a vehicle, cut off
+   on the shadow side of one, is dropped.
 6. **Scoring.** Contrast relative to the threshold times a size plausibility; ``kind`` from
    the length; rows where the carriageway is hidden (nodata, canopy) are ``occluded``.
 
 Every statistic is computed in windows of at most ~40 m along the road, so results do not
 depend on where a long road was cut into pieces (beyond a pixel's worth of jitter from the
-block grid).
+block grid) -- except the direction of the sun, one per strip: it is the same all over a
+scene, and a strip with too few bright vehicles to read it off simply keeps its shadows.
 """
 
 from __future__ import annotations
@@ -42,8 +57,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._blobs import BlobContext, analyse_blob, split_across
-from ._stats import Blocks, fill_nan, hist_mode, odd, opening, ratio
+from ._blobs import MAX_VEH_WIDTH_M, MIN_TRIMMED_WIDTH_M, BlobContext, analyse_blob, pct, split_across
+from ._stats import Blocks, fill_nan, hist_mode, hist_quantile, odd, opening, ratio
 
 __all__ = ["StripVehicle", "StripDetections", "detect_vehicles"]
 
@@ -125,16 +140,27 @@ _CARRIAGE_WIN_M = 30.0  # along-road window of the carriageway estimate
 _CARRIAGE_FRAC = 0.15  # share of road-like pixels that makes a column carriageway
 _CARRIAGE_CLOSE_M = 3.0  # columns between carriageway columns (a lane full of vehicles)
 _CARRIAGE_GROW_M = 1.6  # grown by this across (a vehicle at the kerb)
-_NOISE_FLOOR = 0.01  # minimum brightness noise (0..1 scale)
+_NOISE_FLOOR = 0.02  # the road's own pixel-to-pixel tone variation at _FLOOR_REF_M pixels
+_FLOOR_REF_M = 0.5  # (grain, patches, compression); larger pixels average it down
 _CHROMA_FLOOR = 0.008
+_GREY_TOL = 0.04  # pixels greener than the zone's greyest fifth by this are not surface
 _T0 = 4.0  # anomaly threshold (noise units) at sensitivity 1
 _LOW_FRAC = 0.55  # hysteresis low threshold, fraction of the threshold
 _THIN_M = 1.0  # grey opening size removing thin markings
+_LINE_GAP_M = 0.8  # a line: nothing anomalous this far to either side across the road
+_LINE_K = 2.0  # ... i.e. at most 1 / _LINE_K of the pixel's anomaly
 _WIDE_M = 3.4  # across-road size beyond which an anomaly is background
 _WIDE_ALONG_M = 0.6
+_TEX_W = 1.3  # weight of the edge texture (units of the road's own) in the anomaly
+_TEX_REACH_M = 1.5  # edges within this distance before and after a pixel make texture
+_TEX_WIN_M = 2.0  # smoothing of the texture that exempts queue lanes from the column model
+_TEX_QUEUE = 2.2  # ... above this (road: ~0.5-0.8)
 _GREEN = 0.06  # excess green (share of brightness) over the road's: vegetation
 _MAX_SHADE_WIDTH_M = 4.0  # shade wider than this across the road is not a vehicle
 _SHADE_Z = 2.5  # darker than the road by this many noise units (and grey): shade
+_SUN_M = 2.0  # cast shadows are searched up to this far from bright bodies
+_SUN_MIN = 0.05  # asymmetry (share of bright body pixels) that fixes the sun's direction
+_SHADOW_PIECE_W = 2.1  # a dark piece narrower than this beside a vehicle is its shadow
 
 
 def _features(img: np.ndarray) -> np.ndarray:
@@ -158,6 +184,17 @@ class _Core:
     carriageway: np.ndarray
 
 
+def _nanmedian(x: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmedian`` by one sort (NaN sorts last), without its slow masked-array path."""
+    srt = np.sort(x, axis=axis)
+    k = np.expand_dims(np.sum(~np.isnan(x), axis=axis), axis)
+    lo = np.take_along_axis(srt, np.maximum(k - 1, 0) // 2, axis=axis)
+    hi = np.take_along_axis(srt, np.minimum(k // 2, x.shape[axis] - 1), axis=axis)
+    out = np.squeeze(0.5 * (lo + hi), axis=axis)
+    out[np.squeeze(k, axis=axis) == 0] = np.nan
+    return out
+
+
 def _column_anomaly(feat: np.ndarray, ok: np.ndarray, mode: np.ndarray, sig: np.ndarray,
                     csig: np.ndarray | None, step: float) -> np.ndarray:
     """Anomaly against each column's own along-road median, where that column is uniform.
@@ -179,11 +216,11 @@ def _column_anomaly(feat: np.ndarray, ok: np.ndarray, mode: np.ndarray, sig: np.
         x = np.concatenate([x, np.full((pad, cols, nf), np.nan, np.float32)], axis=0)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        bm = np.nanmedian(x.reshape(n, B, cols, nf), axis=1)
+        bm = _nanmedian(x.reshape(n, B, cols, nf), axis=1)
         half = max(1, int(round(0.5 * _COL_WIN_M / (B * step))))
         xp = np.pad(bm, ((half, half), (0, 0), (0, 0)), mode="reflect") if n > 1 else bm
         if n > 1:
-            med_b = np.nanmedian(sliding_window_view(xp, 2 * half + 1, axis=0), axis=-1)
+            med_b = _nanmedian(sliding_window_view(xp, 2 * half + 1, axis=0), axis=-1)
         else:
             med_b = bm
     med_b = fill_nan(med_b)
@@ -198,6 +235,51 @@ def _column_anomaly(feat: np.ndarray, ok: np.ndarray, mode: np.ndarray, sig: np.
                   blocks.window(blocks.sum(ok.astype(np.float32)), _COL_WIN_M, step), 0.0)
     support = blocks.to_rows(sup_b)
     return np.where(support > 0.5, za, np.inf).astype(np.float32)
+
+
+def _shift(m: np.ndarray, dr: int, dc: int) -> np.ndarray:
+    """``out[r, c] = m[r - dr, c - dc]`` (False beyond the edges)."""
+    out = np.zeros_like(m)
+    R, C = m.shape
+    if abs(dr) >= R or abs(dc) >= C:
+        return out
+    out[max(dr, 0):R + min(dr, 0), max(dc, 0):C + min(dc, 0)] = \
+        m[max(-dr, 0):R + min(-dr, 0), max(-dc, 0):C + min(-dc, 0)]
+    return out
+
+
+def _cast_shadow(anom: np.ndarray, zl: np.ndarray, shade: np.ndarray, ok: np.ndarray,
+                 step: float, threshold: float) -> tuple[np.ndarray | None, tuple[int, int] | None]:
+    """Shadows cast by the vehicles: dark pixels next to a bright body, away from the sun.
+
+    The sun is the same for the whole strip: the offset at which ``shade`` (dark pixels,
+    on asphalt or on a verge) most often lies beside bright bodies, and not on their other
+    side, is the direction of the shadows; dark pixels within that offset of a bright body
+    are returned, with the offset ``(rows, cols)``. ``(None, None)`` when the strip holds
+    too few bright bodies to tell.
+    """
+    body = (anom >= threshold) & (zl > 2.0) & ok
+    nb = int(body.sum())
+    if nb < 4.0 / step**2:
+        return None, None
+    R = max(1, int(round(_SUN_M / step)))
+    best, bd = 0.0, None
+    for dr in range(-R, R + 1):
+        for dc in range(-R, R + 1):
+            if (dr, dc) == (0, 0) or dr * dr + dc * dc > R * R:
+                continue
+            a = float((_shift(body, dr, dc) & shade).sum())
+            b = float((_shift(body, -dr, -dc) & shade).sum())
+            if a - b > best:
+                best, bd = a - b, (dr, dc)
+    if bd is None or best < _SUN_MIN * nb:
+        return None, None
+    n = max(abs(bd[0]), abs(bd[1]))
+    reach = np.zeros_like(body)
+    for t in range(1, n + 1):
+        f = t / n
+        reach |= _shift(body, int(round(bd[0] * f)), int(round(bd[1] * f)))
+    return reach & shade & ~body, bd
 
 
 def _downsample(img: np.ndarray, ok: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray]:
@@ -228,9 +310,18 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
 
     # ---- road-surface model ----------------------------------------------------------
     w = ok * zone_w[None, :]
+    if nbands >= 3:
+        # the surface is grey: grass verges beside lanes full of vehicles must not become
+        # the surface mode (their tone can match the road's, their colour cannot)
+        rgbsum = img[..., 0] + img[..., 1] + img[..., 2] + np.float32(0.05)
+        exg = (2 * img[..., 1] - img[..., 0] - img[..., 2]) / rgbsum
+        exg_s = ndi.uniform_filter(exg, odd(1.0 / step))
+        ref = blocks.to_rows(fill_nan(hist_quantile(exg_s, w, blocks, _SURF_WIN_M, step, 0.2, -0.5, 0.5, 200)))
+        w = w * (exg_s < ref[:, None] + _GREY_TOL)
     mode_b, sig_b = hist_mode(lum, w, blocks, _SURF_WIN_M, step)
     mode = blocks.to_rows(fill_nan(mode_b))
-    sig = blocks.to_rows(np.maximum(fill_nan(sig_b), _NOISE_FLOOR))
+    floor = _NOISE_FLOOR * min(1.0, float(np.sqrt(_FLOOR_REF_M / step)))
+    sig = blocks.to_rows(np.maximum(fill_nan(sig_b), floor))
     zl0 = (lum - mode[:, None]) / sig[:, None]
     roadlike = (np.abs(zl0) < 2.5) & ok
     if rgb:
@@ -252,11 +343,32 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     need = 0.15 * _COL_WIN_M / step
     off_b = np.where(cnt_b > need, res_b / np.maximum(cnt_b, 1e-9), 0.0)
     surf_lum = mode[:, None] + blocks.to_rows(off_b)
+    # the histogram of the whole zone is widened by lanes and shoulders of other tones,
+    # which the per-column offset removes: the noise is the spread of the residual
+    _, sr_b = hist_mode(lum - surf_lum, w, blocks, _SURF_WIN_M, step, lo=-0.8, hi=0.8)
+    sig = np.maximum(np.minimum(sig, blocks.to_rows(fill_nan(sr_b))), floor)
     rw = roadlike * zone_w[None, :]
     n_b = blocks.window(blocks.sum(rw.sum(1)), _SURF_WIN_M, step)
     bands_b = np.stack([blocks.window(blocks.sum((img[..., b] * rw).sum(1)), _SURF_WIN_M, step)
                         for b in range(nbands)], axis=1)
     bands = blocks.to_rows(fill_nan(ratio(bands_b, n_b[:, None])))
+
+    # ---- carriageway -------------------------------------------------------------------
+    rl_b = blocks.window(blocks.sum(roadlike.astype(np.float32)), _CARRIAGE_WIN_M, step)
+    ok_b = blocks.window(blocks.sum(ok.astype(np.float32)), _CARRIAGE_WIN_M, step)
+    frac_b = ratio(rl_b, ok_b, 0.0)
+    carr_b = frac_b >= _CARRIAGE_FRAC
+    kc = odd(_CARRIAGE_CLOSE_M / step)
+    if kc > 1:
+        pad = np.pad(carr_b, ((0, 0), (kc, kc)), constant_values=False)
+        carr_b = ndi.binary_closing(pad, structure=np.ones((1, kc), bool))[:, kc:-kc]
+    blk_of_row = np.minimum(np.arange(rows) // blocks.size, blocks.n - 1)
+    carr_core = carr_b[blk_of_row]
+    kd = odd(_CARRIAGE_GROW_M / step)
+    if kd > 1:
+        carr_b = ndi.binary_dilation(carr_b, structure=np.ones((1, 2 * kd + 1), bool))
+    carriage = carr_b[blk_of_row]
+    carriageway = _carriageway_extent(carr_b, offs)[blk_of_row]
 
     # ---- anomaly -----------------------------------------------------------------------
     zl = (lum - surf_lum) / sig[:, None]
@@ -264,10 +376,21 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     if zc is not None:
         anom = np.maximum(anom, zc)
     anom = np.where(ok, anom, 0.0).astype(np.float32)
-    anom = np.minimum(anom, _column_anomaly(feat, ok, mode, sig, csig if rgb else None, step))
+    # edges across the road on both sides of a pixel: the inside of a vehicle, whatever
+    # its tone (grey and silver cars on grey asphalt differ from it only there)
+    tz = _edge_texture(lum, ok, rw, n_b, blocks, step)
+    colz = _column_anomaly(feat, ok, mode, sig, csig if rgb else None, step)
+    # a lane full of vehicles of one tone looks uniform along the road to the column
+    # model, but it is crossed by their edges: there the row-wise surface model rules
+    kw = odd(_TEX_WIN_M / step)
+    queue_lane = carr_core & (ndi.uniform_filter(tz, (kw, kw)) > _TEX_QUEUE)
+    anom = np.minimum(anom, np.where(queue_lane, np.inf, colz))
     k = odd(_THIN_M / step)
-    anom_o = opening(anom, (k, k))
+    anom_o = _thin_removed(anom, step, k)
     anom_o = anom_o - opening(anom_o, (odd(_WIDE_ALONG_M / step), odd(_WIDE_M / step)))
+    # the texture joins after the removal of wide anomalies: two lanes of vehicles side by
+    # side are as wide as a verge, but crossed by edges where a verge is not
+    anom_o = np.maximum(anom_o, _thin_removed(np.where(ok, _TEX_W * tz, 0.0).astype(np.float32), step, k))
     shade = (zl < -_SHADE_Z) & ok
     if zc is not None:
         shade &= zc < 2.5 + 0.5 * np.maximum(-zl, 0.0) ** 0.5
@@ -280,10 +403,8 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     tex_road = np.maximum(blocks.to_rows(fill_nan(ratio(tr_b, n_b))), 1e-3)[:, None]
     if nbands >= 3:
         # excess green as a share of brightness (bright grey objects are not greener)
-        rgbsum = img[..., 0] + img[..., 1] + img[..., 2] + np.float32(0.05)
-        exg = (2 * img[..., 1] - img[..., 0] - img[..., 2]) / rgbsum
         exg_road = (2 * bands[:, 1] - bands[:, 0] - bands[:, 2]) / (bands[:, :3].sum(1) + 0.05)
-        green = ndi.uniform_filter(exg, odd(1.0 / step)) - exg_road[:, None]
+        green = exg_s - exg_road[:, None]
         veg = (green > _GREEN) & (tex > 1.5 * tex_road)
         hidden = veg | (green > 2.5 * _GREEN)
         if veg.any():
@@ -296,22 +417,10 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     occ_frac = ndi.uniform_filter1d(occ_frac, odd(2.0 / step))
     occluded = occ_frac > 0.5
     anom_d = np.where(veg, 0.0, anom_o).astype(np.float32)
-
-    # ---- carriageway -------------------------------------------------------------------
-    rl_b = blocks.window(blocks.sum(roadlike.astype(np.float32)), _CARRIAGE_WIN_M, step)
-    ok_b = blocks.window(blocks.sum(ok.astype(np.float32)), _CARRIAGE_WIN_M, step)
-    frac_b = ratio(rl_b, ok_b, 0.0)
-    carr_b = frac_b >= _CARRIAGE_FRAC
-    kc = odd(_CARRIAGE_CLOSE_M / step)
-    if kc > 1:
-        pad = np.pad(carr_b, ((0, 0), (kc, kc)), constant_values=False)
-        carr_b = ndi.binary_closing(pad, structure=np.ones((1, kc), bool))[:, kc:-kc]
-    kd = odd(_CARRIAGE_GROW_M / step)
-    if kd > 1:
-        carr_b = ndi.binary_dilation(carr_b, structure=np.ones((1, 2 * kd + 1), bool))
-    blk_of_row = np.minimum(np.arange(rows) // blocks.size, blocks.n - 1)
-    carriage = carr_b[blk_of_row]
-    carriageway = _carriageway_extent(carr_b, offs)[blk_of_row]
+    # shadows cast by vehicles, from the direction of the sun read off the strip itself
+    cast, sun = _cast_shadow(anom_d, zl, (zl < -_SHADE_Z) & ok, ok, step, threshold)
+    if cast is not None:
+        anom_d = np.where(cast, np.float32(0.0), anom_d)
 
     # ---- segmentation ---------------------------------------------------------------
     lo = _LOW_FRAC * threshold
@@ -343,7 +452,13 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     featz[..., 0] = lum / sig[:, None]
     if rgb:
         featz[..., 1:] = feat[..., 1:] / csig[:, None, None]
-    ctx = BlobContext(anom_d, roadlike, shade, featz, shade_lab, shade_wide, step, threshold, min_score)
+    smooth_green = None
+    if green is not None:
+        # green and no rougher than the road: grass, a bush (tested per vehicle, after
+        # splitting, so that a green vehicle does not take its neighbours with it)
+        smooth_green = (green > 1.2 * _GREEN) & (tex < 1.4 * tex_road)
+    ctx = BlobContext(anom_d, roadlike, shade, featz, shade_lab, shade_wide, step, threshold, min_score,
+                      smooth_green)
     segments = []
     lab, n = ndi.label(mask)
     if n:
@@ -359,13 +474,113 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
             npx = bm.sum()
             if carriage[sl][bm].sum() < 0.5 * npx:
                 continue  # mostly off the carriageway
-            if green is not None:
-                g = float(green[sl][bm].mean())
-                if g > 1.2 * _GREEN and float(tex[sl][bm].mean()) < 1.4 * float(tex_road[sl[0]].mean()):
-                    continue  # a small tree or a bush, not a vehicle
-            for pm, r0, c0 in split_across(bm, anom_d[sl], sl[0].start, sl[1].start, step):
+            c_start = sl[1].start
+            if sun is not None and sun[1] != 0 and MAX_VEH_WIDTH_M < bm.shape[1] * step <= MAX_VEH_WIDTH_M + 1.0:
+                bm, c_start = _trim_cast_side(bm, zl[sl], c_start, int(np.sign(sun[1])), abs(sun[1]), step)
+            pieces = split_across(bm, anom_d[sl[0], c_start:c_start + bm.shape[1]], sl[0].start, c_start, step)
+            if len(pieces) > 1 and sun is not None and sun[1] != 0:
+                pieces = _drop_shadow_pieces(pieces, zl, np.sign(sun[1]), step)
+            for pm, r0, c0 in pieces:
                 segments.extend(analyse_blob(pm, r0, c0, ctx))
     return _Core(segments, occluded, anom_d, bands, carriageway)
+
+
+def _trim_cast_side(bm: np.ndarray, zl: np.ndarray, c0: int, side: int, n: int,
+                    step: float) -> tuple[np.ndarray, int]:
+    """Cut the shadow off the shadow side of a blob a little wider than a vehicle.
+
+    A dark vehicle and the shadow it casts are one dark blob; the shadow is at most ``n``
+    columns (the sun's offset) on the ``side`` it falls to. Dark columns there are cut
+    off, as long as a vehicle's width is left.
+    """
+    ncol = bm.shape[1]
+    dark = ((zl < -_SHADE_Z) & bm).sum(axis=0) / np.maximum(bm.sum(axis=0), 1)
+    order = range(ncol - 1, -1, -1) if side > 0 else range(ncol)
+    cut = 0
+    for j in order:
+        if cut >= n or dark[j] < 0.6 or (ncol - cut - 1) * step < MIN_TRIMMED_WIDTH_M:
+            break
+        cut += 1
+    if not cut:
+        return bm, c0
+    if side > 0:
+        return bm[:, : ncol - cut], c0
+    return bm[:, cut:], c0 + cut
+
+
+def _drop_shadow_pieces(pieces: list, zl: np.ndarray, side: float, step: float) -> list:
+    """Drop the cast shadow cut off a vehicle across the road.
+
+    A piece of a blob cut into lanes that is dark, narrower than a vehicle and lies on the
+    shadow side (``side``: +1 towards higher columns) of another piece it overlaps along
+    the road is the shadow of that piece's vehicle.
+    """
+    info = []
+    for pm, r0, c0 in pieces:
+        rr, cc = np.nonzero(pm)
+        dark = float((zl[rr + r0, cc + c0] < -_SHADE_Z).mean()) if rr.size else 0.0
+        w = pm.sum(axis=1)
+        width = float(pct(w[w > 0], 70)) * step if rr.size else 0.0
+        info.append((r0, r0 + pm.shape[0], c0 + cc.mean() if rr.size else c0, dark, width))
+    keep = []
+    for i, (pm, r0, c0) in enumerate(pieces):
+        a0, a1, ci, dark, width = info[i]
+        shadow = False
+        if dark >= 0.6 and width < _SHADOW_PIECE_W:
+            for j, (b0, b1, cj, _, _) in enumerate(info):
+                if j != i and (ci - cj) * side > 0 and min(a1, b1) - max(a0, b0) >= 0.5 * (a1 - a0):
+                    shadow = True
+                    break
+        if not shadow:
+            keep.append((pm, r0, c0))
+    return keep
+
+
+def _thin_removed(a: np.ndarray, step: float, k: int) -> np.ndarray:
+    """Remove what is thinner than a vehicle: lines and dashes, then anything under ~1 m.
+
+    A pixel with nothing anomalous ~0.8 m to either side across the road is on a line
+    along the road (a marking, a kerb, a dash even where it is two pixels wide); a grey
+    opening of ``k`` pixels removes the rest of what is small.
+    """
+    d = max(1, int(round(_LINE_GAP_M / step)))
+    side = np.zeros_like(a)
+    for dd in (d, d + 1):
+        if dd < a.shape[1]:
+            side[:, dd:] = np.maximum(side[:, dd:], a[:, :-dd])
+            side[:, :-dd] = np.maximum(side[:, :-dd], a[:, dd:])
+    a = np.minimum(a, np.maximum(_LINE_K * side, 1.0)).astype(np.float32)
+    return opening(a, (k, k))
+
+
+def _edge_texture(lum: np.ndarray, ok: np.ndarray, rw: np.ndarray, n_b: np.ndarray, blocks: Blocks,
+                  step: float) -> np.ndarray:
+    """Edges across the road on both sides, relative to the road's own: inside a vehicle.
+
+    A car is crossed by edges every metre or so (bumpers, windscreen, rear window, roof
+    edges); the road beside it has only its own texture. Energy of the along-road gradient
+    (over ~1 m across) within ``_TEX_REACH_M`` before a pixel and within as much after it,
+    the smaller of the two: high between two edges, low outside the outermost ones (so the
+    response does not grow past the vehicle's ends). In units of the same on road-like
+    pixels.
+    """
+    rows, cols = lum.shape
+    d = np.zeros((rows + 1, cols), np.float32)
+    d[1:-1] = np.where(ok[1:] & ok[:-1], lum[1:] - lum[:-1], 0.0)  # d[j]: edge between j-1 and j
+    e = ndi.uniform_filter1d(d * d, odd(1.0 / step), axis=1)
+    L = max(1, int(round(_TEX_REACH_M / step)))
+    c = np.concatenate([np.zeros((1, cols), np.float64), np.cumsum(e, axis=0, dtype=np.float64)])
+    r = np.arange(rows)
+    # up: edges d[r-L+1 .. r] (the last between r-1 and r); down: d[r+1 .. r+L]
+    u0, u1 = np.clip(r - L + 1, 0, rows + 1), r + 1
+    v0, v1 = r + 1, np.clip(r + L + 1, 0, rows + 1)
+    up = (c[u1] - c[u0]) / L
+    dn = (c[v1] - c[v0]) / L
+    t = np.minimum(up, dn).astype(np.float32)
+    t_b = blocks.window(blocks.sum((t * rw).sum(1)), _SURF_WIN_M, step)
+    ref = blocks.to_rows(fill_nan(ratio(t_b, n_b)))
+    ref = np.maximum(ref, (0.5 * _NOISE_FLOOR) ** 2)[:, None]
+    return np.sqrt(t / ref).astype(np.float32)
 
 
 def _carriageway_extent(carr_b: np.ndarray, offs: np.ndarray) -> np.ndarray:

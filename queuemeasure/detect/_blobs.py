@@ -15,7 +15,19 @@ CAR_LEN = (3.4, 5.6)
 MIN_PART_M = 2.4  # no cut leaves a piece shorter than this
 MAX_LEN_M = 22.0
 SHADOW_TRIM_M = 1.2
+MIN_TRIMMED_WIDTH_M = 1.5  # shadow trimming stops short of this width
 INNER_EDGE_M = 3.0  # cab gaps of trucks lie this close to an end
+
+
+def pct(x: np.ndarray, q: float) -> float:
+    """``np.percentile(x, q)`` (linear interpolation) by partial sorting: many small calls."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    n = x.size
+    pos = q / 100.0 * (n - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, n - 1)
+    part = np.partition(x, (lo, hi))
+    return float(part[lo] + (pos - lo) * (part[hi] - part[lo]))
 
 
 @dataclass
@@ -31,6 +43,7 @@ class BlobContext:
     step: float
     threshold: float
     min_score: float
+    smooth_green: np.ndarray | None = None  # bool: green and smooth (grass, bushes)
 
 
 @dataclass
@@ -185,7 +198,7 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
         else:
             g = np.zeros(nrow)
         ps = ndi.gaussian_filter1d(prof.astype(np.float64), max(0.5, 0.25 / step))
-        ref = np.percentile(ps, 75) + 1e-9
+        ref = pct(ps, 75) + 1e-9
         dip = 1.0 - np.minimum(ps / ref, 1.0)
         ev = np.maximum(ndi.gaussian_filter1d(g, max(0.5, 0.15 / step)), dip)
         if core.any():
@@ -231,17 +244,25 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
             ta, tb = _trim(sh.sum(axis=1) / cnt_r, maxn)
             cnt_c = np.maximum(sub.sum(axis=0), 1)
             la, lb = _trim(sh.sum(axis=0) / cnt_c, maxn)
+            # a trim never leaves less than a vehicle: a dark car half in grey shade
+            # would otherwise lose its grey half and fail the size test
+            if (q1 - q0 - ta - tb) * step < MIN_LEN_M:
+                ta = tb = 0
+            if (k1 - k0 - la - lb) * step < MIN_TRIMMED_WIDTH_M:
+                la = lb = 0
             q0, q1, k0, k1 = q0 + ta, q1 - tb, k0 + la, k1 - lb
             sub = m[q0:q1, k0:k1]
             if not sub.any():
                 continue
+        if ctx.smooth_green is not None and ctx.smooth_green[rs, cs][q0:q1, k0:k1][sub].mean() > 0.5:
+            continue  # grass or a bush (tested per vehicle: a green car spares its neighbours)
         length = (q1 - q0) * step
         sub_w = sub.sum(axis=1)
-        width = float(np.percentile(sub_w[sub_w > 0], 70)) * step
+        width = float(pct(sub_w[sub_w > 0], 70)) * step
         if length < MIN_LEN_M or width < MIN_WIDTH_M or width > MAX_VEH_WIDTH_M or length > MAX_LEN_M + 3:
             continue
         vals = a[q0:q1, k0:k1][sub]
-        contrast = float(np.percentile(vals, 90)) / thr
+        contrast = float(pct(vals, 90)) / thr
         plaus = 1.0
         if length < 3.0:
             plaus *= 0.7 + 0.3 * (length - MIN_LEN_M) / (3.0 - MIN_LEN_M)

@@ -122,3 +122,23 @@ def opening(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if size[0] <= 1 and size[1] <= 1:
         return x
     return ndi.grey_opening(x, size=size)
+
+
+def hist_quantile(
+    x: np.ndarray, weight: np.ndarray, blocks: Blocks, win_m: float, step: float, q: float,
+    lo: float, hi: float, nb: int = 128,
+) -> np.ndarray:
+    """Weighted ``q``-quantile of ``x`` in windows of blocks (NaN where there is no data)."""
+    bw = (hi - lo) / nb
+    idx = np.clip(((x - lo) * (1.0 / bw)).astype(np.int32), 0, nb - 1)
+    blk = (np.arange(x.shape[0], dtype=np.int64) // blocks.size)[:, None]
+    keys = (blk * nb + idx).ravel()
+    h = np.bincount(keys, weights=np.broadcast_to(weight, x.shape).ravel(),
+                    minlength=blocks.n * nb).reshape(blocks.n, nb)
+    h = blocks.window(h, win_m, step)
+    c = np.cumsum(h, axis=1)
+    tot = c[:, -1]
+    k = np.argmax(c >= q * tot[:, None], axis=1)
+    out = lo + (k + 0.5) * bw
+    out[tot <= 1e-9] = np.nan
+    return out
