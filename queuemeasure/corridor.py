@@ -34,9 +34,12 @@ T = TypeVar("T")
 class Scaler:
     """Map raw pixel values to float32 of about 0..1, per band.
 
-    uint8 is divided by 255. Other types are stretched between robust percentiles
-    (0.5 and 99.5 by default) of the first valid corridor samples seen, so the result is
-    fixed for the whole road and does not depend on how it is cut into pieces.
+    uint8 is divided by 255. Other types (11/12-bit uint16, float reflectance) get a
+    per-band gain that maps a robust high percentile (99.5 by default) of the first valid
+    corridor samples to 1; zero stays zero (a negative low percentile, as in some
+    reflectance products, becomes the zero point). A gain, not a full stretch: the
+    contrast of a uint16 tile then matches that of the same scene in uint8, and the
+    scale is fixed for the whole road, whatever the pieces it is cut into.
     """
 
     def __init__(self, dtype: str, low_pct: float = 0.5, high_pct: float = 99.5) -> None:
@@ -56,7 +59,7 @@ class Scaler:
         if self.fitted or len(values) < 16:
             return
         v = values.astype(np.float32, copy=False)
-        lo = np.percentile(v, self.low_pct, axis=0).astype(np.float32)
+        lo = np.minimum(np.percentile(v, self.low_pct, axis=0), 0.0).astype(np.float32)
         hi = np.percentile(v, self.high_pct, axis=0).astype(np.float32)
         hi = np.where(hi > lo, hi, lo + 1.0)
         self.lo, self.hi = lo, hi
@@ -468,8 +471,9 @@ def iter_strips(
     starts = range(0, n_total, core_rows)
     for k, c0 in enumerate(starts):
         c1 = min(n_total, c0 + core_rows)
-        a = max(0, c0 - ov)
-        b = min(n_total, c1 + ov)
+        # context on both sides, also before the head and past the road's end (the road
+        # extended straight), so a vehicle standing at the head is seen whole
+        a, b = c0 - ov, c1 + ov
         if skip is not None and skip[k]:
             n_cols = max(2, int(round(2 * half_width_m / step_m)))
             nb = len(sampler.bands)

@@ -17,7 +17,7 @@ import numpy as np
 from . import geo
 from .corridor import BlockSampler, Scaler, coverage_chords, iter_strips, prefetched
 from .errors import OptionError, RoadError
-from .queue import QueueChain, chain_queue, length_range, merge_intervals
+from .queue import QueueChain, chain_queue_bridged, length_range, merge_intervals
 from .raster import choose_bands, crs_name, ground_pixel_size, is_synthetic, open_tile
 from .result import QueueResult, Vehicle
 from .road import MAX_HEAD_DISTANCE_M, Direction, RoadPath, prepare_road
@@ -26,9 +26,10 @@ __all__ = ["measure", "check_options", "DEFAULT_MAX_GAP_M", "DEFAULT_HALF_WIDTH_
 
 #: Default largest gap inside a queue (metres).
 DEFAULT_MAX_GAP_M = 50.0
-#: Default half-width of the carriageway in which vehicles count (a two-lane road plus
-#: shoulders and a few metres of centreline error).
-DEFAULT_HALF_WIDTH_M = 6.0
+#: Default half-width of the carriageway in which vehicles count: a two-lane road's
+#: vehicles stand within about 2.6 m of its centre; 5 m also allows for a centreline a
+#: couple of metres off, without reaching verges and lay-bys (--half-width for wider roads).
+DEFAULT_HALF_WIDTH_M = 5.0
 #: Extra corridor either side of the carriageway, read as context for the detector.
 CONTEXT_M = 4.0
 #: Share of a row's carriageway that must hold valid pixels for the row to be observed.
@@ -288,12 +289,8 @@ def _measure_side(
     s0 = np.array([v.s0_m for v in vehicles])
     s1 = np.array([v.s1_m for v in vehicles])
     score = np.array([v.score for v in vehicles])
-    nominal = score >= 1.0
-    idx = np.flatnonzero(nominal)
-    chain = chain_queue(s0[idx], s1[idx], max_gap_m=max_gap, occluded=occ,
-                        observed_end_m=observed_end, end_reason=reason)
-    chain = QueueChain(idx[chain.members], chain.start_m, chain.end_m, chain.truncated,
-                       chain.reason, chain.occluded_m)
+    chain = chain_queue_bridged(s0, s1, score, max_gap_m=max_gap, occluded=occ,
+                                observed_end_m=observed_end, end_reason=reason)
     return _SideMeasurement(path, vehicles, s0, s1, score, occ, observed_end, reason, chain)
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "merge_intervals",
     "occluded_between",
     "chain_queue",
+    "chain_queue_bridged",
     "length_range",
 ]
 
@@ -158,6 +159,70 @@ def chain_queue(
         reason=end_reason if truncated else None,
         occluded_m=occ_in,
     )
+
+
+def chain_queue_bridged(
+    s0: np.ndarray,
+    s1: np.ndarray,
+    score: np.ndarray,
+    *,
+    max_gap_m: float,
+    accept: float = 1.0,
+    bridge: float = 0.6,
+    min_run: int = 3,
+    occluded: Sequence[Sequence[float]] | np.ndarray = (),
+    observed_end_m: float = np.inf,
+    end_reason: str = "road_end",
+) -> QueueChain:
+    """Chain accepted vehicles, letting weak candidates close the gaps between them.
+
+    A gap ends a queue only when it is a confident gap: the chain runs over every
+    detection scoring at least ``bridge`` and is then cut back to its last vehicle scoring
+    at least ``accept``. Weak candidates therefore never extend the queue's tail, and a
+    road holding only weak candidates has no queue; between accepted vehicles, a weak
+    candidate (most often a vehicle in low contrast) keeps a dense queue from breaking.
+    A gap that only weak candidates close counts only when at least ``min_run`` accepted
+    vehicles, chained by themselves, follow it.
+
+    Returns
+    -------
+    QueueChain
+        Its ``members`` index the input arrays.
+    """
+    s0 = np.asarray(s0, dtype=float).ravel()
+    s1 = np.asarray(s1, dtype=float).ravel()
+    score = np.asarray(score, dtype=float).ravel()
+    cand = np.flatnonzero(score >= bridge)
+    loose = chain_queue(s0[cand], s1[cand], max_gap_m=max_gap_m, occluded=occluded,
+                        observed_end_m=observed_end_m, end_reason=end_reason)
+    members = cand[loose.members]
+    is_strong = score[members] >= accept
+    # walk the accepted vehicles in chain order; a gap wider than max_gap between them
+    # that only weak candidates close counts only when a run of at least `min_run`
+    # accepted vehicles, chained by themselves, follows it (a queue going on, not free
+    # traffic beyond the tail reached over a few weak detections)
+    strong_pos = np.flatnonzero(is_strong)
+    keep_until = -1
+    reach = -np.inf
+    k = 0
+    while k < strong_pos.size:
+        i = members[strong_pos[k]]
+        if keep_until >= 0 and s0[i] - reach > max_gap_m:
+            run, r = 1, s1[i]
+            for j in strong_pos[k + 1:]:
+                if s0[members[j]] - r > max_gap_m or run >= min_run:
+                    break
+                run, r = run + 1, max(r, s1[members[j]])
+            if run < min_run:
+                break
+        keep_until = strong_pos[k]
+        reach = max(reach, s1[i])
+        k += 1
+    members = members[: keep_until + 1]
+    chain = chain_queue(s0[members], s1[members], max_gap_m=max_gap_m, occluded=occluded,
+                        observed_end_m=observed_end_m, end_reason=end_reason)
+    return QueueChain(members[chain.members], chain.start_m, chain.end_m, chain.truncated,
+                      chain.reason, chain.occluded_m)
 
 
 def length_range(

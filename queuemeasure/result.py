@@ -218,10 +218,12 @@ class QueueResult:
             + (f", {self.m_per_vehicle:.1f} m per vehicle" if self.m_per_vehicle else ""),
         ]
         if self.truncated:
-            lines.append(
-                f"truncated at the {str(self.truncation_reason).replace('_', ' ')}: "
-                "the queue may continue; the length is a lower bound"
-            )
+            where = {
+                "image_edge": "the queue runs off the edge of the image",
+                "nodata": "the queue runs into missing data (the image's valid footprint ends)",
+                "road_end": "the queue reaches the end of the given road",
+            }.get(str(self.truncation_reason), f"truncated ({self.truncation_reason})")
+            lines.append(f"truncated: {where}; it may continue, so the length is a lower bound")
         if self.occluded_km > 0:
             lines.append(f"occluded within the queue: {self.occluded_km:.3f} km")
         lines.append(

@@ -103,11 +103,25 @@ class RoadPath:
         return np.interp(chord_m, self.chord_m, self.station_m)
 
     def xy_at_chord(self, chord_m: np.ndarray | float) -> np.ndarray:
-        """Local-frame (x, y) at planar arc lengths; shape (..., 2)."""
+        """Local-frame (x, y) at planar arc lengths; shape (..., 2).
+
+        Beyond either end the path is extended straight along its end segment, so that
+        a corridor can show what stands just before the head (context for the detector).
+        """
         c = np.asarray(chord_m, dtype=float)
         x = np.interp(c, self.chord_m, self.xy[:, 0])
         y = np.interp(c, self.chord_m, self.xy[:, 1])
-        return np.stack([x, y], axis=-1)
+        out = np.stack([x, y], axis=-1)
+        for beyond, (i, j), ref in (
+            (c < 0.0, (0, 1), 0.0),
+            (c > self.chord_m[-1], (-1, -2), float(self.chord_m[-1])),
+        ):
+            if np.any(beyond):
+                d = self.xy[i] - self.xy[j]
+                d = d / max(float(np.hypot(*d)), 1e-12)
+                extra = np.abs(c - ref)[..., None] * d
+                out = np.where(beyond[..., None], self.xy[i] + extra, out)
+        return out
 
     def xy_at(self, station_m: np.ndarray | float) -> np.ndarray:
         """Local-frame (x, y) at geodesic stations; shape (..., 2)."""

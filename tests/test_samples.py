@@ -60,6 +60,7 @@ def test_upper_lars_sample_is_within_two_percent():
 @pytest.mark.slow
 def test_maxar_cut_is_truncated_and_at_least_16_km():
     got, truth = _measure(LARS + "_maxar_cut")
-    assert got["truncated"] and got["truncation_reason"] == "image_edge"
+    # the cut is a footprint edge: masked pixels inside the raster, like Maxar's own tiles
+    assert got["truncated"] and got["truncation_reason"] in ("image_edge", "nodata")
     assert got["length_km"] >= 16.0
     assert truth["truncated"] is True

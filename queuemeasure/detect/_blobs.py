@@ -107,6 +107,39 @@ def split_rows(evidence: np.ndarray, step: float) -> list[tuple[int, int]]:
     n = len(evidence)
     if n * step <= CAR_LEN[1] + 0.8:
         return [(0, n)]
+    parts = _split_rows_dp(evidence, step)
+    # a piece longer than any vehicle is several vehicles whose gaps do not show (a solid
+    # run of a dense queue): never drop it, cut it where its evidence is highest
+    out: list[tuple[int, int]] = []
+    for a, b in parts:
+        if (b - a) * step > MAX_LEN_M:
+            out.extend(_split_evenly(evidence[a:b], a, step))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _split_evenly(e: np.ndarray, offset: int, step: float, spacing_m: float = 6.0) -> list[tuple[int, int]]:
+    """Cut a run into round(length / spacing) pieces, each cut at the row of highest gap
+    evidence within a third of a piece of its even position."""
+    n = len(e)
+    k = max(2, int(round(n * step / spacing_m)))
+    size = n / k
+    cuts = [0]
+    for j in range(1, k):
+        c = int(round(j * size))
+        w = max(1, int(size / 3))
+        lo, hi = max(cuts[-1] + 1, c - w), min(n - 1, c + w)
+        if hi > lo:
+            c = lo + int(np.argmax(e[lo:hi]))
+        cuts.append(c)
+    cuts.append(n)
+    return [(offset + a, offset + b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+
+def _split_rows_dp(evidence: np.ndarray, step: float) -> list[tuple[int, int]]:
+    """The dynamic-programming cut of :func:`split_rows` (may leave over-long pieces)."""
+    n = len(evidence)
     e = evidence
     lo = int(np.ceil(MIN_PART_M / step))
     cand = []
