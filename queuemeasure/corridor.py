@@ -34,15 +34,16 @@ T = TypeVar("T")
 class Scaler:
     """Map raw pixel values to float32 of about 0..1, per band.
 
-    uint8 is divided by 255. Other types (11/12-bit uint16, float reflectance) get a
-    per-band gain that maps a robust high percentile (99.5 by default) of the first valid
-    corridor samples to 1; zero stays zero (a negative low percentile, as in some
+    uint8 is divided by 255. Other types (11/12-bit uint16, float reflectance) get one
+    gain, common to all bands so that colours keep their balance, that maps the highest
+    band's robust high percentile (99.9 by default) of the first valid corridor samples
+    to 1; zero stays zero (a negative low percentile, as in some
     reflectance products, becomes the zero point). A gain, not a full stretch: the
     contrast of a uint16 tile then matches that of the same scene in uint8, and the
     scale is fixed for the whole road, whatever the pieces it is cut into.
     """
 
-    def __init__(self, dtype: str, low_pct: float = 0.5, high_pct: float = 99.5) -> None:
+    def __init__(self, dtype: str, low_pct: float = 0.5, high_pct: float = 99.9) -> None:
         self.dtype = np.dtype(dtype)
         self.low_pct, self.high_pct = low_pct, high_pct
         self.lo: np.ndarray | None = None
@@ -59,8 +60,9 @@ class Scaler:
         if self.fitted or len(values) < 16:
             return
         v = values.astype(np.float32, copy=False)
-        lo = np.minimum(np.percentile(v, self.low_pct, axis=0), 0.0).astype(np.float32)
-        hi = np.percentile(v, self.high_pct, axis=0).astype(np.float32)
+        # one gain for all bands keeps their ratios, i.e. the colours, as they are
+        lo = np.full(v.shape[1], min(float(np.percentile(v, self.low_pct)), 0.0), np.float32)
+        hi = np.full(v.shape[1], float(np.percentile(v, self.high_pct, axis=0).max()), np.float32)
         hi = np.where(hi > lo, hi, lo + 1.0)
         self.lo, self.hi = lo, hi
 

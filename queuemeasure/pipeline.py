@@ -26,10 +26,10 @@ __all__ = ["measure", "check_options", "DEFAULT_MAX_GAP_M", "DEFAULT_HALF_WIDTH_
 
 #: Default largest gap inside a queue (metres).
 DEFAULT_MAX_GAP_M = 50.0
-#: Default half-width of the carriageway in which vehicles count: a two-lane road's
-#: vehicles stand within about 2.6 m of its centre; 5 m also allows for a centreline a
-#: couple of metres off, without reaching verges and lay-bys (--half-width for wider roads).
-DEFAULT_HALF_WIDTH_M = 5.0
+#: Default half-width of the carriageway in which vehicles count: what a two-lane road
+#: needs (7-8 m wide, so vehicle centres within about 3 m of its centre) plus 1.5 m for a
+#: centreline a little off; verges and lay-bys stay out (--half-width for wider roads).
+DEFAULT_HALF_WIDTH_M = 4.5
 #: Extra corridor either side of the carriageway, read as context for the detector.
 CONTEXT_M = 4.0
 #: Share of a row's carriageway that must hold valid pixels for the row to be observed.

@@ -136,8 +136,10 @@ def check_georeferenced(ds: Any) -> None:
 def choose_bands(ds: Any, bands: Sequence[int] | None = None) -> list[int]:
     """Pick the 1-based band indexes to analyse.
 
-    Red, green and blue by colour interpretation when the tile declares them; otherwise
-    the first three non-alpha bands (or the single band of a panchromatic tile).
+    Red, green and blue by colour interpretation when the tile declares them, else by
+    band descriptions ("Red", "Green", "Blue"); 8 undescribed bands are taken in the
+    WorldView-2/3 order (red 5, green 3, blue 2); otherwise the first three non-alpha
+    bands (or the single band of a panchromatic tile).
     ``bands`` overrides, and is checked against the tile.
     """
     from rasterio.enums import ColorInterp
@@ -154,6 +156,16 @@ def choose_bands(ds: Any, bands: Sequence[int] | None = None) -> list[int]:
     rgb = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
     if all(c in ci for c in rgb):
         return [ci.index(c) + 1 for c in rgb]
+    # band descriptions such as "Red", "green", "Blue band"
+    desc = [str(d or "").strip().lower() for d in ds.descriptions]
+    found = [next((i + 1 for i, d in enumerate(desc) if d.startswith(name)), None)
+             for name in ("red", "green", "blue")]
+    if all(found):
+        return [int(b) for b in found if b is not None]
+    if ds.count == 8 and all(c in (ColorInterp.undefined, ColorInterp.gray) for c in ci):
+        # 8 undescribed bands: WorldView-2/3 multispectral order (coastal, blue, green,
+        # yellow, red, red edge, NIR1, NIR2)
+        return [5, 3, 2]
     usable = [i + 1 for i, c in enumerate(ci) if c != ColorInterp.alpha]
     if not usable:
         usable = list(range(1, ds.count + 1))

@@ -26,7 +26,7 @@ from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt
               show_default=True, help="Side(s) of the head to search; 'both' keeps the longer queue.")
 @click.option("--max-gap", type=float, default=50.0, show_default=True,
               help="Largest gap in metres between vehicles of one queue.")
-@click.option("--half-width", type=float, default=5.0, show_default=True,
+@click.option("--half-width", type=float, default=4.5, show_default=True,
               help="Half-width in metres of the carriageway on which vehicles count.")
 @click.option("--bands", type=BandList, default=None,
               help="Bands to analyse, e.g. 3,2,1 or 1 (default: RGB by colour interpretation).")
