@@ -238,12 +238,14 @@ def length_range(
     gap_factors: Sequence[float] = (0.8, 1.0, 1.25),
     end_pad_m: float = 1.5,
     spacing_m: float = 7.0,
+    bridge: float = 0.6,
 ) -> tuple[float, float]:
     """Bound the queue length over what moves its ends.
 
-    - Detection threshold and ``max_gap``: the queue is chained again for every
-      combination of a score cut (strict, nominal, lenient: which weak detections count)
-      and a ``max_gap`` factor; the range spans the shortest and longest lengths.
+    - Detection threshold and ``max_gap``: the queue is chained again (as
+      :func:`chain_queue_bridged` chains the measurement) for every combination of an
+      acceptance cut (strict, nominal, lenient: which weak detections count) and a
+      ``max_gap`` factor; the range spans the shortest and longest lengths.
     - The last vehicle may be a false detection: the nominal queue without it bounds the
       low end.
     - A vehicle ahead of the first one may have been missed: when the first detected front
@@ -264,21 +266,20 @@ def length_range(
     occ = merge_intervals(occluded)
     lengths = []
     for cut in score_cuts:
-        keep = score >= cut
         for f in gap_factors:
-            c = chain_queue(s0[keep], s1[keep], max_gap_m=max_gap_m * f, occluded=occ,
-                            observed_end_m=observed_end_m)
+            # the same method as the measurement, with this acceptance cut and gap
+            c = chain_queue_bridged(s0, s1, score, max_gap_m=max_gap_m * f, accept=cut,
+                                    bridge=min(bridge, cut), occluded=occ,
+                                    observed_end_m=observed_end_m)
             lengths.append(c.length_m)
-    nom_idx = np.flatnonzero(score >= 1.0)
-    nominal = chain_queue(s0[nom_idx], s1[nom_idx], max_gap_m=max_gap_m, occluded=occ,
-                          observed_end_m=observed_end_m)
+    nominal = chain_queue_bridged(s0, s1, score, max_gap_m=max_gap_m, bridge=bridge,
+                                  occluded=occ, observed_end_m=observed_end_m)
     if nominal.count == 0:
         return 0.0, float(max(lengths))
     pad = max(2.0 * gsd_m, end_pad_m)
     low, high = min(lengths), max(lengths)
     if nominal.count > 1:
-        members = nom_idx[nominal.members]
-        rest = members[:-1]
+        rest = nominal.members[:-1]
         low = min(low, float(s1[rest].max() - nominal.start_m))
     if nominal.start_m > end_pad_m:
         high += min(nominal.start_m, spacing_m)
