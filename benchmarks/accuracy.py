@@ -52,7 +52,6 @@ and the synth source code, so re-runs only measure.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -64,7 +63,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -664,7 +663,6 @@ def _pool(rows: list[dict], key: str) -> dict:
 
 def summarise(rows: list[dict]) -> dict:
     nonempty = [r for r in rows if r["truth_km"] > 0]
-    errs = [abs(r["rel_error"]) for r in nonempty]
 
     def errstats(rs):
         e = [abs(r["rel_error"]) for r in rs if r["rel_error"] is not None]

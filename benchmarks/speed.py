@@ -164,7 +164,6 @@ def textures(n: int = 8, size: int = 512, seed: int = 7):
 
 def build_background(path: Path, region: Region, gsd: float, *, tiled: bool = True) -> None:
     """Write the textured background tile (atomically) at ``path``."""
-    import numpy as np
     import rasterio
     from rasterio.crs import CRS as RioCRS
     from rasterio.enums import ColorInterp

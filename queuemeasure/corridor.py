@@ -366,6 +366,12 @@ def _sample_points(
     return sampler.pixel_coords(xs, ys)
 
 
+def _strip_columns(half_width_m: float, step_m: float) -> tuple[int, float]:
+    """Number of columns of a strip and its exact half-width (a whole number of steps)."""
+    n_cols = max(2, int(round(2 * half_width_m / step_m)))
+    return n_cols, n_cols * step_m / 2.0
+
+
 def build_strip(
     sampler: BlockSampler,
     path: RoadPath,
@@ -392,8 +398,7 @@ def build_strip(
     step_m : float
     half_width_m : float
     """
-    n_cols = max(2, int(round(2 * half_width_m / step_m)))
-    half = n_cols * step_m / 2.0
+    n_cols, half = _strip_columns(half_width_m, step_m)
     offsets = -half + (np.arange(n_cols) + 0.5) * step_m
     chord = chord_start + (np.arange(n_rows) + 0.5) * step_m
     rows, cols = _sample_points(sampler, path, chord, offsets, raster_crs)
@@ -443,6 +448,7 @@ class Piece:
     core_start: int
     core_stop: int
     index: int
+    off_tile: bool = False
 
 
 def iter_strips(
@@ -456,13 +462,14 @@ def iter_strips(
     chord_end: float | None = None,
     piece_m: float = 1500.0,
     overlap_m: float = 100.0,
-    skip: np.ndarray | None = None,
+    coverage: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Iterator[Piece]:
     """Cut a road side into overlapping pieces and yield their strips in order.
 
     Each piece covers ``piece_m`` of road (its *core*) plus ``overlap_m`` on both sides
-    for context. ``skip`` is an optional bool array, one per piece, marking pieces that
-    lie wholly off the tile; they are yielded as all-invalid strips without reading
+    for context. ``coverage`` is the output of :func:`coverage_chords` (centreline
+    positions and whether each lies on the tile): a piece none of whose corridor comes
+    near the tile is yielded as an all-invalid strip (``off_tile``) without reading
     anything. Blocks no longer needed are dropped from the cache as it goes, so memory
     is bounded by about two pieces' blocks.
     """
@@ -476,14 +483,20 @@ def iter_strips(
         # context on both sides, also before the head and past the road's end (the road
         # extended straight), so a vehicle standing at the head is seen whole
         a, b = c0 - ov, c1 + ov
-        if skip is not None and skip[k]:
-            n_cols = max(2, int(round(2 * half_width_m / step_m)))
+        off_tile = False
+        if coverage is not None:
+            chords, inside = coverage
+            margin = half_width_m + 2 * step_m
+            near = (chords >= a * step_m - margin) & (chords <= b * step_m + margin)
+            off_tile = not inside[near].any()
+        if off_tile:
+            n_cols, half = _strip_columns(half_width_m, step_m)
             nb = len(sampler.bands)
             strip = Strip(
                 image=np.zeros((b - a, n_cols, nb), np.float32),
                 valid=np.zeros((b - a, n_cols), bool),
                 step_m=step_m,
-                half_width_m=n_cols * step_m / 2.0,
+                half_width_m=half,
                 chord0=a * step_m,
                 path=path,
             )
@@ -492,7 +505,7 @@ def iter_strips(
                 sampler, path, raster_crs, scaler,
                 chord_start=a * step_m, n_rows=b - a, step_m=step_m, half_width_m=half_width_m,
             )
-        yield Piece(strip, c0 - a, c1 - a, k)
+        yield Piece(strip, c0 - a, c1 - a, k, off_tile)
         # keep the blocks this piece used: the next piece's overlap needs some of them
         sampler.release(sampler.last_ids)
 

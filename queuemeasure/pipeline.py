@@ -235,13 +235,6 @@ def _measure_side(
     chords, inside = coverage_chords(sampler, path, raster_crs,
                                      step_m=max(2.0, path.length_m / 2_000_000))
     n_total = max(1, int(np.ceil(path.chord_m[-1] / step)))
-    core_rows = max(1, int(round(piece_m / step)))
-    n_pieces = -(-n_total // core_rows)
-    margin = strip_half + overlap_m + 2 * step
-    skip = np.ones(n_pieces, dtype=bool)
-    for k in range(n_pieces):
-        a, b = k * core_rows * step - margin, (k + 1) * core_rows * step + margin
-        skip[k] = not inside[(chords >= a) & (chords <= b)].any()
 
     has_data = np.zeros(n_total, dtype=bool)
     occluded = np.zeros(n_total, dtype=bool)
@@ -249,7 +242,7 @@ def _measure_side(
     # the next piece is read and resampled on a second thread while this one is detected
     for piece in prefetched(iter_strips(
         sampler, path, raster_crs, scaler, step_m=step, half_width_m=strip_half,
-        piece_m=piece_m, overlap_m=overlap_m, skip=skip,
+        piece_m=piece_m, overlap_m=overlap_m, coverage=(chords, inside),
     )):
         strip = piece.strip
         row_a = int(round(strip.chord0 / step))
@@ -259,7 +252,7 @@ def _measure_side(
         carriage = np.abs(offs) <= half_width
         share = strip.valid[:, carriage].mean(axis=1)
         has_data[glob] = share[core] >= MIN_VALID_SHARE
-        if skip[piece.index] or not strip.valid.any():
+        if piece.off_tile or not strip.valid.any():
             tick(piece_m)
             continue
         det = detect_vehicles(

@@ -164,7 +164,7 @@ def paint_scene(
     rs = s_[road_idx]
     for (a, b), o, c in zip(iv_a, offs_a, cols):
         cand = road_idx[np.searchsorted(rs, a):np.searchsorted(rs, b)]
-        sc, oc = s_[cand], o_[cand]
+        oc = o_[cand]
         m = cand[np.abs(oc - o) <= 0.9]
         img[m] = c
         ws = m[(s_[m] >= a + 0.25 * (b - a)) & (s_[m] < a + 0.38 * (b - a))]

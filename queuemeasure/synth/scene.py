@@ -14,7 +14,7 @@ import shapely
 from pyproj import CRS
 
 from .. import geo
-from .noise import fbm, value_noise
+from .noise import fbm
 from .roads import Centreline, generate_centreline
 from .spec import SceneSpec
 from .vehicles import Vehicle, chain, draw_vehicle, place_traffic
