@@ -237,6 +237,13 @@ def _column_anomaly(feat: np.ndarray, ok: np.ndarray, mode: np.ndarray, sig: np.
     return np.where(support > 0.5, za, np.inf).astype(np.float32)
 
 
+def _wider_than(metres: float, step: float) -> int:
+    """The fewest pixels that span more than ``metres``: the size of a structuring element
+    that removes what is wider than that, and keeps what is not (``odd(3.4 / 1.0) = 3``
+    pixels would remove a 2.5 m truck blurred over three 1 m pixels)."""
+    return int(np.floor(metres / step + 1e-9)) + 1
+
+
 def _shift(m: np.ndarray, dr: int, dc: int) -> np.ndarray:
     """``out[r, c] = m[r - dr, c - dc]`` (False beyond the edges)."""
     out = np.zeros_like(m)
@@ -387,7 +394,7 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     anom = np.minimum(anom, np.where(queue_lane, np.inf, colz))
     k = odd(_THIN_M / step)
     anom_o = _thin_removed(anom, step, k)
-    anom_o = anom_o - opening(anom_o, (odd(_WIDE_ALONG_M / step), odd(_WIDE_M / step)))
+    anom_o = anom_o - opening(anom_o, (odd(_WIDE_ALONG_M / step), _wider_than(_WIDE_M, step)))
     # the texture joins after the removal of wide anomalies: two lanes of vehicles side by
     # side are as wide as a verge, but crossed by edges where a verge is not
     anom_o = np.maximum(anom_o, _thin_removed(np.where(ok, _TEX_W * tz, 0.0).astype(np.float32), step, k))
@@ -456,7 +463,10 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     if green is not None:
         # green and no rougher than the road: grass, a bush (tested per vehicle, after
         # splitting, so that a green vehicle does not take its neighbours with it)
-        smooth_green = (green > 1.2 * _GREEN) & (tex < 1.4 * tex_road)
+        # grass is greener than it is red; a yellow truck's smooth roof has as much excess
+        # green, but more red
+        redder = ndi.uniform_filter(img[..., 0] - img[..., 1], odd(1.0 / step)) > 0.0
+        smooth_green = (green > 1.2 * _GREEN) & (tex < 1.4 * tex_road) & ~redder
     ctx = BlobContext(anom_d, roadlike, shade, featz, shade_lab, shade_wide, step, threshold, min_score,
                       smooth_green)
     segments = []

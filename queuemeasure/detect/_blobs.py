@@ -69,6 +69,11 @@ def split_across(m: np.ndarray, a: np.ndarray, r0: int, c0: int, step: float, de
     if ncol - 2 * lo < 1:
         return [(m, r0, c0)]
     j = lo + int(np.argmin(prof[lo : ncol - lo]))
+    if ncol - 2 * lo < 3 and prof[j] > min(prof[j - 1], prof[j + 1]):
+        # too few columns to look for a valley between two lanes in, and none there: one
+        # vehicle with a ragged side (at 1 m a car is two columns, and a cut at the edge of
+        # the search would halve it)
+        return [(m, r0, c0)]
     out = []
     for part, cc in ((m[:, :j], 0), (m[:, j:], j)):
         lab, n = ndi.label(part)
@@ -255,6 +260,11 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
     shade = ctx.shade[rs, cs]
     out: list[Segment] = []
     maxn = int(SHADOW_TRIM_M / step)
+    # pixels coarser than 0.5 m lose up to a pixel of a vehicle's width to partial cover:
+    # a car 1.8 m wide can be one strong 1 m column between two half-covered ones. Only
+    # in a run cut into several vehicles (a queue); a lone narrow blob is more often a
+    # mark or a kerb
+    wtol = max(0.0, step - 0.5) if len(parts) > 1 else 0.0
     for p0, p1 in parts:
         sub = m[p0:p1]
         rr = np.flatnonzero(sub.any(axis=1))
@@ -292,7 +302,7 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
         length = (q1 - q0) * step
         sub_w = sub.sum(axis=1)
         width = float(pct(sub_w[sub_w > 0], 70)) * step
-        if length < MIN_LEN_M or width < MIN_WIDTH_M or width > MAX_VEH_WIDTH_M or length > MAX_LEN_M + 3:
+        if length < MIN_LEN_M or width + wtol < MIN_WIDTH_M or width > MAX_VEH_WIDTH_M or length > MAX_LEN_M + 3:
             continue
         vals = a[q0:q1, k0:k1][sub]
         contrast = float(pct(vals, 90)) / thr
