@@ -282,8 +282,9 @@ def _measure_side(
     s0 = np.array([v.s0_m for v in vehicles])
     s1 = np.array([v.s1_m for v in vehicles])
     score = np.array([v.score for v in vehicles])
+    offset = np.array([v.offset_m for v in vehicles])
     chain = chain_queue_bridged(s0, s1, score, max_gap_m=max_gap, occluded=occ,
-                                observed_end_m=observed_end, end_reason=reason)
+                                observed_end_m=observed_end, end_reason=reason, offset=offset)
     return _SideMeasurement(path, vehicles, s0, s1, score, occ, observed_end, reason, chain)
 
 
@@ -353,7 +354,7 @@ def _to_result(
     ]
     lo, hi = length_range(
         m.s0, m.s1, m.score, max_gap_m=max_gap, gsd_m=gsd, occluded=m.occluded,
-        observed_end_m=m.observed_end_m,
+        observed_end_m=m.observed_end_m, offset=np.array([v.offset_m for v in m.vehicles]),
     )
     length_m = chain.length_m
     lo, hi = min(lo, length_m), max(hi, length_m)

@@ -173,6 +173,8 @@ def chain_queue_bridged(
     occluded: Sequence[Sequence[float]] | np.ndarray = (),
     observed_end_m: float = np.inf,
     end_reason: str = "road_end",
+    offset: np.ndarray | None = None,
+    lane_margin_m: float = 1.5,
 ) -> QueueChain:
     """Chain accepted vehicles, letting weak candidates close the gaps between them.
 
@@ -182,7 +184,10 @@ def chain_queue_bridged(
     road holding only weak candidates has no queue; between accepted vehicles, a weak
     candidate (most often a vehicle in low contrast) keeps a dense queue from breaking.
     A gap that only weak candidates close counts only when at least ``min_run`` accepted
-    vehicles, chained by themselves, follow it.
+    vehicles, chained by themselves, follow it. Given ``offset`` (metres across the road),
+    a weak candidate bridges only within the lanes the accepted vehicles stand in (their
+    10th to 90th percentile offsets, widened by ``lane_margin_m``): faint responses on a
+    kerb or verge do not hold a queue together.
 
     Returns
     -------
@@ -192,7 +197,11 @@ def chain_queue_bridged(
     s0 = np.asarray(s0, dtype=float).ravel()
     s1 = np.asarray(s1, dtype=float).ravel()
     score = np.asarray(score, dtype=float).ravel()
-    cand = np.flatnonzero(score >= bridge)
+    usable = score >= bridge
+    if offset is not None:
+        usable &= _in_lanes(np.asarray(offset, dtype=float).ravel(), score >= accept, lane_margin_m) \
+            | (score >= accept)
+    cand = np.flatnonzero(usable)
     loose = chain_queue(s0[cand], s1[cand], max_gap_m=max_gap_m, occluded=occluded,
                         observed_end_m=observed_end_m, end_reason=end_reason)
     members = cand[loose.members]
@@ -225,6 +234,25 @@ def chain_queue_bridged(
                       chain.reason, chain.occluded_m)
 
 
+def _in_lanes(offset: np.ndarray, accepted: np.ndarray, margin: float, min_n: int = 5) -> np.ndarray:
+    """Offsets within the band across the road that accepted vehicles occupy (everything,
+    when fewer than ``min_n`` are accepted)."""
+    if int(accepted.sum()) < min_n:
+        return np.ones(offset.shape, bool)
+    lo, hi = np.percentile(offset[accepted], [10.0, 90.0])
+    return (offset >= lo - margin) & (offset <= hi + margin)
+
+
+def _tail_allowance(fronts: np.ndarray, max_gap_m: float, spacing_m: float, n: int = 10) -> float:
+    """How much further the tail may lie if the queue's last vehicle was missed: 1.5 times
+    the median front-to-front spacing of its last ``n`` vehicles (``spacing_m`` when it has
+    fewer than three), at most ``max_gap_m``."""
+    f = np.sort(np.asarray(fronts, dtype=float))[-n:]
+    gaps = np.diff(f)
+    typical = float(np.median(gaps)) if gaps.size >= 2 else spacing_m
+    return float(min(max_gap_m, 1.5 * max(typical, 0.0)))
+
+
 def length_range(
     s0: np.ndarray,
     s1: np.ndarray,
@@ -239,6 +267,7 @@ def length_range(
     end_pad_m: float = 1.5,
     spacing_m: float = 7.0,
     bridge: float = 0.6,
+    offset: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Bound the queue length over what moves its ends.
 
@@ -251,6 +280,9 @@ def length_range(
     - A vehicle ahead of the first one may have been missed: when the first detected front
       lies more than ``end_pad_m`` from the head, the high end grows by up to one vehicle
       spacing (``spacing_m``, and never past the head).
+    - The last vehicle may have been missed (low contrast, a gap in the detections): the
+      high end grows by 1.5 times the median front-to-front spacing of the queue's last
+      10 vehicles (at most ``max_gap``).
     - Bumper positions: each end of every length is uncertain by
       ``max(2 pixels, end_pad_m)``.
     - Occlusion: when an occluded stretch starts within ``max_gap`` of the nominal tail, the
@@ -270,10 +302,10 @@ def length_range(
             # the same method as the measurement, with this acceptance cut and gap
             c = chain_queue_bridged(s0, s1, score, max_gap_m=max_gap_m * f, accept=cut,
                                     bridge=min(bridge, cut), occluded=occ,
-                                    observed_end_m=observed_end_m)
+                                    observed_end_m=observed_end_m, offset=offset)
             lengths.append(c.length_m)
     nominal = chain_queue_bridged(s0, s1, score, max_gap_m=max_gap_m, bridge=bridge,
-                                  occluded=occ, observed_end_m=observed_end_m)
+                                  occluded=occ, observed_end_m=observed_end_m, offset=offset)
     if nominal.count == 0:
         return 0.0, float(max(lengths))
     pad = max(2.0 * gsd_m, end_pad_m)
@@ -283,6 +315,9 @@ def length_range(
         low = min(low, float(s1[rest].max() - nominal.start_m))
     if nominal.start_m > end_pad_m:
         high += min(nominal.start_m, spacing_m)
+    # the last vehicle of the queue may have been missed: the tail may lie one (generous)
+    # spacing of the queue's own tail further on
+    high += _tail_allowance(s0[nominal.members], max_gap_m, spacing_m)
     low, high = max(0.0, low - 2 * pad), high + 2 * pad
     if occ.size:
         nxt = occ[(occ[:, 1] > nominal.end_m) & (occ[:, 0] <= nominal.end_m + max_gap_m)]

@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from queuemeasure.queue import chain_queue, length_range, merge_intervals, occluded_between
+from queuemeasure.queue import (
+    chain_queue,
+    chain_queue_bridged,
+    length_range,
+    merge_intervals,
+    occluded_between,
+)
 
 
 def test_chain_stops_at_a_gap_wider_than_max_gap():
@@ -67,6 +73,37 @@ def test_range_brackets_the_length_and_widens_at_gap_edge():
     # a weak detection only extends the high end
     lo2, hi2 = length_range(s0[:3], s1[:3], np.array([1.0, 1.0, 0.8]), max_gap_m=50, gsd_m=0.5)
     assert lo2 <= 6.5 and hi2 >= 16.5
+
+
+def _dense(n: int, start: float = 1.0, spacing: float = 7.0) -> np.ndarray:
+    return start + spacing * np.arange(n)
+
+
+def test_weak_candidates_bridge_only_within_the_queues_lanes():
+    # 8 accepted cars in the right lane, a 40 m hole, 3 accepted cars beyond it (free
+    # traffic); weak responses in the hole sit either in the lane or on the kerb (-4.4 m)
+    s0 = np.concatenate([_dense(8), [92.0, 131.0], _dense(3, 170.0)])
+    s1 = s0 + 4.5
+    score = np.array([2.0] * 8 + [0.8, 0.8] + [2.0] * 3)
+    in_lane = np.array([1.8] * 8 + [1.5, 2.0] + [1.8] * 3)
+    on_kerb = np.array([1.8] * 8 + [-4.4, -4.4] + [1.8] * 3)
+    bridged = chain_queue_bridged(s0, s1, score, max_gap_m=50, offset=in_lane)
+    assert bridged.count == 13
+    kerb = chain_queue_bridged(s0, s1, score, max_gap_m=50, offset=on_kerb)
+    assert kerb.count == 8 and kerb.end_m == pytest.approx(s1[7])
+    # without offsets every weak candidate may bridge, as before
+    assert chain_queue_bridged(s0, s1, score, max_gap_m=50).count == 13
+
+
+def test_range_allows_for_a_missed_last_vehicle():
+    s0 = _dense(12)
+    s1 = s0 + 4.5
+    lo, hi = length_range(s0, s1, np.ones(12), max_gap_m=50, gsd_m=0.5)
+    nominal = s1[-1] - s0[0]
+    # one more car at the queue's own spacing (7 m) fits under the high end
+    assert hi >= nominal + 7.0
+    assert hi <= nominal + 1.5 * 7.0 + 4 * 1.5 + 1e-9
+    assert lo <= nominal
 
 
 vehicles = st.lists(st.tuples(st.floats(0, 2000), st.floats(3.5, 16.0)), max_size=60)
