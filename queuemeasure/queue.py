@@ -174,7 +174,7 @@ def chain_queue_bridged(
     observed_end_m: float = np.inf,
     end_reason: str = "road_end",
     offset: np.ndarray | None = None,
-    lane_margin_m: float = 1.5,
+    lane_margin_m: float = 2.0,
 ) -> QueueChain:
     """Chain accepted vehicles, letting weak candidates close the gaps between them.
 
