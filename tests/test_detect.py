@@ -457,12 +457,13 @@ def _kit_pr(frame: str, gsd: float, half_width: float = 6.0) -> tuple[float, flo
 
 # floors set a little below the values measured when these tests were written
 _KIT_FLOORS = {
-    # measured mean over the 4 frames: P 0.67 / R 0.69, P 0.69 / R 0.64, P 0.68 / R 0.59
-    # (detector v2: P 0.62 / R 0.49, P 0.61 / R 0.54, P 0.65 / R 0.48; the edge texture,
-    # the residual noise and the suppression of dashes and cast shadows raised both)
-    0.12: (0.64, 0.65),
-    0.3: (0.65, 0.61),
-    0.5: (0.65, 0.56),
+    # measured mean over the 4 frames: P 0.69 / R 0.74, P 0.68 / R 0.66, P 0.70 / R 0.59
+    # (the robust colour spread of the road for the anomaly and the typical-length prior
+    # of the splitter added ~0.03-0.05 at 0.12 m; before: 0.67 / 0.69, 0.69 / 0.64,
+    # 0.68 / 0.59; detector v2: 0.62 / 0.49, 0.61 / 0.54, 0.65 / 0.48)
+    0.12: (0.66, 0.70),
+    0.3: (0.65, 0.63),
+    0.5: (0.66, 0.56),
 }
 
 

@@ -342,8 +342,16 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
         csig = np.maximum(blocks.to_rows(fill_nan(ratio(cs_b, n_b))) * 1.25, _CHROMA_FLOOR)
         zc = dc / csig[:, None]
         roadlike &= zc < 2.5
+        # for the anomaly, the spread of the road's colour is the median distance from it:
+        # vehicles of the road's brightness but of another colour fill much of a dense
+        # queue's zone, and their mean distance drowned red, blue and green vehicles alike
+        # (the wider mean spread still decides what is road-like and what is grey shade,
+        # which tinted shadows between bumper-to-bumper cars must remain)
+        cmed_b = hist_quantile(dc, rw, blocks, _SURF_WIN_M, step, 0.5, 0.0, 0.25, 250)
+        csig_r = np.maximum(blocks.to_rows(fill_nan(cmed_b)) * (1.25 * 1.2533 / 1.1774), _CHROMA_FLOOR)
+        zc_anom = dc / csig_r[:, None]
     else:
-        zc = None
+        zc = zc_anom = None
     # per-column offset (lanes of another tone, wheel tracks) from road-like pixels
     res_b = blocks.window(blocks.sum(np.where(roadlike, lum - mode[:, None], 0.0)), _COL_WIN_M, step)
     cnt_b = blocks.window(blocks.sum(roadlike.astype(np.float32)), _COL_WIN_M, step)
@@ -380,8 +388,8 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     # ---- anomaly -----------------------------------------------------------------------
     zl = (lum - surf_lum) / sig[:, None]
     anom = np.abs(zl)
-    if zc is not None:
-        anom = np.maximum(anom, zc)
+    if zc_anom is not None:
+        anom = np.maximum(anom, zc_anom)
     anom = np.where(ok, anom, 0.0).astype(np.float32)
     # edges across the road on both sides of a pixel: the inside of a vehicle, whatever
     # its tone (grey and silver cars on grey asphalt differ from it only there)

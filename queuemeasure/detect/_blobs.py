@@ -17,6 +17,8 @@ MAX_LEN_M = 22.0
 SHADOW_TRIM_M = 1.2
 MIN_TRIMMED_WIDTH_M = 1.5  # shadow trimming stops short of this width
 INNER_EDGE_M = 3.0  # cab gaps of trucks lie this close to an end
+_TYPICAL_CAR_M = 4.6
+_TYPICAL_COST = 0.3  # per metre away from the typical car's length
 
 
 def pct(x: np.ndarray, q: float) -> float:
@@ -93,7 +95,9 @@ def _length_cost(length_m: float, uniform: bool) -> float:
     if length_m < lo:
         return 0.8 + 3.0 * (lo - length_m)
     if length_m <= hi:
-        return 0.0
+        # most cars are 4-5 m: of two ways to cut a run, the one at the gaps (not at
+        # windscreens, which leave 3.5 m pieces) is preferred
+        return _TYPICAL_COST * abs(length_m - _TYPICAL_CAR_M)
     if length_m > MAX_LEN_M:
         return 50.0
     if uniform:
