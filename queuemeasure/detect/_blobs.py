@@ -17,6 +17,8 @@ MAX_LEN_M = 22.0
 SHADOW_TRIM_M = 1.2
 MIN_TRIMMED_WIDTH_M = 1.5  # shadow trimming stops short of this width
 INNER_EDGE_M = 3.0  # cab gaps of trucks lie this close to an end
+FRINGE_M = 1.5  # faint end rows are trimmed up to this far
+FRINGE_FRAC = 0.35  # ... where their summed response is under this share of the body's
 _TYPICAL_CAR_M = 4.6
 _TYPICAL_COST = 0.3  # per metre away from the typical car's length
 
@@ -210,6 +212,23 @@ def _trim(frac: np.ndarray, maxn: int) -> tuple[int, int]:
     return a, b
 
 
+def _fringe(aa: np.ndarray, maxn: int, keep: int) -> tuple[int, int]:
+    """Rows to drop at each end whose summed response is under ``FRINGE_FRAC`` of the
+    body's (the 75th percentile row), at most ``maxn`` each, leaving at least ``keep``."""
+    prof = aa.sum(axis=1)
+    n = len(prof)
+    if n <= keep:
+        return 0, 0
+    lim = FRINGE_FRAC * pct(prof, 75)
+    a = 0
+    while a < maxn and n - a - 1 >= keep and prof[a] < lim:
+        a += 1
+    b = 0
+    while b < maxn and n - a - b - 1 >= keep and prof[n - 1 - b] < lim:
+        b += 1
+    return a, b
+
+
 def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> list[Segment]:
     step, thr = ctx.step, ctx.threshold
     nrow, ncol = m.shape
@@ -303,6 +322,13 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
                 continue
         if ctx.smooth_green is not None and ctx.smooth_green[rs, cs][q0:q1, k0:k1][sub].mean() > 0.5:
             continue  # grass or a bush (tested per vehicle: a green car spares its neighbours)
+        # faint fringe rows at the ends (blur, the hysteresis' low threshold) are not the
+        # body: the footprint ends where its rows reach a fraction of the body's response
+        fa, fb = _fringe(np.minimum(a[q0:q1, k0:k1], 4 * thr) * sub, int(round(FRINGE_M / step)),
+                         int(np.ceil(MIN_LEN_M / step)))
+        if fa or fb:
+            q0, q1 = q0 + fa, q1 - fb
+            sub = m[q0:q1, k0:k1]
         length = (q1 - q0) * step
         sub_w = sub.sum(axis=1)
         width = float(pct(sub_w[sub_w > 0], 70)) * step
