@@ -470,7 +470,7 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
             if sl[0].stop - sl[0].start < min_r or sl[1].stop - sl[1].start < min_c:
                 continue
             bm = lab[sl] == i
-            bm = ndi.binary_fill_holes(bm)
+            bm = _fill_holes(bm)
             npx = bm.sum()
             if carriage[sl][bm].sum() < 0.5 * npx:
                 continue  # mostly off the carriageway
@@ -483,6 +483,20 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
             for pm, r0, c0 in pieces:
                 segments.extend(analyse_blob(pm, r0, c0, ctx))
     return _Core(segments, occluded, anom_d, bands, carriageway)
+
+
+def _fill_holes(bm: np.ndarray) -> np.ndarray:
+    """``ndi.binary_fill_holes(bm)``, skipping it for a blob that cannot have a hole.
+
+    A background pixel lies in a hole only if the blob is on both sides of it along its
+    row and along its column: when every row (or every column) holds one run at most,
+    there is none.
+    """
+    for m in (bm, bm.T):
+        runs = np.count_nonzero(m[:, 1:] > m[:, :-1]) + np.count_nonzero(m[:, 0])
+        if runs <= np.count_nonzero(m.any(axis=1)):
+            return bm
+    return ndi.binary_fill_holes(bm)
 
 
 def _trim_cast_side(bm: np.ndarray, zl: np.ndarray, c0: int, side: int, n: int,
@@ -587,19 +601,19 @@ def _carriageway_extent(carr_b: np.ndarray, offs: np.ndarray) -> np.ndarray:
     """Per block, the run of carriageway columns nearest the centreline: ``[col0, col1)``."""
     nb, cols = carr_b.shape
     out = np.full((nb, 2), np.nan, np.float32)
-    d = np.abs(offs)
-    for b in range(nb):
-        row = carr_b[b]
-        if not row.any():
-            continue
-        j = int(np.argmin(np.where(row, d, np.inf)))
-        left = j
-        while left > 0 and row[left - 1]:
-            left -= 1
-        right = j + 1
-        while right < cols and row[right]:
-            right += 1
-        out[b] = (left, right)
+    has = carr_b.any(axis=1)
+    if not has.any():
+        return out
+    # the carriageway column nearest the centreline (first one on ties), then the run of
+    # carriageway columns holding it: from just after the last gap column before it to
+    # the first gap column after it
+    j = np.argmin(np.where(carr_b, np.abs(offs)[None, :], np.inf), axis=1)
+    col = np.arange(cols)
+    gap_before = np.maximum.accumulate(np.where(carr_b, -1, col[None, :]), axis=1)
+    gap_after = np.minimum.accumulate(np.where(carr_b, cols, col[None, :])[:, ::-1], axis=1)[:, ::-1]
+    b = np.arange(nb)
+    out[has, 0] = (gap_before[b, j] + 1)[has]
+    out[has, 1] = gap_after[b, j][has]
     return out
 
 
