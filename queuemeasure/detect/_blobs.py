@@ -140,7 +140,7 @@ def _split_evenly(e: np.ndarray, offset: int, step: float, spacing_m: float = 6.
 def _split_rows_dp(evidence: np.ndarray, step: float) -> list[tuple[int, int]]:
     """The dynamic-programming cut of :func:`split_rows` (may leave over-long pieces)."""
     n = len(evidence)
-    e = evidence
+    e = evidence.tolist()  # Python floats: the scans below read one element at a time
     lo = int(np.ceil(MIN_PART_M / step))
     cand = []
     i = lo
@@ -158,16 +158,17 @@ def _split_rows_dp(evidence: np.ndarray, step: float) -> list[tuple[int, int]]:
         return [(0, n)]
     pts = [0] + cand + [n]
     m = len(pts)
-    bonus = [0.0] + [4.0 * (float(e[c]) - 0.45) for c in cand] + [0.0]
-    strong = np.asarray(e >= 0.5)
-    cs = np.concatenate([[0], np.cumsum(strong)])
+    bonus = [0.0] + [4.0 * (e[c] - 0.45) for c in cand] + [0.0]
+    strong = np.asarray(evidence >= 0.5)
+    cs = np.concatenate([[0], np.cumsum(strong)]).tolist()
     edge = int(np.ceil(INNER_EDGE_M / step))
-    best = np.full(m, np.inf)
-    prev = np.full(m, -1)
+    inf = float("inf")
+    best = [inf] * m
+    prev = [-1] * m
     best[0] = 0.0
     for j in range(1, m):
         for i in range(j):
-            if not np.isfinite(best[i]):
+            if best[i] == inf:
                 continue
             seg = (pts[j] - pts[i]) * step
             if seg > MAX_LEN_M:
@@ -178,7 +179,7 @@ def _split_rows_dp(evidence: np.ndarray, step: float) -> list[tuple[int, int]]:
             if c < best[j]:
                 best[j] = c
                 prev[j] = i
-    if not np.isfinite(best[m - 1]):
+    if best[m - 1] == inf:
         return [(0, n)]
     cuts = []
     j = m - 1
@@ -201,6 +202,18 @@ def _trim(frac: np.ndarray, maxn: int) -> tuple[int, int]:
     return a, b
 
 
+def _in_short_runs(x: np.ndarray, maxlen: int) -> np.ndarray | None:
+    """True where ``x`` (1-D bool) is True in a run of at most ``maxlen``; None if no run."""
+    d = np.diff(x.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(d == 1)
+    if not starts.size:
+        return None
+    lens = np.flatnonzero(d == -1) - starts
+    out = np.zeros(x.shape, bool)
+    out[x] = np.repeat(lens <= maxlen, lens)
+    return out
+
+
 def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> list[Segment]:
     step, thr = ctx.step, ctx.threshold
     nrow, ncol = m.shape
@@ -217,17 +230,15 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
         colw = m.sum(axis=0)
         core = colw >= 0.5 * colw.max()
         if core.any():
-            sh = ctx.shade[rs, cs][:, core].mean(axis=1)
-            g = ctx.road[rs, cs][:, core].mean(axis=1)
+            ncore = np.count_nonzero(core)
+            sh = ctx.shade[rs, cs][:, core].sum(axis=1) / ncore
+            g = ctx.road[rs, cs][:, core].sum(axis=1) / ncore
             # shade across the blob counts as a gap only in short runs (a cast shadow
             # between two vehicles), not over a dark vehicle's whole body
             dark = sh >= 0.5
-            lab, nl = ndi.label(dark)
-            if nl:
-                runs = np.bincount(lab.ravel(), minlength=nl + 1)
-                short = (runs <= int(np.ceil(1.2 / step)))
-                short[0] = False
-                g = np.maximum(g, np.where(short[lab], sh, 0.0))
+            short = _in_short_runs(dark, int(np.ceil(1.2 / step)))
+            if short is not None:
+                g = np.maximum(g, np.where(short, sh, 0.0))
         else:
             g = np.zeros(nrow)
         ps = ndi.gaussian_filter1d(prof.astype(np.float64), max(0.5, 0.25 / step))
@@ -241,13 +252,12 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
             h = max(1, int(round(0.6 / step)))
             if nrow > 2 * h + 2:
                 cums = np.concatenate([np.zeros((1, fz.shape[1])), np.cumsum(fz, axis=0)])
-                r = np.arange(nrow)
-                a0, a1 = np.clip(r - h, 0, nrow), np.clip(r, 0, nrow)
-                b0, b1 = np.clip(r + 1, 0, nrow), np.clip(r + 1 + h, 0, nrow)
-                ma = (cums[a1] - cums[a0]) / np.maximum(a1 - a0, 1)[:, None]
-                mb = (cums[b1] - cums[b0]) / np.maximum(b1 - b0, 1)[:, None]
-                dch = np.sqrt(((ma - mb) ** 2).sum(axis=1))
-                dch[(a1 - a0 < h) | (b1 - b0 < h)] = 0.0
+                # mean of the h rows before row r and of the h rows after it, for the rows
+                # r = h .. nrow - 1 - h that have both (zero change elsewhere)
+                ma = (cums[h:nrow - h] - cums[:nrow - 2 * h]) / h
+                mb = (cums[2 * h + 1:] - cums[h + 1:nrow + 1 - h]) / h
+                dch = np.zeros(nrow)
+                dch[h:nrow - h] = np.sqrt(((ma - mb) ** 2).sum(axis=1))
                 ev = np.maximum(ev, 0.85 * np.clip((dch - 6.0) / 16.0, 0.0, 1.0))
         parts = split_rows(ev, step)
     else:
@@ -265,13 +275,14 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
         k0, k1 = cc[0], cc[-1] + 1
         sub = m[q0:q1, k0:k1]
         sh = shade[q0:q1, k0:k1] & sub
-        nsh = int(sh.sum())
-        if nsh >= 0.6 * sub.sum():
+        nsh = np.count_nonzero(sh)
+        npx = np.count_nonzero(sub)
+        if nsh >= 0.6 * npx:
             # dark and grey: a vehicle, or a piece of a large shadow (trees, buildings)
             lab = ctx.shade_lab[rs, cs][q0:q1, k0:k1][sh]
             if lab.size and ctx.shade_wide[np.bincount(lab).argmax()]:
                 continue
-        if nsh < 0.5 * sub.sum():
+        if nsh < 0.5 * npx:
             # cast shadow on the ends or sides of a body that is not itself dark
             cnt_r = np.maximum(sub.sum(axis=1), 1)
             ta, tb = _trim(sh.sum(axis=1) / cnt_r, maxn)
@@ -287,7 +298,8 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
             sub = m[q0:q1, k0:k1]
             if not sub.any():
                 continue
-        if ctx.smooth_green is not None and ctx.smooth_green[rs, cs][q0:q1, k0:k1][sub].mean() > 0.5:
+        if ctx.smooth_green is not None and \
+                np.count_nonzero(ctx.smooth_green[rs, cs][q0:q1, k0:k1] & sub) / np.count_nonzero(sub) > 0.5:
             continue  # grass or a bush (tested per vehicle: a green car spares its neighbours)
         length = (q1 - q0) * step
         sub_w = sub.sum(axis=1)
