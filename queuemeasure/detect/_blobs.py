@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -28,6 +29,23 @@ def pct(x: np.ndarray, q: float) -> float:
     hi = min(lo + 1, n - 1)
     part = np.partition(x, (lo, hi))
     return float(part[lo] + (pos - lo) * (part[hi] - part[lo]))
+
+
+@lru_cache(maxsize=None)
+def _gauss_weights(sigma: float) -> np.ndarray:
+    """The correlation weights ``ndi.gaussian_filter1d`` uses: its response to an impulse."""
+    lw = int(4.0 * float(sigma) + 0.5)
+    impulse = np.zeros(2 * lw + 1)
+    impulse[lw] = 1.0
+    w = ndi.gaussian_filter1d(impulse, sigma, mode="constant")[::-1].copy()
+    w.flags.writeable = False
+    return w
+
+
+def _gauss1d(x: np.ndarray, sigma: float) -> np.ndarray:
+    """``ndi.gaussian_filter1d(x, sigma)`` for a 1-D array, without rebuilding the kernel
+    on every one of the many small calls."""
+    return ndi.correlate1d(x, _gauss_weights(sigma), mode="reflect")
 
 
 @dataclass
@@ -64,7 +82,7 @@ def split_across(m: np.ndarray, a: np.ndarray, r0: int, c0: int, step: float, de
     ncol = m.shape[1]
     if ncol * step <= MAX_VEH_WIDTH_M or depth > 4:
         return [(m, r0, c0)]
-    prof = ndi.gaussian_filter1d((np.minimum(a, 50.0) * m).sum(axis=0).astype(float), max(0.5, 0.2 / step))
+    prof = _gauss1d((np.minimum(a, 50.0) * m).sum(axis=0).astype(float), max(0.5, 0.2 / step))
     lo = int(np.ceil(1.2 / step))
     if ncol - 2 * lo < 1:
         return [(m, r0, c0)]
@@ -204,11 +222,12 @@ def _trim(frac: np.ndarray, maxn: int) -> tuple[int, int]:
 
 def _in_short_runs(x: np.ndarray, maxlen: int) -> np.ndarray | None:
     """True where ``x`` (1-D bool) is True in a run of at most ``maxlen``; None if no run."""
-    d = np.diff(x.view(np.int8), prepend=np.int8(0), append=np.int8(0))
-    starts = np.flatnonzero(d == 1)
-    if not starts.size:
+    pad = np.zeros(x.size + 2, bool)
+    pad[1:-1] = x
+    edges = np.flatnonzero(pad[1:] != pad[:-1])  # starts and ends of runs, alternating
+    if not edges.size:
         return None
-    lens = np.flatnonzero(d == -1) - starts
+    lens = edges[1::2] - edges[::2]
     out = np.zeros(x.shape, bool)
     out[x] = np.repeat(lens <= maxlen, lens)
     return out
@@ -241,10 +260,10 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
                 g = np.maximum(g, np.where(short, sh, 0.0))
         else:
             g = np.zeros(nrow)
-        ps = ndi.gaussian_filter1d(prof.astype(np.float64), max(0.5, 0.25 / step))
+        ps = _gauss1d(prof.astype(np.float64), max(0.5, 0.25 / step))
         ref = pct(ps, 75) + 1e-9
         dip = 1.0 - np.minimum(ps / ref, 1.0)
-        ev = np.maximum(ndi.gaussian_filter1d(g, max(0.5, 0.15 / step)), dip)
+        ev = np.maximum(_gauss1d(g, max(0.5, 0.15 / step)), dip)
         if core.any():
             # a change of colour along the blob: the boundary between two vehicles
             # (windscreens also change it, but cutting there leaves too short a piece)
