@@ -248,6 +248,16 @@ def _shift(m: np.ndarray, dr: int, dc: int) -> np.ndarray:
     return out
 
 
+def _pairs_at(m: np.ndarray, other: np.ndarray, dr: int, dc: int) -> int:
+    """``(_shift(m, dr, dc) & other).sum()`` without building the shifted array."""
+    R, C = m.shape
+    if abs(dr) >= R or abs(dc) >= C:
+        return 0
+    src = m[max(-dr, 0):R + min(-dr, 0), max(-dc, 0):C + min(-dc, 0)]
+    dst = other[max(dr, 0):R + min(dr, 0), max(dc, 0):C + min(dc, 0)]
+    return int(np.count_nonzero(src & dst))
+
+
 def _cast_shadow(anom: np.ndarray, zl: np.ndarray, shade: np.ndarray, ok: np.ndarray,
                  step: float, threshold: float) -> tuple[np.ndarray | None, tuple[int, int] | None]:
     """Shadows cast by the vehicles: dark pixels next to a bright body, away from the sun.
@@ -263,15 +273,16 @@ def _cast_shadow(anom: np.ndarray, zl: np.ndarray, shade: np.ndarray, ok: np.nda
     if nb < 4.0 / step**2:
         return None, None
     R = max(1, int(round(_SUN_M / step)))
+    offsets = [(dr, dc) for dr in range(-R, R + 1) for dc in range(-R, R + 1)
+               if (dr, dc) != (0, 0) and dr * dr + dc * dc <= R * R]
+    # shade pixels at each offset from a body pixel, counted once per offset
+    count = {d: float(_pairs_at(body, shade, *d)) for d in offsets}
     best, bd = 0.0, None
-    for dr in range(-R, R + 1):
-        for dc in range(-R, R + 1):
-            if (dr, dc) == (0, 0) or dr * dr + dc * dc > R * R:
-                continue
-            a = float((_shift(body, dr, dc) & shade).sum())
-            b = float((_shift(body, -dr, -dc) & shade).sum())
-            if a - b > best:
-                best, bd = a - b, (dr, dc)
+    for dr, dc in offsets:
+        a = count[(dr, dc)]
+        b = count[(-dr, -dc)]
+        if a - b > best:
+            best, bd = a - b, (dr, dc)
     if bd is None or best < _SUN_MIN * nb:
         return None, None
     n = max(abs(bd[0]), abs(bd[1]))
