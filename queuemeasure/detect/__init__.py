@@ -58,7 +58,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ._blobs import MAX_VEH_WIDTH_M, MIN_TRIMMED_WIDTH_M, BlobContext, analyse_blob, pct, split_across
-from ._stats import Blocks, fill_nan, hist_mode, hist_quantile, odd, opening, ratio
+from ._stats import Blocks, binary_closing, binary_opening, fill_nan, hist_mode, hist_quantile, odd, opening, ratio
 
 __all__ = ["StripVehicle", "StripDetections", "detect_vehicles"]
 
@@ -419,7 +419,7 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
         veg = (green > _GREEN) & (tex > 1.5 * tex_road)
         hidden = veg | (green > 2.5 * _GREEN)
         if veg.any():
-            veg = ndi.binary_opening(veg)
+            veg = binary_opening(veg, ndi.generate_binary_structure(2, 1))
     else:
         green = None
         veg = np.zeros_like(ok)
@@ -445,10 +445,10 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
         mask = keep[lab]
     kcl = odd(0.4 / step)
     if kcl > 1:
-        mask = ndi.binary_closing(mask, structure=np.ones((kcl, kcl), bool))
+        mask = binary_closing(mask, np.ones((kcl, kcl), bool))
     ko = odd(0.9 / step)
     if ko > 1:
-        mask = ndi.binary_opening(mask, structure=np.ones((ko, ko), bool))
+        mask = binary_opening(mask, np.ones((ko, ko), bool))
     mask &= ok
 
     shade_lab, nsh = ndi.label(shade)
@@ -679,7 +679,9 @@ def detect_vehicles(
         raise ValueError("step_m must be positive")
     img = img.astype(np.float32, copy=False)
     rows, cols, nbands = img.shape
-    ok = np.all(np.isfinite(img), axis=2)
+    ok = np.isfinite(img[..., 0])  # band by band: np.all over a short last axis is slow
+    for b in range(1, img.shape[2]):
+        ok &= np.isfinite(img[..., b])
     if valid is not None:
         valid = np.asarray(valid, dtype=bool)
         if valid.shape != (rows, cols):

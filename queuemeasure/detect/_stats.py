@@ -187,3 +187,51 @@ def hist_quantile(
     out = lo + (k + 0.5) * bw
     out[tot <= 1e-9] = np.nan
     return out
+
+
+def binary_opening(m: np.ndarray, structure: np.ndarray) -> np.ndarray:
+    """``ndi.binary_opening(m, structure)`` of a 2-D bool array, by shifted views.
+
+    Erosion is the AND of ``m`` at the structure's offsets from its centre (False beyond
+    the edges, as scipy's ``border_value=0``), dilation the OR at the opposite offsets.
+    """
+    offs = _offsets(structure)
+    eroded = _combine(m, offs, np.logical_and, True)
+    return _combine(eroded, [(-a, -b) for a, b in offs], np.logical_or, False)
+
+
+def binary_closing(m: np.ndarray, structure: np.ndarray) -> np.ndarray:
+    """``ndi.binary_closing(m, structure)`` of a 2-D bool array (see :func:`binary_opening`)."""
+    offs = _offsets(structure)
+    dilated = _combine(m, [(-a, -b) for a, b in offs], np.logical_or, False)
+    return _combine(dilated, offs, np.logical_and, True)
+
+
+def _offsets(structure: np.ndarray) -> list[tuple[int, int]]:
+    s = np.asarray(structure, bool)
+    centre = np.array(s.shape) // 2
+    return [(int(k[0]), int(k[1])) for k in np.argwhere(s) - centre]
+
+
+def _combine(m: np.ndarray, offsets: list[tuple[int, int]], fn: np.ufunc, init: bool) -> np.ndarray:
+    """``fn`` (logical and / or) over ``m[i + dr, j + dc]`` for the offsets, the shifted
+    values being False beyond the edges."""
+    R, C = m.shape
+    out = np.full(m.shape, init, bool)
+    for dr, dc in offsets:
+        if abs(dr) >= R or abs(dc) >= C:
+            if init:
+                out[:] = False
+            continue
+        dst = out[max(-dr, 0):R - max(dr, 0), max(-dc, 0):C - max(dc, 0)]
+        fn(dst, m[max(dr, 0):R - max(-dr, 0), max(dc, 0):C - max(-dc, 0)], out=dst)
+        if init:
+            if dr > 0:
+                out[R - dr:] = False
+            elif dr < 0:
+                out[:-dr] = False
+            if dc > 0:
+                out[:, C - dc:] = False
+            elif dc < 0:
+                out[:, :-dc] = False
+    return out
