@@ -187,9 +187,22 @@ class _Core:
 
 
 def _nanmedian(x: np.ndarray, axis: int) -> np.ndarray:
-    """``np.nanmedian`` by one sort (NaN sorts last), without its slow masked-array path."""
-    if x.shape[axis] <= 32 and not np.isnan(x).any():
-        return _median_network(x, axis)
+    """``np.nanmedian`` by one sort (NaN sorts last), without its slow masked-array path.
+
+    Along a short axis, the medians of the NaN-free lines come from a sorting network;
+    only the lines holding NaN are sorted.
+    """
+    if x.shape[axis] <= 32:
+        out = _median_network(x, axis)
+        bad = np.isnan(x).any(axis=axis)
+        if bad.any():
+            out[bad] = _nanmedian_sorted(np.moveaxis(x, axis, -1)[bad], axis=-1)
+        return out
+    return _nanmedian_sorted(x, axis)
+
+
+def _nanmedian_sorted(x: np.ndarray, axis: int) -> np.ndarray:
+    """:func:`_nanmedian` by one sort."""
     srt = np.sort(x, axis=axis)
     k = np.expand_dims(np.sum(~np.isnan(x), axis=axis), axis)
     lo = np.take_along_axis(srt, np.maximum(k - 1, 0) // 2, axis=axis)
