@@ -49,7 +49,7 @@ class Blocks:
 
     def to_rows(self, xb: np.ndarray) -> np.ndarray:
         """Linear interpolation of block values (at block centres) to every row."""
-        if xb.dtype == np.float64 and xb.ndim > 1:
+        if xb.dtype == np.float64 and xb.ndim > 1 and xb.size:
             # the same products and sums, on rows flattened so that numpy's inner loops
             # run over whole rows rather than over a short trailing axis
             flat = xb.reshape(xb.shape[0], -1)
