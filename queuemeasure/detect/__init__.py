@@ -273,7 +273,8 @@ def _column_anomaly(feat: np.ndarray, ok: np.ndarray, mode: np.ndarray, sig: np.
     rows, cols, nf = feat.shape
     blocks = Blocks(rows, odd(_COLBLOCK_M / step))
     B, n = blocks.size, blocks.n
-    x = np.where(ok[..., None], feat, np.nan)
+    x = feat.copy()  # np.where over the short band axis is several times slower
+    x[~ok] = np.nan
     pad = n * B - rows
     if pad:
         x = np.concatenate([x, np.full((pad, cols, nf), np.nan, np.float32)], axis=0)
@@ -525,7 +526,8 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     featz = np.empty(feat.shape, np.float32)
     featz[..., 0] = lum / sig[:, None]
     if rgb:
-        featz[..., 1:] = feat[..., 1:] / csig[:, None, None]
+        for c in (1, 2):  # channel by channel: broadcasting over the short last axis is slow
+            featz[..., c] = feat[..., c] / csig[:, None]
     smooth_green = None
     if green is not None:
         # green and no rougher than the road: grass, a bush (tested per vehicle, after
@@ -750,7 +752,8 @@ def detect_vehicles(
         if valid.shape != (rows, cols):
             raise ValueError(f"valid must have shape {(rows, cols)}, got {valid.shape}")
         ok &= valid
-    img = np.where(ok[..., None], img, np.float32(0.0))
+    img = img.copy()  # zero where invalid (np.where over the short band axis is slower)
+    img[~ok] = 0.0
     step = float(step_m)
     threshold = float(_T0 / max(sensitivity, 1e-6))
     empty = StripDetections(
