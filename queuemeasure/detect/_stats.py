@@ -92,6 +92,16 @@ def fill_nan(x: np.ndarray) -> np.ndarray:
     return flat.reshape(x.shape)
 
 
+def _weighted_columns(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``weight`` cut to the columns between the first and the last one with any
+    weight (the zone around the centreline): the pixels left out only add zeros to the
+    histograms, so the sums are the same."""
+    cols = np.flatnonzero(weight.any(axis=0))
+    if not cols.size:
+        return x[:, :0], weight[:, :0]
+    return x[:, cols[0]:cols[-1] + 1], weight[:, cols[0]:cols[-1] + 1]
+
+
 def hist_mode(
     lum: np.ndarray, weight: np.ndarray, blocks: Blocks, win_m: float, step: float,
     lo: float = -0.2, hi: float = 1.4, nb: int = 320,
@@ -101,6 +111,7 @@ def hist_mode(
     Returns per-block arrays (NaN where there is no data).
     """
     bw = (hi - lo) / nb
+    lum, weight = _weighted_columns(lum, weight)
     idx = np.clip(((lum - lo) * (1.0 / bw)).astype(np.int32), 0, nb - 1)
     blk = (np.arange(lum.shape[0], dtype=np.int64) // blocks.size)[:, None]
     keys = (blk * nb + idx).ravel()
@@ -175,10 +186,11 @@ def hist_quantile(
 ) -> np.ndarray:
     """Weighted ``q``-quantile of ``x`` in windows of blocks (NaN where there is no data)."""
     bw = (hi - lo) / nb
+    x, weight = _weighted_columns(x, np.broadcast_to(weight, x.shape))
     idx = np.clip(((x - lo) * (1.0 / bw)).astype(np.int32), 0, nb - 1)
     blk = (np.arange(x.shape[0], dtype=np.int64) // blocks.size)[:, None]
     keys = (blk * nb + idx).ravel()
-    h = np.bincount(keys, weights=np.broadcast_to(weight, x.shape).ravel(),
+    h = np.bincount(keys, weights=weight.ravel(),
                     minlength=blocks.n * nb).reshape(blocks.n, nb)
     h = blocks.window(h, win_m, step)
     c = np.cumsum(h, axis=1)
