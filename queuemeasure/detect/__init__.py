@@ -312,14 +312,20 @@ def _shift(m: np.ndarray, dr: int, dc: int) -> np.ndarray:
     return out
 
 
-def _pairs_at(m: np.ndarray, other: np.ndarray, dr: int, dc: int) -> int:
-    """``(_shift(m, dr, dc) & other).sum()`` without building the shifted array."""
+def _pairs_at(m: np.ndarray, other: np.ndarray, offsets: list[tuple[int, int]],
+              reach: int) -> dict[tuple[int, int], float]:
+    """``float((_shift(m, dr, dc) & other).sum())`` for each offset (``|dr|, |dc| <= reach``):
+    ``other`` looked up at the offsets from ``m``'s pixels, in a copy of ``other`` padded
+    with ``reach`` False pixels."""
     R, C = m.shape
-    if abs(dr) >= R or abs(dc) >= C:
-        return 0
-    src = m[max(-dr, 0):R + min(-dr, 0), max(-dc, 0):C + min(-dc, 0)]
-    dst = other[max(dr, 0):R + min(dr, 0), max(dc, 0):C + min(dc, 0)]
-    return int(np.count_nonzero(src & dst))
+    width = C + 2 * reach
+    padded = np.zeros((R + 2 * reach, width), bool)
+    padded[reach:reach + R, reach:reach + C] = other
+    flat = padded.ravel()
+    rr, cc = np.nonzero(m)
+    base = (rr + reach) * width + (cc + reach)
+    return {(dr, dc): float(np.count_nonzero(np.take(flat, base + (dr * width + dc))))
+            for dr, dc in offsets}
 
 
 def _cast_shadow(anom: np.ndarray, zl: np.ndarray, shade: np.ndarray, ok: np.ndarray,
@@ -340,7 +346,7 @@ def _cast_shadow(anom: np.ndarray, zl: np.ndarray, shade: np.ndarray, ok: np.nda
     offsets = [(dr, dc) for dr in range(-R, R + 1) for dc in range(-R, R + 1)
                if (dr, dc) != (0, 0) and dr * dr + dc * dc <= R * R]
     # shade pixels at each offset from a body pixel, counted once per offset
-    count = {d: float(_pairs_at(body, shade, *d)) for d in offsets}
+    count = _pairs_at(body, shade, offsets, R)
     best, bd = 0.0, None
     for dr, dc in offsets:
         a = count[(dr, dc)]
