@@ -554,7 +554,7 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
             bm = lab[sl] == i
             bm = _fill_holes(bm)
             npx = bm.sum()
-            if carriage[sl][bm].sum() < 0.5 * npx:
+            if np.count_nonzero(carriage[sl] & bm) < 0.5 * npx:
                 continue  # mostly off the carriageway
             c_start = sl[1].start
             if sun is not None and sun[1] != 0 and MAX_VEH_WIDTH_M < bm.shape[1] * step <= MAX_VEH_WIDTH_M + 1.0:

@@ -131,8 +131,11 @@ def hist_mode(
     half = 0.5 * h[ar, k][:, None]
     b = np.arange(nb)[None, :]
     below = h < half
-    left = np.where(below & (b < k[:, None]), b, -1).max(axis=1)
-    right = np.where(below & (b > k[:, None]), b, nb).min(axis=1)
+    # the last bin below half height left of the peak, the first one right of it
+    m = below & (b < k[:, None])
+    left = np.where(m.any(axis=1), nb - 1 - np.argmax(m[:, ::-1], axis=1), -1)
+    m = below & (b > k[:, None])
+    right = np.where(m.any(axis=1), np.argmax(m, axis=1), nb)
     hwhm = 0.5 * (right - left - 1) * bw
     sig = np.sqrt(np.maximum(hwhm**2 - (1.5 * bw) ** 2, 0.0)) / 1.1774
     bad = h.max(axis=1) <= 1e-9
