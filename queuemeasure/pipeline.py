@@ -294,12 +294,12 @@ def _piece_vehicles(found: Sequence[Any], piece: Any, half_width: float, side: s
     in one vectorised call (one reprojection per piece, not per vehicle)."""
     strip = piece.strip
     kept, rings = [], []
-    for v in found:
+    offs = strip.offset_at_col(np.array([v.col_center for v in found], dtype=float) + 0.5)
+    for v, off in zip(found, offs.tolist()):
         # the detector centres pixel k at k; the strip's edge coordinates at k + 0.5
         rc = 0.5 * (v.row0 + v.row1) + 0.5
         if not piece.core_start <= rc < piece.core_stop:
             continue
-        off = float(strip.offset_at_col(v.col_center + 0.5))
         if abs(off) > half_width:
             continue
         kept.append((v, off))
@@ -310,12 +310,19 @@ def _piece_vehicles(found: Sequence[Any], piece: Any, half_width: float, side: s
     ll = strip.lonlat_at(pts[:, 0], pts[:, 1])
     rows = np.array([[v.row0, v.row1] for v, _ in kept], dtype=float) + 0.5
     st = strip.station_at_row(rows)
+    # which rings are closed already, all at once
+    sizes = np.array([len(r) for r in rings])
+    ends = np.cumsum(sizes)
+    closed = np.ones(len(rings), bool)
+    some = sizes > 0
+    if some.any():
+        closed[some] = np.all(ll[(ends - sizes)[some]] == ll[(ends - 1)[some]], axis=1)
     out = []
     at = 0
-    for (v, off), r, (s0, s1) in zip(kept, rings, st):
+    for (v, off), r, (s0, s1), shut in zip(kept, rings, st, closed.tolist()):
         ring = ll[at:at + len(r)]
         at += len(r)
-        if len(ring) and not np.array_equal(ring[0], ring[-1]):
+        if not shut:
             ring = np.vstack([ring, ring[:1]])
         out.append(Vehicle(
             footprint_lonlat=ring, s0_m=float(s0), s1_m=float(s1), offset_m=off,

@@ -48,6 +48,7 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             out: str | None, quicklook: str | None, overwrite: bool, precision: int | None,
             progress: bool | None) -> None:
     """Measure the vehicle queue on ROAD in TILE (a GeoTIFF path or a URL GDAL reads)."""
+    _without_boto3_for_local(tile)
     from ..export import check_output_path
     from ..pipeline import measure as run
 
@@ -95,6 +96,24 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
         for path in (out, quicklook):
             if path:
                 click.echo(f"wrote {path}")
+
+
+def _without_boto3_for_local(tile: str) -> None:
+    """Import rasterio without boto3 when the tile is a local file.
+
+    rasterio imports boto3, when installed, only to sign requests to S3 (0.1-0.4 s of
+    this short-lived process's start); a local file needs none. Remote paths and URLs
+    keep it.
+    """
+    if "rasterio" in sys.modules or "boto3" in sys.modules:
+        return
+    if "://" in tile or tile.startswith("/vsi") or not os.path.isfile(tile):
+        return
+    sys.modules["boto3"] = None  # type: ignore[assignment]  # "import boto3" fails
+    try:
+        import rasterio.session  # noqa: F401  (remembers that boto3 is unavailable)
+    finally:
+        del sys.modules["boto3"]
 
 
 def _progress_bar() -> Any:

@@ -53,12 +53,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Iterator
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from ._blobs import MAX_VEH_WIDTH_M, MIN_TRIMMED_WIDTH_M, BlobContext, analyse_blob, pct, split_across
-from ._stats import Blocks, fill_nan, hist_mode, hist_quantile, odd, opening, ratio
+from ._stats import Blocks, binary_closing, binary_opening, fill_nan, hist_mode, hist_quantile, odd, opening, ratio
 
 __all__ = ["StripVehicle", "StripDetections", "detect_vehicles"]
 
@@ -185,7 +187,22 @@ class _Core:
 
 
 def _nanmedian(x: np.ndarray, axis: int) -> np.ndarray:
-    """``np.nanmedian`` by one sort (NaN sorts last), without its slow masked-array path."""
+    """``np.nanmedian`` by one sort (NaN sorts last), without its slow masked-array path.
+
+    Along a short axis, the medians of the NaN-free lines come from a sorting network;
+    only the lines holding NaN are sorted.
+    """
+    if x.shape[axis] <= 32:
+        out = _median_network(x, axis)
+        bad = np.isnan(x).any(axis=axis)
+        if bad.any():
+            out[bad] = _nanmedian_sorted(np.moveaxis(x, axis, -1)[bad], axis=-1)
+        return out
+    return _nanmedian_sorted(x, axis)
+
+
+def _nanmedian_sorted(x: np.ndarray, axis: int) -> np.ndarray:
+    """:func:`_nanmedian` by one sort."""
     srt = np.sort(x, axis=axis)
     k = np.expand_dims(np.sum(~np.isnan(x), axis=axis), axis)
     lo = np.take_along_axis(srt, np.maximum(k - 1, 0) // 2, axis=axis)
@@ -193,6 +210,52 @@ def _nanmedian(x: np.ndarray, axis: int) -> np.ndarray:
     out = np.squeeze(0.5 * (lo + hi), axis=axis)
     out[np.squeeze(k, axis=axis) == 0] = np.nan
     return out
+
+
+@lru_cache(maxsize=None)
+def _median_comparators(n: int) -> tuple[tuple[int, int], ...]:
+    """Batcher's odd-even merge sort of ``n`` elements, only the comparators that the two
+    middle outputs depend on."""
+    p = 1
+    while p < n:
+        p *= 2
+
+    def merge(lo: int, hi: int, r: int) -> Iterator[tuple[int, int]]:
+        step = r * 2
+        if step < hi - lo:
+            yield from merge(lo, hi, step)
+            yield from merge(lo + r, hi, step)
+            yield from ((i, i + r) for i in range(lo + r, hi - r, step))
+        else:
+            yield (lo, lo + r)
+
+    def sort(lo: int, hi: int) -> Iterator[tuple[int, int]]:
+        if hi - lo >= 1:
+            mid = lo + (hi - lo) // 2
+            yield from sort(lo, mid)
+            yield from sort(mid + 1, hi)
+            yield from merge(lo, hi, 1)
+
+    # padded to p elements with +inf, which no comparator moves: drop those touching them
+    net = [(i, j) for i, j in sort(0, p - 1) if j < n]
+    need = {(n - 1) // 2, n // 2}
+    keep = []
+    for i, j in reversed(net):
+        if i in need or j in need:
+            keep.append((i, j))
+            need |= {i, j}
+    return tuple(reversed(keep))
+
+
+def _median_network(x: np.ndarray, axis: int) -> np.ndarray:
+    """Median along a short ``axis`` of NaN-free ``x`` by a sorting network of element-wise
+    minima and maxima over whole slices: the same two middle values as a sort."""
+    axis = axis % x.ndim
+    n = x.shape[axis]
+    v = [x[(slice(None),) * axis + (j,)] for j in range(n)]
+    for i, j in _median_comparators(n):
+        v[i], v[j] = np.minimum(v[i], v[j]), np.maximum(v[i], v[j])
+    return 0.5 * (v[(n - 1) // 2] + v[n // 2])
 
 
 def _column_anomaly(feat: np.ndarray, ok: np.ndarray, mode: np.ndarray, sig: np.ndarray,
@@ -210,7 +273,8 @@ def _column_anomaly(feat: np.ndarray, ok: np.ndarray, mode: np.ndarray, sig: np.
     rows, cols, nf = feat.shape
     blocks = Blocks(rows, odd(_COLBLOCK_M / step))
     B, n = blocks.size, blocks.n
-    x = np.where(ok[..., None], feat, np.nan)
+    x = feat.copy()  # np.where over the short band axis is several times slower
+    x[~ok] = np.nan
     pad = n * B - rows
     if pad:
         x = np.concatenate([x, np.full((pad, cols, nf), np.nan, np.float32)], axis=0)
@@ -255,6 +319,22 @@ def _shift(m: np.ndarray, dr: int, dc: int) -> np.ndarray:
     return out
 
 
+def _pairs_at(m: np.ndarray, other: np.ndarray, offsets: list[tuple[int, int]],
+              reach: int) -> dict[tuple[int, int], float]:
+    """``float((_shift(m, dr, dc) & other).sum())`` for each offset (``|dr|, |dc| <= reach``):
+    ``other`` looked up at the offsets from ``m``'s pixels, in a copy of ``other`` padded
+    with ``reach`` False pixels."""
+    R, C = m.shape
+    width = C + 2 * reach
+    padded = np.zeros((R + 2 * reach, width), bool)
+    padded[reach:reach + R, reach:reach + C] = other
+    flat = padded.ravel()
+    rr, cc = np.nonzero(m)
+    base = (rr + reach) * width + (cc + reach)
+    return {(dr, dc): float(np.count_nonzero(np.take(flat, base + (dr * width + dc))))
+            for dr, dc in offsets}
+
+
 def _cast_shadow(anom: np.ndarray, zl: np.ndarray, shade: np.ndarray, ok: np.ndarray,
                  step: float, threshold: float) -> tuple[np.ndarray | None, tuple[int, int] | None]:
     """Shadows cast by the vehicles: dark pixels next to a bright body, away from the sun.
@@ -270,15 +350,16 @@ def _cast_shadow(anom: np.ndarray, zl: np.ndarray, shade: np.ndarray, ok: np.nda
     if nb < 4.0 / step**2:
         return None, None
     R = max(1, int(round(_SUN_M / step)))
+    offsets = [(dr, dc) for dr in range(-R, R + 1) for dc in range(-R, R + 1)
+               if (dr, dc) != (0, 0) and dr * dr + dc * dc <= R * R]
+    # shade pixels at each offset from a body pixel, counted once per offset
+    count = _pairs_at(body, shade, offsets, R)
     best, bd = 0.0, None
-    for dr in range(-R, R + 1):
-        for dc in range(-R, R + 1):
-            if (dr, dc) == (0, 0) or dr * dr + dc * dc > R * R:
-                continue
-            a = float((_shift(body, dr, dc) & shade).sum())
-            b = float((_shift(body, -dr, -dc) & shade).sum())
-            if a - b > best:
-                best, bd = a - b, (dr, dc)
+    for dr, dc in offsets:
+        a = count[(dr, dc)]
+        b = count[(-dr, -dc)]
+        if a - b > best:
+            best, bd = a - b, (dr, dc)
     if bd is None or best < _SUN_MIN * nb:
         return None, None
     n = max(abs(bd[0]), abs(bd[1]))
@@ -423,7 +504,7 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
         veg = (green > _GREEN) & (tex > 1.5 * tex_road)
         hidden = veg | (green > 2.5 * _GREEN)
         if veg.any():
-            veg = ndi.binary_opening(veg)
+            veg = binary_opening(veg, ndi.generate_binary_structure(2, 1))
     else:
         green = None
         veg = np.zeros_like(ok)
@@ -449,10 +530,10 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
         mask = keep[lab]
     kcl = odd(0.4 / step)
     if kcl > 1:
-        mask = ndi.binary_closing(mask, structure=np.ones((kcl, kcl), bool))
+        mask = binary_closing(mask, np.ones((kcl, kcl), bool))
     ko = odd(0.9 / step)
     if ko > 1:
-        mask = ndi.binary_opening(mask, structure=np.ones((ko, ko), bool))
+        mask = binary_opening(mask, np.ones((ko, ko), bool))
     mask &= ok
 
     shade_lab, nsh = ndi.label(shade)
@@ -466,7 +547,8 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     featz = np.empty(feat.shape, np.float32)
     featz[..., 0] = lum / sig[:, None]
     if rgb:
-        featz[..., 1:] = feat[..., 1:] / csig[:, None, None]
+        for c in (1, 2):  # channel by channel: broadcasting over the short last axis is slow
+            featz[..., c] = feat[..., c] / csig[:, None]
     smooth_green = None
     if green is not None:
         # green and no rougher than the road: grass, a bush (tested per vehicle, after
@@ -488,9 +570,9 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
             if sl[0].stop - sl[0].start < min_r or sl[1].stop - sl[1].start < min_c:
                 continue
             bm = lab[sl] == i
-            bm = ndi.binary_fill_holes(bm)
+            bm = _fill_holes(bm)
             npx = bm.sum()
-            if carriage[sl][bm].sum() < 0.5 * npx:
+            if np.count_nonzero(carriage[sl] & bm) < 0.5 * npx:
                 continue  # mostly off the carriageway
             c_start = sl[1].start
             if sun is not None and sun[1] != 0 and MAX_VEH_WIDTH_M < bm.shape[1] * step <= MAX_VEH_WIDTH_M + 1.0:
@@ -501,6 +583,20 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
             for pm, r0, c0 in pieces:
                 segments.extend(analyse_blob(pm, r0, c0, ctx))
     return _Core(segments, occluded, anom_d, bands, carriageway)
+
+
+def _fill_holes(bm: np.ndarray) -> np.ndarray:
+    """``ndi.binary_fill_holes(bm)``, skipping it for a blob that cannot have a hole.
+
+    A background pixel lies in a hole only if the blob is on both sides of it along its
+    row and along its column: when every row (or every column) holds one run at most,
+    there is none.
+    """
+    for m in (bm, bm.T):
+        runs = np.count_nonzero(m[:, 1:] > m[:, :-1]) + np.count_nonzero(m[:, 0])
+        if runs <= np.count_nonzero(m.any(axis=1)):
+            return bm
+    return ndi.binary_fill_holes(bm)
 
 
 def _trim_cast_side(bm: np.ndarray, zl: np.ndarray, c0: int, side: int, n: int,
@@ -605,19 +701,19 @@ def _carriageway_extent(carr_b: np.ndarray, offs: np.ndarray) -> np.ndarray:
     """Per block, the run of carriageway columns nearest the centreline: ``[col0, col1)``."""
     nb, cols = carr_b.shape
     out = np.full((nb, 2), np.nan, np.float32)
-    d = np.abs(offs)
-    for b in range(nb):
-        row = carr_b[b]
-        if not row.any():
-            continue
-        j = int(np.argmin(np.where(row, d, np.inf)))
-        left = j
-        while left > 0 and row[left - 1]:
-            left -= 1
-        right = j + 1
-        while right < cols and row[right]:
-            right += 1
-        out[b] = (left, right)
+    has = carr_b.any(axis=1)
+    if not has.any():
+        return out
+    # the carriageway column nearest the centreline (first one on ties), then the run of
+    # carriageway columns holding it: from just after the last gap column before it to
+    # the first gap column after it
+    j = np.argmin(np.where(carr_b, np.abs(offs)[None, :], np.inf), axis=1)
+    col = np.arange(cols)
+    gap_before = np.maximum.accumulate(np.where(carr_b, -1, col[None, :]), axis=1)
+    gap_after = np.minimum.accumulate(np.where(carr_b, cols, col[None, :])[:, ::-1], axis=1)[:, ::-1]
+    b = np.arange(nb)
+    out[has, 0] = (gap_before[b, j] + 1)[has]
+    out[has, 1] = gap_after[b, j][has]
     return out
 
 
@@ -672,13 +768,16 @@ def detect_vehicles(
         raise ValueError("step_m must be positive")
     img = img.astype(np.float32, copy=False)
     rows, cols, nbands = img.shape
-    ok = np.all(np.isfinite(img), axis=2)
+    ok = np.isfinite(img[..., 0])  # band by band: np.all over a short last axis is slow
+    for b in range(1, img.shape[2]):
+        ok &= np.isfinite(img[..., b])
     if valid is not None:
         valid = np.asarray(valid, dtype=bool)
         if valid.shape != (rows, cols):
             raise ValueError(f"valid must have shape {(rows, cols)}, got {valid.shape}")
         ok &= valid
-    img = np.where(ok[..., None], img, np.float32(0.0))
+    img = img.copy()  # zero where invalid (np.where over the short band axis is slower)
+    img[~ok] = 0.0
     step = float(step_m)
     threshold = float(_T0 / max(sensitivity, 1e-6))
     empty = StripDetections(

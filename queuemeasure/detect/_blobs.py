@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -24,14 +25,31 @@ _TYPICAL_COST = 0.3  # per metre away from the typical car's length
 
 
 def pct(x: np.ndarray, q: float) -> float:
-    """``np.percentile(x, q)`` (linear interpolation) by partial sorting: many small calls."""
-    x = np.asarray(x, dtype=np.float64).ravel()
-    n = x.size
+    """``np.percentile(x, q)`` (linear interpolation) by sorting: many small calls (for the
+    few values of a blob one sort costs less than ``np.partition``'s overhead)."""
+    part = np.sort(np.asarray(x, dtype=np.float64), axis=None)
+    n = part.size
     pos = q / 100.0 * (n - 1)
     lo = int(np.floor(pos))
     hi = min(lo + 1, n - 1)
-    part = np.partition(x, (lo, hi))
     return float(part[lo] + (pos - lo) * (part[hi] - part[lo]))
+
+
+@lru_cache(maxsize=None)
+def _gauss_weights(sigma: float) -> np.ndarray:
+    """The correlation weights ``ndi.gaussian_filter1d`` uses: its response to an impulse."""
+    lw = int(4.0 * float(sigma) + 0.5)
+    impulse = np.zeros(2 * lw + 1)
+    impulse[lw] = 1.0
+    w = ndi.gaussian_filter1d(impulse, sigma, mode="constant")[::-1].copy()
+    w.flags.writeable = False
+    return w
+
+
+def _gauss1d(x: np.ndarray, sigma: float) -> np.ndarray:
+    """``ndi.gaussian_filter1d(x, sigma)`` for a 1-D array, without rebuilding the kernel
+    on every one of the many small calls."""
+    return ndi.correlate1d(x, _gauss_weights(sigma), mode="reflect")
 
 
 @dataclass
@@ -68,7 +86,7 @@ def split_across(m: np.ndarray, a: np.ndarray, r0: int, c0: int, step: float, de
     ncol = m.shape[1]
     if ncol * step <= MAX_VEH_WIDTH_M or depth > 4:
         return [(m, r0, c0)]
-    prof = ndi.gaussian_filter1d((np.minimum(a, 50.0) * m).sum(axis=0).astype(float), max(0.5, 0.2 / step))
+    prof = _gauss1d((np.minimum(a, 50.0) * m).sum(axis=0).astype(float), max(0.5, 0.2 / step))
     lo = int(np.ceil(1.2 / step))
     if ncol - 2 * lo < 1:
         return [(m, r0, c0)]
@@ -151,7 +169,7 @@ def _split_evenly(e: np.ndarray, offset: int, step: float, spacing_m: float = 6.
 def _split_rows_dp(evidence: np.ndarray, step: float) -> list[tuple[int, int]]:
     """The dynamic-programming cut of :func:`split_rows` (may leave over-long pieces)."""
     n = len(evidence)
-    e = evidence
+    e = evidence.tolist()  # Python floats: the scans below read one element at a time
     lo = int(np.ceil(MIN_PART_M / step))
     cand = []
     i = lo
@@ -169,16 +187,17 @@ def _split_rows_dp(evidence: np.ndarray, step: float) -> list[tuple[int, int]]:
         return [(0, n)]
     pts = [0] + cand + [n]
     m = len(pts)
-    bonus = [0.0] + [4.0 * (float(e[c]) - 0.45) for c in cand] + [0.0]
-    strong = np.asarray(e >= 0.5)
-    cs = np.concatenate([[0], np.cumsum(strong)])
+    bonus = [0.0] + [4.0 * (e[c] - 0.45) for c in cand] + [0.0]
+    strong = np.asarray(evidence >= 0.5)
+    cs = np.concatenate([[0], np.cumsum(strong)]).tolist()
     edge = int(np.ceil(INNER_EDGE_M / step))
-    best = np.full(m, np.inf)
-    prev = np.full(m, -1)
+    inf = float("inf")
+    best = [inf] * m
+    prev = [-1] * m
     best[0] = 0.0
     for j in range(1, m):
         for i in range(j):
-            if not np.isfinite(best[i]):
+            if best[i] == inf:
                 continue
             seg = (pts[j] - pts[i]) * step
             if seg > MAX_LEN_M:
@@ -189,7 +208,7 @@ def _split_rows_dp(evidence: np.ndarray, step: float) -> list[tuple[int, int]]:
             if c < best[j]:
                 best[j] = c
                 prev[j] = i
-    if not np.isfinite(best[m - 1]):
+    if best[m - 1] == inf:
         return [(0, n)]
     cuts = []
     j = m - 1
@@ -229,6 +248,19 @@ def _fringe(aa: np.ndarray, maxn: int, keep: int) -> tuple[int, int]:
     return a, b
 
 
+def _in_short_runs(x: np.ndarray, maxlen: int) -> np.ndarray | None:
+    """True where ``x`` (1-D bool) is True in a run of at most ``maxlen``; None if no run."""
+    pad = np.zeros(x.size + 2, bool)
+    pad[1:-1] = x
+    edges = np.flatnonzero(pad[1:] != pad[:-1])  # starts and ends of runs, alternating
+    if not edges.size:
+        return None
+    lens = edges[1::2] - edges[::2]
+    out = np.zeros(x.shape, bool)
+    out[x] = np.repeat(lens <= maxlen, lens)
+    return out
+
+
 def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> list[Segment]:
     step, thr = ctx.step, ctx.threshold
     nrow, ncol = m.shape
@@ -245,37 +277,34 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
         colw = m.sum(axis=0)
         core = colw >= 0.5 * colw.max()
         if core.any():
-            sh = ctx.shade[rs, cs][:, core].mean(axis=1)
-            g = ctx.road[rs, cs][:, core].mean(axis=1)
+            ncore = np.count_nonzero(core)
+            sh = ctx.shade[rs, cs][:, core].sum(axis=1) / ncore
+            g = ctx.road[rs, cs][:, core].sum(axis=1) / ncore
             # shade across the blob counts as a gap only in short runs (a cast shadow
             # between two vehicles), not over a dark vehicle's whole body
             dark = sh >= 0.5
-            lab, nl = ndi.label(dark)
-            if nl:
-                runs = np.bincount(lab.ravel(), minlength=nl + 1)
-                short = (runs <= int(np.ceil(1.2 / step)))
-                short[0] = False
-                g = np.maximum(g, np.where(short[lab], sh, 0.0))
+            short = _in_short_runs(dark, int(np.ceil(1.2 / step)))
+            if short is not None:
+                g = np.maximum(g, np.where(short, sh, 0.0))
         else:
             g = np.zeros(nrow)
-        ps = ndi.gaussian_filter1d(prof.astype(np.float64), max(0.5, 0.25 / step))
+        ps = _gauss1d(prof.astype(np.float64), max(0.5, 0.25 / step))
         ref = pct(ps, 75) + 1e-9
         dip = 1.0 - np.minimum(ps / ref, 1.0)
-        ev = np.maximum(ndi.gaussian_filter1d(g, max(0.5, 0.15 / step)), dip)
+        ev = np.maximum(_gauss1d(g, max(0.5, 0.15 / step)), dip)
         if core.any():
             # a change of colour along the blob: the boundary between two vehicles
             # (windscreens also change it, but cutting there leaves too short a piece)
-            fz = ctx.featz[rs, cs][:, core].mean(axis=1)  # (rows, nf) in noise units
+            fz = ctx.featz[rs, cs][:, core].sum(axis=1) / int(ncore)  # (rows, nf) in noise units
             h = max(1, int(round(0.6 / step)))
             if nrow > 2 * h + 2:
                 cums = np.concatenate([np.zeros((1, fz.shape[1])), np.cumsum(fz, axis=0)])
-                r = np.arange(nrow)
-                a0, a1 = np.clip(r - h, 0, nrow), np.clip(r, 0, nrow)
-                b0, b1 = np.clip(r + 1, 0, nrow), np.clip(r + 1 + h, 0, nrow)
-                ma = (cums[a1] - cums[a0]) / np.maximum(a1 - a0, 1)[:, None]
-                mb = (cums[b1] - cums[b0]) / np.maximum(b1 - b0, 1)[:, None]
-                dch = np.sqrt(((ma - mb) ** 2).sum(axis=1))
-                dch[(a1 - a0 < h) | (b1 - b0 < h)] = 0.0
+                # mean of the h rows before row r and of the h rows after it, for the rows
+                # r = h .. nrow - 1 - h that have both (zero change elsewhere)
+                ma = (cums[h:nrow - h] - cums[:nrow - 2 * h]) / h
+                mb = (cums[2 * h + 1:] - cums[h + 1:nrow + 1 - h]) / h
+                dch = np.zeros(nrow)
+                dch[h:nrow - h] = np.sqrt(((ma - mb) ** 2).sum(axis=1))
                 ev = np.maximum(ev, 0.85 * np.clip((dch - 6.0) / 16.0, 0.0, 1.0))
         parts = split_rows(ev, step)
     else:
@@ -298,13 +327,14 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
         k0, k1 = cc[0], cc[-1] + 1
         sub = m[q0:q1, k0:k1]
         sh = shade[q0:q1, k0:k1] & sub
-        nsh = int(sh.sum())
-        if nsh >= 0.6 * sub.sum():
+        nsh = np.count_nonzero(sh)
+        npx = np.count_nonzero(sub)
+        if nsh >= 0.6 * npx:
             # dark and grey: a vehicle, or a piece of a large shadow (trees, buildings)
             lab = ctx.shade_lab[rs, cs][q0:q1, k0:k1][sh]
             if lab.size and ctx.shade_wide[np.bincount(lab).argmax()]:
                 continue
-        if nsh < 0.5 * sub.sum():
+        if nsh < 0.5 * npx:
             # cast shadow on the ends or sides of a body that is not itself dark
             cnt_r = np.maximum(sub.sum(axis=1), 1)
             ta, tb = _trim(sh.sum(axis=1) / cnt_r, maxn)
@@ -320,7 +350,8 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
             sub = m[q0:q1, k0:k1]
             if not sub.any():
                 continue
-        if ctx.smooth_green is not None and ctx.smooth_green[rs, cs][q0:q1, k0:k1][sub].mean() > 0.5:
+        if ctx.smooth_green is not None and \
+                np.count_nonzero(ctx.smooth_green[rs, cs][q0:q1, k0:k1] & sub) / np.count_nonzero(sub) > 0.5:
             continue  # grass or a bush (tested per vehicle: a green car spares its neighbours)
         # faint fringe rows at the ends (blur, the hysteresis' low threshold) are not the
         # body: the footprint ends where its rows reach a fraction of the body's response
@@ -354,5 +385,5 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
             kind = "unknown"
         xs = np.nonzero(sub)[1]
         out.append(Segment(r_off + q0, r_off + q1, c_off + k0, c_off + k1,
-                           float(c_off + k0 + xs.mean()), score, kind))
+                           float(c_off + k0 + xs.sum() / xs.size), score, kind))
     return out

@@ -29,6 +29,9 @@ class Blocks:
         self._i0 = i0
         self._i1 = np.minimum(i0 + 1, self.n - 1)
         self._t = (pos - i0).astype(np.float32)
+        # the same weights as float64 columns, for float64 block values (see to_rows)
+        self._w0 = (1 - self._t).astype(np.float64)[:, None]
+        self._w1 = self._t.astype(np.float64)[:, None]
 
     def sum(self, x: np.ndarray) -> np.ndarray:
         """Sum over the rows of each block, any trailing shape."""
@@ -46,6 +49,16 @@ class Blocks:
 
     def to_rows(self, xb: np.ndarray) -> np.ndarray:
         """Linear interpolation of block values (at block centres) to every row."""
+        if xb.dtype == np.float64 and xb.ndim > 1 and xb.size:
+            # the same products and sums, on rows flattened so that numpy's inner loops
+            # run over whole rows rather than over a short trailing axis
+            flat = xb.reshape(xb.shape[0], -1)
+            out = np.take(flat, self._i0, axis=0)
+            out *= self._w0
+            hi = np.take(flat, self._i1, axis=0)
+            hi *= self._w1
+            out += hi
+            return out.astype(np.float32).reshape((self.rows,) + xb.shape[1:])
         t = self._t.reshape((-1,) + (1,) * (xb.ndim - 1))
         return (xb[self._i0] * (1 - t) + xb[self._i1] * t).astype(np.float32)
 
@@ -79,6 +92,16 @@ def fill_nan(x: np.ndarray) -> np.ndarray:
     return flat.reshape(x.shape)
 
 
+def _weighted_columns(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``weight`` cut to the columns between the first and the last one with any
+    weight (the zone around the centreline): the pixels left out only add zeros to the
+    histograms, so the sums are the same."""
+    cols = np.flatnonzero(weight.any(axis=0))
+    if not cols.size:
+        return x[:, :0], weight[:, :0]
+    return x[:, cols[0]:cols[-1] + 1], weight[:, cols[0]:cols[-1] + 1]
+
+
 def hist_mode(
     lum: np.ndarray, weight: np.ndarray, blocks: Blocks, win_m: float, step: float,
     lo: float = -0.2, hi: float = 1.4, nb: int = 320,
@@ -88,6 +111,7 @@ def hist_mode(
     Returns per-block arrays (NaN where there is no data).
     """
     bw = (hi - lo) / nb
+    lum, weight = _weighted_columns(lum, weight)
     idx = np.clip(((lum - lo) * (1.0 / bw)).astype(np.int32), 0, nb - 1)
     blk = (np.arange(lum.shape[0], dtype=np.int64) // blocks.size)[:, None]
     keys = (blk * nb + idx).ravel()
@@ -107,8 +131,11 @@ def hist_mode(
     half = 0.5 * h[ar, k][:, None]
     b = np.arange(nb)[None, :]
     below = h < half
-    left = np.where(below & (b < k[:, None]), b, -1).max(axis=1)
-    right = np.where(below & (b > k[:, None]), b, nb).min(axis=1)
+    # the last bin below half height left of the peak, the first one right of it
+    m = below & (b < k[:, None])
+    left = np.where(m.any(axis=1), nb - 1 - np.argmax(m[:, ::-1], axis=1), -1)
+    m = below & (b > k[:, None])
+    right = np.where(m.any(axis=1), np.argmax(m, axis=1), nb)
     hwhm = 0.5 * (right - left - 1) * bw
     sig = np.sqrt(np.maximum(hwhm**2 - (1.5 * bw) ** 2, 0.0)) / 1.1774
     bad = h.max(axis=1) <= 1e-9
@@ -118,10 +145,42 @@ def hist_mode(
 
 
 def opening(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Grey opening with a rectangle (a no-op for a 1 x 1 rectangle)."""
+    """Grey opening with a rectangle (a no-op for a 1 x 1 rectangle).
+
+    The same as ``ndi.grey_opening(x, size=size)`` (mode "reflect"), computed as running
+    minima then maxima over shifted views: scipy filters the many short rows of a strip
+    one line at a time, which costs several times more.
+    """
     if size[0] <= 1 and size[1] <= 1:
         return x
-    return ndi.grey_opening(x, size=size)
+    if x.ndim != 2 or np.isnan(x).any():
+        return ndi.grey_opening(x, size=size)
+    out = x
+    for axis, k in enumerate(size):
+        out = _running(out, k, axis, k // 2, np.minimum)
+    for axis, k in enumerate(size):
+        out = _running(out, k, axis, k - 1 - k // 2, np.maximum)
+    return out
+
+
+def _running(x: np.ndarray, k: int, axis: int, before: int, fn: np.ufunc) -> np.ndarray:
+    """``fn`` (minimum or maximum) over windows ``[i - before, i - before + k - 1]`` along
+    ``axis``, clipped to the array. While ``before`` and ``k - 1 - before`` are at most
+    ``k / 2`` (as for scipy's erosion and dilation), the mirrored pixels scipy's "reflect"
+    mode adds at an edge are already inside the clipped window: the results are equal."""
+    if k <= 1:
+        return x
+    out = x.copy()
+    n = x.shape[axis]
+
+    def part(a: int, b: int) -> tuple[slice, ...]:
+        return (slice(None),) * axis + (slice(a, b),)
+
+    for s in range(1, min(k - 1 - before, n - 1) + 1):
+        fn(out[part(0, n - s)], x[part(s, n)], out=out[part(0, n - s)])
+    for s in range(1, min(before, n - 1) + 1):
+        fn(out[part(s, n)], x[part(0, n - s)], out=out[part(s, n)])
+    return out
 
 
 def hist_quantile(
@@ -130,10 +189,11 @@ def hist_quantile(
 ) -> np.ndarray:
     """Weighted ``q``-quantile of ``x`` in windows of blocks (NaN where there is no data)."""
     bw = (hi - lo) / nb
+    x, weight = _weighted_columns(x, np.broadcast_to(weight, x.shape))
     idx = np.clip(((x - lo) * (1.0 / bw)).astype(np.int32), 0, nb - 1)
     blk = (np.arange(x.shape[0], dtype=np.int64) // blocks.size)[:, None]
     keys = (blk * nb + idx).ravel()
-    h = np.bincount(keys, weights=np.broadcast_to(weight, x.shape).ravel(),
+    h = np.bincount(keys, weights=weight.ravel(),
                     minlength=blocks.n * nb).reshape(blocks.n, nb)
     h = blocks.window(h, win_m, step)
     c = np.cumsum(h, axis=1)
@@ -141,4 +201,52 @@ def hist_quantile(
     k = np.argmax(c >= q * tot[:, None], axis=1)
     out = lo + (k + 0.5) * bw
     out[tot <= 1e-9] = np.nan
+    return out
+
+
+def binary_opening(m: np.ndarray, structure: np.ndarray) -> np.ndarray:
+    """``ndi.binary_opening(m, structure)`` of a 2-D bool array, by shifted views.
+
+    Erosion is the AND of ``m`` at the structure's offsets from its centre (False beyond
+    the edges, as scipy's ``border_value=0``), dilation the OR at the opposite offsets.
+    """
+    offs = _offsets(structure)
+    eroded = _combine(m, offs, np.logical_and, True)
+    return _combine(eroded, [(-a, -b) for a, b in offs], np.logical_or, False)
+
+
+def binary_closing(m: np.ndarray, structure: np.ndarray) -> np.ndarray:
+    """``ndi.binary_closing(m, structure)`` of a 2-D bool array (see :func:`binary_opening`)."""
+    offs = _offsets(structure)
+    dilated = _combine(m, [(-a, -b) for a, b in offs], np.logical_or, False)
+    return _combine(dilated, offs, np.logical_and, True)
+
+
+def _offsets(structure: np.ndarray) -> list[tuple[int, int]]:
+    s = np.asarray(structure, bool)
+    centre = np.array(s.shape) // 2
+    return [(int(k[0]), int(k[1])) for k in np.argwhere(s) - centre]
+
+
+def _combine(m: np.ndarray, offsets: list[tuple[int, int]], fn: np.ufunc, init: bool) -> np.ndarray:
+    """``fn`` (logical and / or) over ``m[i + dr, j + dc]`` for the offsets, the shifted
+    values being False beyond the edges."""
+    R, C = m.shape
+    out = np.full(m.shape, init, bool)
+    for dr, dc in offsets:
+        if abs(dr) >= R or abs(dc) >= C:
+            if init:
+                out[:] = False
+            continue
+        dst = out[max(-dr, 0):R - max(dr, 0), max(-dc, 0):C - max(dc, 0)]
+        fn(dst, m[max(dr, 0):R - max(-dr, 0), max(dc, 0):C - max(-dc, 0)], out=dst)
+        if init:
+            if dr > 0:
+                out[R - dr:] = False
+            elif dr < 0:
+                out[:-dr] = False
+            if dc > 0:
+                out[:, C - dc:] = False
+            elif dc < 0:
+                out[:, :-dc] = False
     return out
