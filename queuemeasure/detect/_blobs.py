@@ -91,10 +91,10 @@ def split_across(m: np.ndarray, a: np.ndarray, r0: int, c0: int, step: float, de
     if ncol - 2 * lo < 1:
         return [(m, r0, c0)]
     j = lo + int(np.argmin(prof[lo : ncol - lo]))
-    if ncol - 2 * lo < 3 and prof[j] > min(prof[j - 1], prof[j + 1]):
-        # too few columns to look for a valley between two lanes in, and none there: one
-        # vehicle with a ragged side (at 1 m a car is two columns, and a cut at the edge of
-        # the search would halve it)
+    if lo <= 2 and ncol - 2 * lo < 3 and prof[j] > min(prof[j - 1], prof[j + 1]):
+        # coarse pixels (a car two columns wide) and too few columns to look for a valley
+        # between two lanes in, and none there: one vehicle with a ragged side, which a cut
+        # at the edge of the search would halve
         return [(m, r0, c0)]
     out = []
     for part, cc in ((m[:, :j], 0), (m[:, j:], j)):
