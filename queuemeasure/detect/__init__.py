@@ -581,6 +581,10 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
             if len(pieces) > 1 and sun is not None and sun[1] != 0:
                 pieces = _drop_shadow_pieces(pieces, zl, np.sign(sun[1]), step)
             for pm, r0, c0 in pieces:
+                # a piece whose columns all lie beyond the half-width (with a column to
+                # spare) cannot hold the centre of a vehicle that is returned
+                if offs[c0 + pm.shape[1] - 1] < -half_width_m - step or offs[c0] > half_width_m + step:
+                    continue
                 segments.extend(analyse_blob(pm, r0, c0, ctx))
     return _Core(segments, occluded, anom_d, bands, carriageway)
 
