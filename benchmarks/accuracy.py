@@ -661,6 +661,16 @@ def _pool(rows: list[dict], key: str) -> dict:
     return out
 
 
+def _count_errors(rows: list[dict]) -> dict | None:
+    """Relative error of ``vehicle_count`` against the truth's queued vehicles."""
+    e = [(r["measured_count"] - r["truth_count"]) / r["truth_count"] for r in rows if r["truth_count"]]
+    if not e:
+        return None
+    return {"cases": len(e), "median": statistics.median(e),
+            "median_abs": statistics.median(abs(x) for x in e), "max_abs": max(abs(x) for x in e),
+            "within_10pct": sum(abs(x) <= 0.10 for x in e) / len(e)}
+
+
 def summarise(rows: list[dict]) -> dict:
     nonempty = [r for r in rows if r["truth_km"] > 0]
 
@@ -689,6 +699,7 @@ def summarise(rows: list[dict]) -> dict:
         "length_error_synthetic": errstats(synth),
         "length_error_kit": errstats(kitr),
         "empty_road_km": {r["case"]: r["measured_km"] for r in empties},
+        "count_error": _count_errors(nonempty),
         "f1_fine": {"queue": _pool(fine, "queue"), "all": _pool(fine, "all")},
         "f1_fine_synthetic": {"queue": _pool([r for r in fine if r["kind"] == "synthetic"], "queue"),
                               "all": _pool([r for r in fine if r["kind"] == "synthetic"], "all")},
@@ -768,6 +779,11 @@ def summary_text(s: dict) -> str:
         if e:
             L.append(f"|length error| ({label}, {e['cases']} cases): median {pct(e['median'])}, "
                      f"max {pct(e['max'])} ({e['worst_case']})")
+    c = s.get("count_error")
+    if c:
+        L.append(f"vehicle_count vs truth ({c['cases']} cases): median {100 * c['median']:+.1f} %, "
+                 f"median |error| {pct(c['median_abs'])}, max {pct(c['max_abs'])}, "
+                 f"within 10 %: {pct(c['within_10pct'])}")
     if s["empty_road_km"]:
         L.append("empty road: " + ", ".join(f"{k} {v:.3f} km" for k, v in s["empty_road_km"].items()))
     for label, key in (("<= 0.5 m", "f1_fine"), ("<= 0.5 m synthetic only", "f1_fine_synthetic"),
