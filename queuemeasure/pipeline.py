@@ -258,6 +258,9 @@ def _measure_side(
         det = detect_vehicles(
             strip.image, strip.valid, step_m=step, half_width_m=half_width,
             sensitivity=sensitivity,
+            # only vehicles centred in the core are kept (_piece_vehicles): the overlap's
+            # blobs need not be analysed
+            centre_rows=(piece.core_start - 0.5, piece.core_stop - 0.5),
         )
         occluded[glob] = np.asarray(det.occluded, dtype=bool)[core]
         vehicles.extend(_piece_vehicles(det.vehicles, piece, half_width, path.side))

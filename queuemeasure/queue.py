@@ -127,21 +127,23 @@ def chain_queue(
     s0 = np.asarray(s0, dtype=float).ravel()
     s1 = np.maximum(np.asarray(s1, dtype=float).ravel(), s0)
     occ = merge_intervals(occluded)
-    order = np.argsort(s0, kind="stable")
+    order = np.argsort(s0, kind="stable").tolist()
+    # the walk reads one element at a time: Python floats (the same doubles) cost less
+    s0_l, s1_l = s0.tolist(), s1.tolist()
     members: list[int] = []
     reach = 0.0
     start = np.nan
     for i in order:
-        gap = s0[i] - reach
+        gap = s0_l[i] - reach
         if gap > max_gap_m:
             # only the unoccluded part of a gap counts
-            gap -= float(occluded_between(reach, s0[i], occ))
+            gap -= float(occluded_between(reach, s0_l[i], occ))
             if gap > max_gap_m:
                 break
         if not members:
-            start = s0[i]
-        members.append(int(i))
-        reach = max(reach, s1[i])
+            start = s0_l[i]
+        members.append(i)
+        reach = max(reach, s1_l[i])
     end = reach if members else 0.0
     truncated = False
     if np.isfinite(observed_end_m):
@@ -210,22 +212,24 @@ def chain_queue_bridged(
     # that only weak candidates close counts only when a run of at least `min_run`
     # accepted vehicles, chained by themselves, follows it (a queue going on, not free
     # traffic beyond the tail reached over a few weak detections)
-    strong_pos = np.flatnonzero(is_strong)
+    strong_pos = np.flatnonzero(is_strong).tolist()
+    # element-wise walk: Python floats and ints (the same values) cost less
+    s0_m, s1_m = s0[members].tolist(), s1[members].tolist()
     keep_until = -1
     reach = -np.inf
     k = 0
-    while k < strong_pos.size:
-        i = members[strong_pos[k]]
-        if keep_until >= 0 and s0[i] - reach > max_gap_m:
-            run, r = 1, s1[i]
+    while k < len(strong_pos):
+        i = strong_pos[k]
+        if keep_until >= 0 and s0_m[i] - reach > max_gap_m:
+            run, r = 1, s1_m[i]
             for j in strong_pos[k + 1:]:
-                if s0[members[j]] - r > max_gap_m or run >= min_run:
+                if s0_m[j] - r > max_gap_m or run >= min_run:
                     break
-                run, r = run + 1, max(r, s1[members[j]])
+                run, r = run + 1, max(r, s1_m[j])
             if run < min_run:
                 break
         keep_until = strong_pos[k]
-        reach = max(reach, s1[i])
+        reach = max(reach, s1_m[i])
         k += 1
     members = members[: keep_until + 1]
     chain = chain_queue(s0[members], s1[members], max_gap_m=max_gap_m, occluded=occluded,

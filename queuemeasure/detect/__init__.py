@@ -386,7 +386,7 @@ def _downsample(img: np.ndarray, ok: np.ndarray, f: int) -> tuple[np.ndarray, np
 
 
 def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_width_m: float,
-          threshold: float, min_score: float) -> _Core:
+          threshold: float, min_score: float, rows_of_interest: tuple[int, int] | None = None) -> _Core:
     rows, cols, nbands = img.shape
     zone = np.abs(offs) <= half_width_m
     if not zone.any():
@@ -573,6 +573,8 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
                 continue
             if sl[0].stop - sl[0].start < min_r or sl[1].stop - sl[1].start < min_c:
                 continue
+            if rows_of_interest is not None and not _overlaps(sl[0], rows_of_interest):
+                continue  # none of its vehicles could be asked for
             bm = lab[sl] == i
             bm = _fill_holes(bm)
             npx = bm.sum()
@@ -591,6 +593,11 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
                     continue
                 segments.extend(analyse_blob(pm, r0, c0, ctx))
     return _Core(segments, occluded, anom_d, bands, carriageway)
+
+
+def _overlaps(rows: slice, window: tuple[int, int]) -> bool:
+    """Whether working rows ``rows`` come within a row of ``[window[0], window[1])``."""
+    return rows.stop + 1 >= window[0] and rows.start - 1 < window[1]
 
 
 def _fill_holes(bm: np.ndarray) -> np.ndarray:
@@ -733,6 +740,7 @@ def detect_vehicles(
     half_width_m: float = 6.0,
     sensitivity: float = 1.0,
     min_score: float = 0.6,
+    centre_rows: tuple[float, float] | None = None,
 ) -> StripDetections:
     """Segment vehicles in a straightened road strip.
 
@@ -753,6 +761,10 @@ def detect_vehicles(
     min_score : float
         Weaker candidates down to this score are returned; ``score >= 1`` is a detection at
         the chosen sensitivity.
+    centre_rows : (float, float), optional
+        Only vehicles whose centre row (:attr:`StripVehicle.row_center`) lies in
+        ``[lo, hi)`` are needed: blobs that cannot hold one are not analysed (the vehicles
+        returned in that range are the same; others may be left out). Default: all rows.
 
     Returns
     -------
@@ -808,7 +820,12 @@ def detect_vehicles(
     centre = (cols - 1) / 2.0
     wcols = wimg.shape[1]
     offs = ((f * (np.arange(wcols) + 0.5) - 0.5) - centre) * step
-    core = _core(wimg, wok, offs, step * f, half_width_m, threshold, min_score)
+    roi = None
+    if centre_rows is not None:
+        # a vehicle cut from working rows r0 .. r1 - 1 is centred between f r0 - 0.5 and
+        # f r1 - 0.5 (see below)
+        roi = (int(np.floor((centre_rows[0] + 0.5) / f)), int(np.ceil((centre_rows[1] + 0.5) / f)))
+    core = _core(wimg, wok, offs, step * f, half_width_m, threshold, min_score, roi)
 
     vehicles: list[StripVehicle] = []
     lim = half_width_m / step

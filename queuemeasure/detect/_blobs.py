@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -22,11 +23,24 @@ FRINGE_M = 1.5  # faint end rows are trimmed up to this far
 FRINGE_FRAC = 0.35  # ... where their summed response is under this share of the body's
 _TYPICAL_CAR_M = 4.6
 _TYPICAL_COST = 0.3  # per metre away from the typical car's length
+_FEW = 32  # pct sorts this many values faster as Python numbers
 
 
 def pct(x: np.ndarray, q: float) -> float:
     """``np.percentile(x, q)`` (linear interpolation) by sorting: many small calls (for the
     few values of a blob one sort costs less than ``np.partition``'s overhead)."""
+    x = np.asarray(x)
+    if x.size <= _FEW:
+        v = x.ravel().tolist()
+        total = sum(v)
+        if total == total:  # no NaN (numpy sorts NaN last; Python's sort does not)
+            # the same doubles and the same arithmetic on Python numbers
+            v.sort()
+            n = len(v)
+            pos = q / 100.0 * (n - 1)
+            lo = math.floor(pos)
+            hi = min(lo + 1, n - 1)
+            return float(v[lo] + (pos - lo) * (v[hi] - v[lo]))
     part = np.sort(np.asarray(x, dtype=np.float64), axis=None)
     n = part.size
     pos = q / 100.0 * (n - 1)
@@ -222,6 +236,7 @@ def _split_rows_dp(evidence: np.ndarray, step: float) -> list[tuple[int, int]]:
 def _trim(frac: np.ndarray, maxn: int) -> tuple[int, int]:
     """Rows to drop at each end where ``frac`` (shade share of the row) is high."""
     n = len(frac)
+    frac = frac.tolist()  # read one element at a time: Python floats (the same values)
     a = 0
     while a < min(maxn, n - 1) and frac[a] >= 0.6:
         a += 1
@@ -239,6 +254,11 @@ def _fringe(aa: np.ndarray, maxn: int, keep: int) -> tuple[int, int]:
     if n <= keep:
         return 0, 0
     lim = FRINGE_FRAC * pct(prof, 75)
+    if prof.dtype == np.float32:
+        # a float32 element is compared with a Python float in float32 (NEP 50): the
+        # same comparisons on Python floats, element by element
+        lim = float(np.float32(lim))
+    prof = prof.tolist()
     a = 0
     while a < maxn and n - a - 1 >= keep and prof[a] < lim:
         a += 1
@@ -355,7 +375,7 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
             continue  # grass or a bush (tested per vehicle: a green car spares its neighbours)
         # faint fringe rows at the ends (blur, the hysteresis' low threshold) are not the
         # body: the footprint ends where its rows reach a fraction of the body's response
-        fa, fb = _fringe(np.minimum(a[q0:q1, k0:k1], 4 * thr) * sub, int(round(FRINGE_M / step)),
+        fa, fb = _fringe(aa[q0:q1, k0:k1], int(round(FRINGE_M / step)),
                          int(np.ceil(MIN_LEN_M / step)))
         if fa or fb:
             q0, q1 = q0 + fa, q1 - fb
