@@ -159,7 +159,6 @@ _TEX_WIN_M = 2.0  # smoothing of the texture that exempts queue lanes from the c
 _TEX_QUEUE = 2.2  # ... above this (road: ~0.5-0.8)
 _GREEN = 0.06  # excess green (share of brightness) over the road's: vegetation
 _MAX_SHADE_WIDTH_M = 4.0  # shade wider than this across the road is not a vehicle
-_SHADE_SMOOTH = 2.0  # edge texture (road = ~0.5-0.8) under which a wide dark patch is a shadow
 _SHADE_Z = 2.5  # darker than the road by this many noise units (and grey): shade
 _SUN_M = 2.0  # cast shadows are searched up to this far from bright bodies
 _SUN_MIN = 0.05  # asymmetry (share of bright body pixels) that fixes the sun's direction
@@ -544,10 +543,7 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
         # (a long chain of dark parked cars and kerb-side shadows is not compact)
         if sl is not None and (sl[1].stop - sl[1].start) * step > _MAX_SHADE_WIDTH_M \
                 and (sl[0].stop - sl[0].start) * step < 3 * _MAX_SHADE_WIDTH_M:
-            # ... and smooth inside: dark vehicles abreast, joined by their shadows, are as
-            # wide, but crossed by the edges of windscreens, roofs and bumpers
-            inside = shade_lab[sl] == j
-            shade_wide[j] = float(tz[sl][inside].mean()) < _SHADE_SMOOTH
+            shade_wide[j] = True
     featz = np.empty(feat.shape, np.float32)
     featz[..., 0] = lum / sig[:, None]
     if rgb:
