@@ -135,7 +135,10 @@ def test_head_cut_never_loses_or_adds_road(pts, t):
     if not line.is_simple:
         return
     head = line.interpolate(t, normalized=True)
-    whole = prepare_road(line).sides[0].length_m
+    try:
+        whole = prepare_road(line).sides[0].length_m
+    except RoadError:
+        return  # too short to search at all: refused (see the test below)
     if whole < 3.0:
         return  # a road shorter than the end tolerance on both sides is refused, see below
     sides = prepare_road(line, head=(head.x, head.y))
