@@ -29,14 +29,10 @@ def test_length_within_one_percent(curve_scenes, results, crs):
     assert r.direction == "forward"
 
 
-SPLIT_TRUCKS = ("the painted trucks are car-wide with a windscreen-like band and are split "
-                "into two or three vehicles, which the sub-pixel phase of the grid decides")
-
-
 @pytest.mark.parametrize("crs", [
-    pytest.param("utm", marks=pytest.mark.xfail(strict=True, reason=SPLIT_TRUCKS)),
+    "utm",
     "EPSG:4326",
-    pytest.param("EPSG:3857", marks=pytest.mark.xfail(strict=True, reason=SPLIT_TRUCKS)),
+    "EPSG:3857",
 ])
 def test_vehicle_count_within_ten_percent(curve_scenes, results, crs):
     r = results[crs]

@@ -628,6 +628,13 @@ def _trim_cast_side(bm: np.ndarray, zl: np.ndarray, c0: int, side: int, n: int,
         cut += 1
     if not cut:
         return bm, c0
+    keep_cols = slice(0, ncol - cut) if side > 0 else slice(cut, ncol)
+    cut_cols = slice(ncol - cut, ncol) if side > 0 else slice(0, cut)
+    kept, kept_z = bm[:, keep_cols], zl[:, keep_cols]
+    if np.count_nonzero((kept_z < -_SHADE_Z) & kept) >= 0.6 * max(np.count_nonzero(kept), 1) \
+            and float(zl[:, cut_cols][bm[:, cut_cols]].mean()) >= float(kept_z[kept].mean()) - 1.0:
+        # the body is as dark as what lies on its shadow side: which is the shadow is unknown
+        return bm, c0
     if side > 0:
         return bm[:, : ncol - cut], c0
     return bm[:, cut:], c0 + cut

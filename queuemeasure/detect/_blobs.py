@@ -19,6 +19,8 @@ MAX_LEN_M = 22.0
 SHADOW_TRIM_M = 1.2
 MIN_TRIMMED_WIDTH_M = 1.5  # shadow trimming stops short of this width
 INNER_EDGE_M = 3.0  # cab gaps of trucks lie this close to an end
+_LANE_VALLEY = 0.8  # a narrow blob is cut into lanes only at a minimum this far below both peaks
+_LANE_FRINGE = 0.35  # ... else its side columns under this share of the peak column are trimmed
 FRINGE_M = 1.5  # faint end rows are trimmed up to this far
 FRINGE_FRAC = 0.35  # ... where their summed response is under this share of the body's
 _TYPICAL_CAR_M = 4.6
@@ -105,11 +107,20 @@ def split_across(m: np.ndarray, a: np.ndarray, r0: int, c0: int, step: float, de
     if ncol - 2 * lo < 1:
         return [(m, r0, c0)]
     j = lo + int(np.argmin(prof[lo : ncol - lo]))
-    if lo <= 2 and ncol - 2 * lo < 3 and prof[j] > min(prof[j - 1], prof[j + 1]):
-        # coarse pixels (a car two columns wide) and too few columns to look for a valley
-        # between two lanes in, and none there: one vehicle with a ragged side, which a cut
-        # at the edge of the search would halve
-        return [(m, r0, c0)]
+    if ncol - 2 * lo < 3 and (prof[j] > min(prof[j - 1], prof[j + 1])
+                              or prof[j] > _LANE_VALLEY * min(prof[:j].max(), prof[j:].max())):
+        # too few columns to look for a valley between two lanes in, and no valley there
+        # (a minimum well below both sides' peaks): one vehicle with a faint fringe or its
+        # shadow beside it, which a cut in the search's few columns could halve; the faint
+        # columns at its sides are trimmed instead
+        keep = np.flatnonzero(prof >= _LANE_FRINGE * prof.max())
+        a0, a1 = int(keep[0]), int(keep[-1]) + 1
+        out = []
+        lab, n = ndi.label(m[:, a0:a1])
+        for i, psl in enumerate(ndi.find_objects(lab), start=1):
+            if psl is not None:
+                out.append((lab[psl] == i, r0 + psl[0].start, c0 + a0 + psl[1].start))
+        return out
     out = []
     for part, cc in ((m[:, :j], 0), (m[:, j:], j)):
         lab, n = ndi.label(part)
