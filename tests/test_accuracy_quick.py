@@ -76,3 +76,16 @@ def test_matching_is_one_to_one():
     # an ignored (occluded) truth vehicle absorbs one detection without counting
     m = acc.match(pts[:1], np.ones(1), contains, 1, np.array([False]), np.array([True]))
     assert (m["tp"], m["fp"], m["fn"]) == (0, 0, 0)
+
+
+def test_strip_view_renders_a_quick_case(report, tmp_path):
+    # the diagnostic view of benchmarks/strip_view.py on a scene the quick run rendered
+    spec = importlib.util.spec_from_file_location("qm_bench_strip_view", BENCH.parent / "strip_view.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "view.png"
+    assert mod.main(["q-twolane-trucks-0.5", "20", "80", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(SystemExit) as e:
+        mod.main(["no-such-case", "0", "10"])
+    assert e.value.code == 2
