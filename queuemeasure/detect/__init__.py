@@ -13,7 +13,10 @@ column), both sampled every ``step_m`` metres. :func:`detect_vehicles` works in 
    from the pixels that look like it, and a per-column offset (40 m) follows lanes of
    another tone and wheel tracks. The noise is the spread of the residual after that
    offset (not of the whole zone, which lanes and shoulders of other tones widen), at
-   least a floor for the road's own grain. Block values are interpolated to every row.
+   least a floor for the road's own grain; the spread of its colour, for the anomaly, is
+   the median distance of road-like pixels from it (coloured vehicles of the road's
+   brightness fill a dense queue's zone and would widen a mean). Block values are
+   interpolated to every row.
 3. **Anomaly.** Brightness and chroma distance from the surface in units of its noise;
    lines along the road (nothing anomalous ~0.8 m to either side: markings, kerbs,
    dashes) and what is thinner than ~1 m are removed, anything wider than a vehicle
@@ -37,9 +40,12 @@ column), both sampled every ``step_m`` metres. :func:`detect_vehicles` works in 
    cut into vehicles where a row looks like the space between two vehicles (road or grey
    shadow across the blob, or a deep dip of the anomaly), by dynamic programming with a
    prior on vehicle lengths; a long blob with no such row inside (a truck's uniform roof)
-   stays whole. Grey shadow rows and columns at the ends of a bright body (its cast
-   shadow) are trimmed off the footprint; a dark piece narrower than a vehicle, cut off
-   on the shadow side of one, is dropped.
+   stays whole (pieces of 4.6 m are preferred within the car prior). A blob too narrow
+   to hold a valley between two lanes is not cut into lanes unless it has one; its faint
+   side columns are trimmed instead. Grey shadow rows and columns at the ends of a bright
+   body (its cast shadow) are trimmed off the footprint, and so are faint end rows (under
+   35 % of the body's response: blur, the hysteresis' low threshold); a dark piece
+   narrower than a vehicle, cut off on the shadow side of one, is dropped.
 6. **Scoring.** Contrast relative to the threshold times a size plausibility; ``kind`` from
    the length; rows where the carriageway is hidden (nodata, canopy) are ``occluded``.
 
