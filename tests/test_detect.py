@@ -457,13 +457,16 @@ def _kit_pr(frame: str, gsd: float, half_width: float = 6.0) -> tuple[float, flo
 
 # floors set a little below the values measured when these tests were written
 _KIT_FLOORS = {
-    # measured mean over the 4 frames: P 0.69 / R 0.74, P 0.68 / R 0.66, P 0.70 / R 0.59
-    # (the robust colour spread of the road for the anomaly and the typical-length prior
-    # of the splitter added ~0.03-0.05 at 0.12 m; before: 0.67 / 0.69, 0.69 / 0.64,
-    # 0.68 / 0.59; detector v2: 0.62 / 0.49, 0.61 / 0.54, 0.65 / 0.48)
+    # measured mean over the 4 frames: P 0.69 / R 0.72, P 0.69 / R 0.66, P 0.64 / R 0.57.
+    # The robust colour spread and the typical-length prior of the splitter added ~0.03 at
+    # 0.12 m; a dark patch is a tree's or building's shadow only when wider than 4.5 m (was
+    # 4 m: two dark cars abreast), which costs 0.03 of precision at 0.5 m in this +-6 m zone
+    # (through `measure`, +-5 m, the frames' queue F1 is unchanged) and removed the worst
+    # synthetic overshoot (trees-0.8, +14 %). Before this session: 0.67 / 0.69, 0.69 / 0.64,
+    # 0.68 / 0.59; detector v2: 0.62 / 0.49, 0.61 / 0.54, 0.65 / 0.48.
     0.12: (0.66, 0.70),
     0.3: (0.65, 0.63),
-    0.5: (0.66, 0.56),
+    0.5: (0.62, 0.56),
 }
 
 

@@ -164,7 +164,8 @@ _TEX_REACH_M = 1.5  # edges within this distance before and after a pixel make t
 _TEX_WIN_M = 2.0  # smoothing of the texture that exempts queue lanes from the column model
 _TEX_QUEUE = 2.2  # ... above this (road: ~0.5-0.8)
 _GREEN = 0.06  # excess green (share of brightness) over the road's: vegetation
-_MAX_SHADE_WIDTH_M = 4.0  # shade wider than this across the road is not a vehicle
+_MAX_SHADE_WIDTH_M = 4.5  # shade wider than this across the road is not a vehicle (two dark
+# cars abreast, joined by their shadows, are about 4 m)
 _SHADE_Z = 2.5  # darker than the road by this many noise units (and grey): shade
 _SUN_M = 2.0  # cast shadows are searched up to this far from bright bodies
 _SUN_MIN = 0.05  # asymmetry (share of bright body pixels) that fixes the sun's direction
