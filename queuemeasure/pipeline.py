@@ -45,6 +45,7 @@ class _SideMeasurement:
     s0: np.ndarray
     s1: np.ndarray
     score: np.ndarray
+    offset: np.ndarray
     occluded: np.ndarray
     observed_end_m: float
     end_reason: str
@@ -288,7 +289,7 @@ def _measure_side(
     offset = np.array([v.offset_m for v in vehicles])
     chain = chain_queue_bridged(s0, s1, score, max_gap_m=max_gap, occluded=occ,
                                 observed_end_m=observed_end, end_reason=reason, offset=offset)
-    return _SideMeasurement(path, vehicles, s0, s1, score, occ, observed_end, reason, chain)
+    return _SideMeasurement(path, vehicles, s0, s1, score, offset, occ, observed_end, reason, chain)
 
 
 def _piece_vehicles(found: Sequence[Any], piece: Any, half_width: float, side: str) -> list[Vehicle]:
@@ -364,7 +365,7 @@ def _to_result(
     ]
     lo, hi = length_range(
         m.s0, m.s1, m.score, max_gap_m=max_gap, gsd_m=gsd, occluded=m.occluded,
-        observed_end_m=m.observed_end_m, offset=np.array([v.offset_m for v in m.vehicles]),
+        observed_end_m=m.observed_end_m, offset=m.offset,
     )
     length_m = chain.length_m
     lo, hi = min(lo, length_m), max(hi, length_m)

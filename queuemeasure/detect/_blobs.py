@@ -115,22 +115,20 @@ def split_across(m: np.ndarray, a: np.ndarray, r0: int, c0: int, step: float, de
         # columns at its sides are trimmed instead
         keep = np.flatnonzero(prof >= _LANE_FRINGE * prof.max())
         a0, a1 = int(keep[0]), int(keep[-1]) + 1
-        out = []
-        lab, n = ndi.label(m[:, a0:a1])
-        for i, psl in enumerate(ndi.find_objects(lab), start=1):
-            if psl is not None:
-                out.append((lab[psl] == i, r0 + psl[0].start, c0 + a0 + psl[1].start))
-        return out
+        return [(pm, r0 + pr, c0 + a0 + pc) for pm, pr, pc in _components(m[:, a0:a1])]
     out = []
     for part, cc in ((m[:, :j], 0), (m[:, j:], j)):
-        lab, n = ndi.label(part)
-        for i, psl in enumerate(ndi.find_objects(lab), start=1):
-            if psl is None:
-                continue
-            pm = lab[psl] == i
-            pa = a[psl[0], cc + psl[1].start : cc + psl[1].stop]
-            out.extend(split_across(pm, pa, r0 + psl[0].start, c0 + cc + psl[1].start, step, depth + 1))
+        for pm, pr, pc in _components(part):
+            pa = a[pr:pr + pm.shape[0], cc + pc:cc + pc + pm.shape[1]]
+            out.extend(split_across(pm, pa, r0 + pr, c0 + cc + pc, step, depth + 1))
     return out
+
+
+def _components(m: np.ndarray) -> list[tuple[np.ndarray, int, int]]:
+    """The connected pieces of a mask: ``(piece mask, first row, first column)`` each."""
+    lab, _ = ndi.label(m)
+    return [(lab[sl] == i, sl[0].start, sl[1].start)
+            for i, sl in enumerate(ndi.find_objects(lab), start=1) if sl is not None]
 
 
 def _length_cost(length_m: float, uniform: bool) -> float:
