@@ -544,13 +544,11 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     mask &= ok
 
     shade_lab, nsh = ndi.label(shade)
-    shade_wide = np.zeros(nsh + 1, bool)
-    for j, sl in enumerate(ndi.find_objects(shade_lab), start=1):
-        # a compact dark patch wider than a vehicle: the shadow of a tree or a building
-        # (a long chain of dark parked cars and kerb-side shadows is not compact)
-        if sl is not None and (sl[1].stop - sl[1].start) * step > _MAX_SHADE_WIDTH_M \
-                and (sl[0].stop - sl[0].start) * step < 3 * _MAX_SHADE_WIDTH_M:
-            shade_wide[j] = True
+    # a compact dark patch wider than a vehicle: the shadow of a tree or a building (a long
+    # chain of dark parked cars and kerb-side shadows is not compact)
+    ext = np.array([(0, 0)] + [(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start) if sl else (0, 0)
+                               for sl in ndi.find_objects(shade_lab)], dtype=float).reshape(-1, 2)
+    shade_wide = (ext[:, 1] * step > _MAX_SHADE_WIDTH_M) & (ext[:, 0] * step < 3 * _MAX_SHADE_WIDTH_M)
     featz = np.empty(feat.shape, np.float32)
     featz[..., 0] = lum / sig[:, None]
     if rgb:
@@ -570,6 +568,7 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     lab, n = ndi.label(mask)
     if n:
         objs = ndi.find_objects(lab)
+        holes = _holes(mask)
         min_r, min_c = int(np.ceil(2.2 / step)) - 1, max(1, int(np.ceil(0.88 / step)) - 1)
         for i, sl in enumerate(objs, start=1):
             if sl is None:
@@ -579,7 +578,8 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
             if rows_of_interest is not None and not _overlaps(sl[0], rows_of_interest):
                 continue  # none of its vehicles could be asked for
             bm = lab[sl] == i
-            bm = _fill_holes(bm)
+            if holes is not None and holes[sl].any():
+                bm = ndi.binary_fill_holes(bm)
             npx = bm.sum()
             if np.count_nonzero(carriage[sl] & bm) < 0.5 * npx:
                 continue  # mostly off the carriageway
@@ -603,18 +603,25 @@ def _overlaps(rows: slice, window: tuple[int, int]) -> bool:
     return rows.stop + 1 >= window[0] and rows.start - 1 < window[1]
 
 
-def _fill_holes(bm: np.ndarray) -> np.ndarray:
-    """``ndi.binary_fill_holes(bm)``, skipping it for a blob that cannot have a hole.
+def _holes(mask: np.ndarray) -> np.ndarray | None:
+    """The pixels of the holes in ``mask`` (background not 4-connected to the edge of the
+    array), or None when there are none.
 
-    A background pixel lies in a hole only if the blob is on both sides of it along its
-    row and along its column: when every row (or every column) holds one run at most,
-    there is none.
+    A blob of ``mask`` (4-connected) has a hole of its own (what ``ndi.binary_fill_holes``
+    of the blob alone would fill) only around such a pixel: a hole holds background, since
+    pixels of ``mask`` next to the blob belong to it, and that background is cut off from
+    the edge by the blob. The blobs whose box holds none need no filling.
     """
-    for m in (bm, bm.T):
-        runs = np.count_nonzero(m[:, 1:] > m[:, :-1]) + np.count_nonzero(m[:, 0])
-        if runs <= np.count_nonzero(m.any(axis=1)):
-            return bm
-    return ndi.binary_fill_holes(bm)
+    bg, n = ndi.label(~mask)
+    if not n:
+        return None
+    inner = np.ones(n + 1, bool)
+    inner[0] = False
+    for edge in (bg[0], bg[-1], bg[:, 0], bg[:, -1]):
+        inner[edge] = False
+    if not inner.any():
+        return None
+    return inner[bg]
 
 
 def _trim_cast_side(bm: np.ndarray, zl: np.ndarray, c0: int, side: int, n: int,
