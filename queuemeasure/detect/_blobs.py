@@ -277,6 +277,9 @@ def _fringe(aa: np.ndarray, maxn: int, keep: int) -> tuple[int, int]:
     return a, b
 
 
+_any = np.logical_or.reduce
+
+
 def _in_short_runs(x: np.ndarray, maxlen: int) -> np.ndarray | None:
     """True where ``x`` (1-D bool) is True in a run of at most ``maxlen``; None if no run."""
     pad = np.zeros(x.size + 2, bool)
@@ -299,9 +302,8 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
     cs = slice(c_off, c_off + ncol)
     a = ctx.anom[rs, cs]
     aa = np.minimum(a, 4 * thr) * m
-    width_prof = m.sum(axis=1)
-    prof = aa.sum(axis=1) / np.maximum(width_prof.max(), 1)
     if nrow * step > CAR_LEN[1] + 0.8:
+        prof = aa.sum(axis=1) / np.maximum(m.sum(axis=1).max(), 1)
         # gap evidence per row: road or shade across the blob's core columns, or a deep dip
         colw = m.sum(axis=0)
         core = colw >= 0.5 * colw.max()
@@ -348,8 +350,8 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
     wtol = max(0.0, step - 0.5) if len(parts) > 1 else 0.0
     for p0, p1 in parts:
         sub = m[p0:p1]
-        rr = np.flatnonzero(sub.any(axis=1))
-        cc = np.flatnonzero(sub.any(axis=0))
+        rr = _any(sub, 1).nonzero()[0]  # (the ufunc directly: many calls on small arrays)
+        cc = _any(sub, 0).nonzero()[0]
         if rr.size == 0:
             continue
         q0, q1 = p0 + rr[0], p0 + rr[-1] + 1
