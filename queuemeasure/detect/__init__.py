@@ -65,7 +65,8 @@ from typing import Iterator
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._blobs import MAX_VEH_WIDTH_M, MIN_TRIMMED_WIDTH_M, BlobContext, analyse_blob, pct, split_across
+from ._blobs import (CAR_LEN, MAX_VEH_WIDTH_M, MIN_PART_M, MIN_TRIMMED_WIDTH_M, BlobContext, analyse_blob,
+                     pct, split_across)
 from ._stats import Blocks, binary_closing, binary_opening, fill_nan, hist_mode, hist_quantile, odd, opening, ratio
 
 __all__ = ["StripVehicle", "StripDetections", "detect_vehicles"]
@@ -170,6 +171,7 @@ _SHADE_Z = 2.5  # darker than the road by this many noise units (and grey): shad
 _SUN_M = 2.0  # cast shadows are searched up to this far from bright bodies
 _SUN_MIN = 0.05  # asymmetry (share of bright body pixels) that fixes the sun's direction
 _SHADOW_PIECE_W = 2.1  # a dark piece narrower than this beside a vehicle is its shadow
+_JOINED_MAX_M = CAR_LEN[1] + 0.8  # pieces rejoined across dark windows: at most this long
 
 
 def _features(img: np.ndarray) -> np.ndarray:
@@ -355,7 +357,7 @@ def _cast_shadow(anom: np.ndarray, zl: np.ndarray, shade: np.ndarray, ok: np.nda
     body = (anom >= threshold) & (zl > 2.0) & ok
     nb = int(body.sum())
     if nb < 4.0 / step**2:
-        return None, None
+        return None, None, None
     R = max(1, int(round(_SUN_M / step)))
     offsets = [(dr, dc) for dr in range(-R, R + 1) for dc in range(-R, R + 1)
                if (dr, dc) != (0, 0) and dr * dr + dc * dc <= R * R]
@@ -368,13 +370,20 @@ def _cast_shadow(anom: np.ndarray, zl: np.ndarray, shade: np.ndarray, ok: np.nda
         if a - b > best:
             best, bd = a - b, (dr, dc)
     if bd is None or best < _SUN_MIN * nb:
-        return None, None
+        return None, None, None
     n = max(abs(bd[0]), abs(bd[1]))
     reach = np.zeros_like(body)
+    ahead = np.zeros_like(body)
     for t in range(1, n + 1):
         f = t / n
-        reach |= _shift(body, int(round(bd[0] * f)), int(round(bd[1] * f)))
-    return reach & shade & ~body, bd
+        dr, dc = int(round(bd[0] * f)), int(round(bd[1] * f))
+        reach |= _shift(body, dr, dc)
+        ahead |= _shift(body, -dr, -dc)
+    cast = reach & shade & ~body
+    # dark pixels with bright body on their sunny side and again on their shadow side,
+    # within the shadow's reach: a windscreen or rear window inside a light vehicle, or the
+    # shadow in a short gap between two light vehicles (which only the pieces' lengths tell)
+    return cast, bd, cast & ahead
 
 
 def _downsample(img: np.ndarray, ok: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray]:
@@ -521,7 +530,7 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     occluded = occ_frac > 0.5
     anom_d = np.where(veg, 0.0, anom_o).astype(np.float32)
     # shadows cast by vehicles, from the direction of the sun read off the strip itself
-    cast, sun = _cast_shadow(anom_d, zl, (zl < -_SHADE_Z) & ok, ok, step, threshold)
+    cast, sun, enclosed = _cast_shadow(anom_d, zl, (zl < -_SHADE_Z) & ok, ok, step, threshold)
     if cast is not None:
         anom_d = np.where(cast, np.float32(0.0), anom_d)
 
@@ -542,6 +551,10 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     if ko > 1:
         mask = binary_opening(mask, np.ones((ko, ko), bool))
     mask &= ok
+    if enclosed is not None:
+        windows = _join_short_pieces(mask, enclosed, step)
+        if windows is not None:
+            mask |= windows
 
     shade_lab, nsh = ndi.label(shade)
     # a compact dark patch wider than a vehicle: the shadow of a tree or a building (a long
@@ -596,6 +609,81 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
                     continue
                 segments.extend(analyse_blob(pm, r0, c0, ctx))
     return _Core(segments, occluded, anom_d, bands, carriageway)
+
+
+def _join_short_pieces(mask: np.ndarray, enclosed: np.ndarray, step: float) -> np.ndarray | None:
+    """Rejoin the pieces of a light vehicle that its dark windows cut apart.
+
+    Cast shadows are cut out of the anomaly, and with them the windscreen and the rear
+    window of a light vehicle, dark between its bright bonnet, roof and boot. A patch of
+    such enclosed dark pixels (see :func:`_cast_shadow`) joins the pieces it touches when
+    one of them is too short to be a vehicle and together they are no longer than one;
+    patches are taken from the shortest union up. The shadow in a short gap between two
+    light vehicles is enclosed as well: it joins nothing once both sides are whole.
+    Returns the patches that join pieces (None if none do).
+    """
+    extra = enclosed & ~mask
+    if not extra.any():
+        return None
+    lab, n = ndi.label(mask)
+    el, ne = ndi.label(extra)
+    if not n:
+        return None
+    # (patch, piece) pairs: pieces 4-adjacent to a patch's pixels
+    pairs = []
+    R, C = mask.shape
+    for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        a = el[max(dr, 0):R + min(dr, 0), max(dc, 0):C + min(dc, 0)]
+        b = lab[max(-dr, 0):R + min(-dr, 0), max(-dc, 0):C + min(-dc, 0)]
+        both = (a > 0) & (b > 0)
+        pairs.append(np.stack([a[both], b[both]], axis=1))
+    pairs = np.unique(np.concatenate(pairs), axis=0)
+    if not len(pairs):
+        return None
+    objs = ndi.find_objects(lab)
+    top = np.array([0] + [sl[0].start for sl in objs])
+    bot = np.array([0] + [sl[0].stop for sl in objs])
+    # candidate joins: the pieces a patch touches, pairwise, by the span of their union
+    cand = []
+    for e, grp in _groups(pairs):
+        for i in range(len(grp)):
+            for j in range(i + 1, len(grp)):
+                p, q = int(grp[i]), int(grp[j])
+                cand.append((max(bot[p], bot[q]) - min(top[p], top[q]), e, p, q))
+    cand.sort()
+    parent = list(range(n + 1))
+    lo, hi = top.tolist(), bot.tolist()
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    short, longest = MIN_PART_M / step, _JOINED_MAX_M / step
+    use = np.zeros(ne + 1, bool)
+    for _, e, p, q in cand:
+        a, b = root(p), root(q)
+        if a == b:
+            use[e] = True
+            continue
+        span_a, span_b = hi[a] - lo[a], hi[b] - lo[b]
+        union = max(hi[a], hi[b]) - min(lo[a], lo[b])
+        if min(span_a, span_b) < short and union <= longest:
+            parent[b] = a
+            lo[a], hi[a] = min(lo[a], lo[b]), max(hi[a], hi[b])
+            use[e] = True
+    if not use.any():
+        return None
+    return use[el]
+
+
+def _groups(pairs: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """``(key, values)`` for the rows of a 2-column array sorted by its first column."""
+    keys, starts = np.unique(pairs[:, 0], return_index=True)
+    ends = np.append(starts[1:], len(pairs))
+    for k, a, b in zip(keys.tolist(), starts.tolist(), ends.tolist()):
+        yield k, pairs[a:b, 1]
 
 
 def _overlaps(rows: slice, window: tuple[int, int]) -> bool:
