@@ -171,7 +171,8 @@ _SHADE_Z = 2.5  # darker than the road by this many noise units (and grey): shad
 _SUN_M = 2.0  # cast shadows are searched up to this far from bright bodies
 _SUN_MIN = 0.05  # asymmetry (share of bright body pixels) that fixes the sun's direction
 _SHADOW_PIECE_W = 2.1  # a dark piece narrower than this beside a vehicle is its shadow
-_JOINED_MAX_M = CAR_LEN[1] + 0.8  # pieces rejoined across dark windows: at most this long
+_JOINED_MAX_M = CAR_LEN[1] + 0.8
+_VEG_NEAR_M = 2.0  # this near vegetation, its light and dark parts are one wide thing  # pieces rejoined across dark windows: at most this long
 
 
 def _features(img: np.ndarray) -> np.ndarray:
@@ -499,10 +500,17 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     anom = np.minimum(anom, np.where(queue_lane, np.inf, colz))
     k = odd(_THIN_M / step)
     anom_o = _thin_removed(anom, step, k)
-    anom_o = anom_o - opening(anom_o, (odd(_WIDE_ALONG_M / step), _wider_than(_WIDE_M, step)))
-    # the texture joins after the removal of wide anomalies: two lanes of vehicles side by
-    # side are as wide as a verge, but crossed by edges where a verge is not
-    anom_o = np.maximum(anom_o, _thin_removed(np.where(ok, _TEX_W * tz, 0.0).astype(np.float32), step, k))
+    wide = (odd(_WIDE_ALONG_M / step), _wider_than(_WIDE_M, step))
+    # what is wider than a vehicle is background (a verge, a lane of another tone, a tree's
+    # shadow), taken off the dark and the light part of the anomaly apart: two vehicles
+    # abreast and the shadow between them are not one wide thing, while a verge or a
+    # shadow is either; the whole anomaly at once near vegetation (below)
+    dark = zl < 0
+    if zc_anom is not None:
+        dark &= -zl >= zc_anom
+    a_d = np.where(dark, anom_o, np.float32(0.0))
+    a_l = np.where(dark, np.float32(0.0), anom_o)
+    th_sign = np.where(dark, a_d - opening(a_d, wide), a_l - opening(a_l, wide))
     shade = (zl < -_SHADE_Z) & ok
     if zc is not None:
         shade &= zc < 2.5 + 0.5 * np.maximum(-zl, 0.0) ** 0.5
@@ -528,6 +536,17 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     occ_frac = ((hidden | ~ok) * zone_w[None, :]).sum(1) / zone_w.sum()
     occ_frac = ndi.uniform_filter1d(occ_frac, odd(2.0 / step))
     occluded = occ_frac > 0.5
+    # foliage is light and dark clumps, each narrower than a vehicle: near vegetation both
+    # together are one wide thing
+    kv = odd(_VEG_NEAR_M / step)
+    near = ndi.uniform_filter(hidden.astype(np.float32), kv) > 0.5 / (kv * kv)
+    if near.any():
+        anom_o = np.where(near, anom_o - opening(anom_o, wide), th_sign)
+    else:
+        anom_o = th_sign
+    # the texture joins after the removal of wide anomalies: two lanes of vehicles side by
+    # side are as wide as a verge, but crossed by edges where a verge is not
+    anom_o = np.maximum(anom_o, _thin_removed(np.where(ok, _TEX_W * tz, 0.0).astype(np.float32), step, k))
     anom_d = np.where(veg, 0.0, anom_o).astype(np.float32)
     # shadows cast by vehicles, from the direction of the sun read off the strip itself
     cast, sun, enclosed = _cast_shadow(anom_d, zl, (zl < -_SHADE_Z) & ok, ok, step, threshold)
