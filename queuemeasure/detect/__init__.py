@@ -20,7 +20,10 @@ column), both sampled every ``step_m`` metres. :func:`detect_vehicles` works in 
 3. **Anomaly.** Brightness and chroma distance from the surface in units of its noise;
    lines along the road (nothing anomalous ~0.8 m to either side: markings, kerbs,
    dashes) and what is thinner than ~1 m are removed, anything wider than a vehicle
-   across the road (3.4 m: verges, pavements, tone changes, large shadows) by a top-hat.
+   across the road (3.4 m: verges, pavements, tone changes, large shadows) by a top-hat,
+   on the parts darker and lighter than the road apart (two vehicles abreast with the
+   shadow between them are not one wide thing; a verge or a shadow is one or the other),
+   and on both together within 2 m of vegetation (foliage is light and dark clumps).
    Then an **edge texture** joins: the along-road gradient energy within 1.5 m before
    *and* after a pixel, relative to the road's, is high inside a vehicle (bumpers,
    windscreen, rear window, roof edges) whatever its tone -- grey and silver cars on
@@ -30,7 +33,9 @@ column), both sampled every ``step_m`` metres. :func:`detect_vehicles` works in 
    and textured) is suppressed, and so are the shadows the vehicles cast: the direction
    of the sun is read off the strip (the offset at which dark pixels lie beside bright
    bodies and not on their other side), and dark pixels within that offset of a bright
-   body are its shadow.
+   body are its shadow -- except that dark pixels with bright body on both sides along
+   that offset (a windscreen, a rear window) rejoin the pieces of a light vehicle they
+   cut apart, when a piece is too short to be a vehicle and the whole no longer than one.
 4. **Carriageway.** Columns where the road surface is seen along a good share of a 30 m
    window (in the gaps of a queue, beside its vehicles), closed over a lane's width, are
    the carriageway; objects mostly off it (yards, roofs, trees beside a street the
@@ -171,8 +176,8 @@ _SHADE_Z = 2.5  # darker than the road by this many noise units (and grey): shad
 _SUN_M = 2.0  # cast shadows are searched up to this far from bright bodies
 _SUN_MIN = 0.05  # asymmetry (share of bright body pixels) that fixes the sun's direction
 _SHADOW_PIECE_W = 2.1  # a dark piece narrower than this beside a vehicle is its shadow
-_JOINED_MAX_M = CAR_LEN[1] + 0.8
-_VEG_NEAR_M = 2.0  # this near vegetation, its light and dark parts are one wide thing  # pieces rejoined across dark windows: at most this long
+_JOINED_MAX_M = CAR_LEN[1] + 0.8  # pieces rejoined across dark windows: at most this long
+_VEG_NEAR_M = 2.0  # this near vegetation, its light and dark parts are one wide thing
 
 
 def _features(img: np.ndarray) -> np.ndarray:
