@@ -9,7 +9,9 @@ column), both sampled every ``step_m`` metres. :func:`detect_vehicles` works in 
 2. **Road-surface model.** On blocks of ~2 m along the road, the most frequent brightness
    over the carriageway in a 16 m window (the mode of a histogram: cars spread over many
    tones, the road is one tone; pixels greener than the zone's greyest fifth -- grass
-   verges beside lanes full of vehicles -- do not vote) is the surface; its colour comes
+   verges beside lanes full of vehicles -- do not vote) is the surface (a mode that jumps
+   away from its neighbours' for a few metres is a long vehicle's roof, e.g. a bus among
+   dark cars, and is replaced by their running median); its colour comes
    from the pixels that look like it, and a per-column offset (40 m) follows lanes of
    another tone and wheel tracks. The noise is the spread of the residual after that
    offset (not of the whole zone, which lanes and shoulders of other tones widen), at
@@ -142,6 +144,8 @@ class StripDetections:
 _WORK_STEP_M = 0.25  # finer strips are area-averaged to about this
 _BLOCK_M = 2.0  # rows are grouped in blocks of about this for surface statistics
 _SURF_WIN_M = 16.0  # along-road window of the surface mode
+_MODE_MED_M = 40.0  # a surface mode this far from the running median of the modes over this
+_MODE_SPIKE = 4.0  # ... window (in noise units) is a vehicle's roof, not the road (a bus)
 _COL_WIN_M = 40.0  # along-road window of the per-column tone offset and column model
 _COLBLOCK_M = 4.0  # block length of the per-column medians
 _CARRIAGE_WIN_M = 30.0  # along-road window of the carriageway estimate
@@ -308,6 +312,33 @@ def _column_anomaly(feat: np.ndarray, ok: np.ndarray, mode: np.ndarray, sig: np.
     return np.where(support > 0.5, za, np.inf).astype(np.float32)
 
 
+def _despike_mode(mode_b: np.ndarray, sig_b: np.ndarray, blocks: Blocks, step: float,
+                  floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Replace a block's surface mode that jumps away from its neighbours' for a few metres.
+
+    A long vehicle of one tone (a bus's white roof) standing among dark cars can hold more
+    pixels of one brightness than the asphalt between them, and its roof becomes the
+    surface mode wherever the window is centred on it: the whole road there then reads as
+    dark shade, and the cars around it as part of one shadow wider than the road. The road's
+    tone changes slowly or in steps along the road, so a mode more than ``_MODE_SPIKE``
+    noise units from the running median of the modes over ``_MODE_MED_M`` is the median
+    instead (a step in the road's tone is kept: the median follows it), and its spread is
+    taken from the nearest block that was not replaced.
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    half = int(round(0.5 * _MODE_MED_M / (blocks.size * step)))
+    if blocks.n < 3 or half < 1:
+        return mode_b, sig_b
+    filled = fill_nan(mode_b)
+    med = np.median(sliding_window_view(np.pad(filled, half, mode="edge"), 2 * half + 1), axis=-1)
+    with np.errstate(invalid="ignore"):
+        spike = np.abs(mode_b - med) > _MODE_SPIKE * np.maximum(np.nan_to_num(sig_b), floor)
+    if not spike.any():
+        return mode_b, sig_b
+    return np.where(spike, med, mode_b), np.where(spike, np.nan, sig_b)
+
+
 def _wider_than(metres: float, step: float) -> int:
     """The fewest pixels that span more than ``metres``: the size of a structuring element
     that removes what is wider than that, and keeps what is not (``odd(3.4 / 1.0) = 3``
@@ -414,8 +445,9 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
         ref = blocks.to_rows(fill_nan(hist_quantile(exg_s, w, blocks, _SURF_WIN_M, step, 0.2, -0.5, 0.5, 200)))
         w = w * (exg_s < ref[:, None] + _GREY_TOL)
     mode_b, sig_b = hist_mode(lum, w, blocks, _SURF_WIN_M, step)
-    mode = blocks.to_rows(fill_nan(mode_b))
     floor = _NOISE_FLOOR * min(1.0, float(np.sqrt(_FLOOR_REF_M / step)))
+    mode_b, sig_b = _despike_mode(mode_b, sig_b, blocks, step, floor)
+    mode = blocks.to_rows(fill_nan(mode_b))
     sig = blocks.to_rows(np.maximum(fill_nan(sig_b), floor))
     zl0 = (lum - mode[:, None]) / sig[:, None]
     roadlike = (np.abs(zl0) < 2.5) & ok
