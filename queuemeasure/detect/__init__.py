@@ -47,7 +47,9 @@ column), both sampled every ``step_m`` metres. :func:`detect_vehicles` works in 
    side columns are trimmed instead. Grey shadow rows and columns at the ends of a bright
    body (its cast shadow) are trimmed off the footprint, and so are faint end rows (under
    35 % of the body's response: blur, the hysteresis' low threshold); a dark piece
-   narrower than a vehicle, cut off on the shadow side of one, is dropped.
+   narrower than a vehicle, cut off on the shadow side of one, is dropped. A lane piece
+   that is dark grey, smooth and reaches off the carriageway's core is a tree's crown
+   hanging over the road's edge: it is dropped, and so is a dark piece on its shadow side.
 6. **Scoring.** Contrast relative to the threshold times a size plausibility; ``kind`` from
    the length; rows where the carriageway is hidden (nodata, canopy) are ``occluded``.
 
@@ -174,6 +176,9 @@ _SHADE_Z = 2.5  # darker than the road by this many noise units (and grey): shad
 _SUN_M = 2.0  # cast shadows are searched up to this far from bright bodies
 _SUN_MIN = 0.05  # asymmetry (share of bright body pixels) that fixes the sun's direction
 _SHADOW_PIECE_W = 2.1  # a dark piece narrower than this beside a vehicle is its shadow
+_CROWN_SHADE = 0.85  # a lane piece of a blob cut into lanes, this much of it grey shade,
+_CROWN_ON = 0.8  # ... at most this much of it on the carriageway's core
+_CROWN_TEX = 1.6  # ... and smoother than this (texture, units of the road's): a tree's crown
 
 
 def _features(img: np.ndarray) -> np.ndarray:
@@ -621,6 +626,8 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
             pieces = split_across(bm, anom_d[sl[0], c_start:c_start + bm.shape[1]], sl[0].start, c_start, step)
             if len(pieces) > 1 and sun is not None and sun[1] != 0:
                 pieces = _drop_shadow_pieces(pieces, zl, np.sign(sun[1]), step)
+            if len(pieces) > 1:
+                pieces = _drop_crowns(pieces, shade, carr_core, tex, tex_road, sun)
             for pm, r0, c0 in pieces:
                 # a piece whose columns all lie beyond the half-width (with a column to
                 # spare) cannot hold the centre of a vehicle that is returned
@@ -628,6 +635,43 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
                     continue
                 segments.extend(analyse_blob(pm, r0, c0, ctx))
     return _Core(segments, occluded, anom_d, bands, carriageway)
+
+
+def _drop_crowns(pieces: list, shade: np.ndarray, carr_core: np.ndarray, tex: np.ndarray, tex_road: np.ndarray,
+                 sun: tuple[int, int] | None) -> list:
+    """Drop the crown of a tree hanging over the road's edge, and its shadow, from a blob
+    cut into lanes.
+
+    Olive and brown crowns are hardly greener than the road, so neither the vegetation
+    rule (green and textured) nor the smooth-grass rule (green and smooth) takes them, and
+    their leafy texture lies between those two rules' limits: at the coarser pixels they
+    are dark grey patches a lane wide, joined to their shadow on the road. A lane piece is a crown when it is nearly all grey shade,
+    reaches off the carriageway (a crown is rooted beside the road: a fifth of the piece
+    or more lies off the carriageway's core, where a vehicle in a lane leaves none) and
+    holds none of the edges a vehicle's windscreens, roof and bumpers make (texture under
+    ``_CROWN_TEX`` times the road's). A dark piece of the same blob on the shadow side of
+    a crown (the sun read off the strip), beside it along the road, is the crown's shadow.
+    """
+    info = []
+    for pm, r0, c0 in pieces:
+        sl = (slice(r0, r0 + pm.shape[0]), slice(c0, c0 + pm.shape[1]))
+        npx = np.count_nonzero(pm)
+        dark = np.count_nonzero(shade[sl] & pm) >= _CROWN_SHADE * npx
+        crown = dark and np.count_nonzero(carr_core[sl] & pm) <= _CROWN_ON * npx \
+            and float((tex[sl] / tex_road[sl[0]])[pm].mean()) < _CROWN_TEX
+        info.append((r0, r0 + pm.shape[0], c0 + 0.5 * pm.shape[1], dark, crown))
+    if not any(i[4] for i in info):
+        return pieces
+    side = np.sign(sun[1]) if sun is not None else 0
+    keep = []
+    for k, (a0, a1, ck, dark, crown) in enumerate(info):
+        if crown:
+            continue
+        if dark and side and any(c and (ck - cj) * side > 0 and min(a1, b1) - max(a0, b0) >= 0.5 * (a1 - a0)
+                                 for b0, b1, cj, _, c in info):
+            continue  # the crown's shadow
+        keep.append(pieces[k])
+    return keep
 
 
 def _overlaps(rows: slice, window: tuple[int, int]) -> bool:
