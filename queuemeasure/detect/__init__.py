@@ -10,8 +10,8 @@ column), both sampled every ``step_m`` metres. :func:`detect_vehicles` works in 
    over the carriageway in a 16 m window (the mode of a histogram: cars spread over many
    tones, the road is one tone; pixels greener than the zone's greyest fifth -- grass
    verges beside lanes full of vehicles -- do not vote) is the surface (a mode that jumps
-   away from its neighbours' for a few metres is a long vehicle's roof, e.g. a bus among
-   dark cars, and is replaced by their running median); its colour comes
+   away from its neighbours', held by few pixels in few columns, is a long vehicle's roof,
+   e.g. a bus among dark cars, and is replaced by their running median); its colour comes
    from the pixels that look like it, and a per-column offset (40 m) follows lanes of
    another tone and wheel tracks. The noise is the spread of the residual after that
    offset (not of the whole zone, which lanes and shoulders of other tones widen), at
@@ -147,7 +147,9 @@ _WORK_STEP_M = 0.25  # finer strips are area-averaged to about this
 _BLOCK_M = 2.0  # rows are grouped in blocks of about this for surface statistics
 _SURF_WIN_M = 16.0  # along-road window of the surface mode
 _MODE_MED_M = 40.0  # a surface mode this far from the running median of the modes over this
-_MODE_SPIKE = 4.0  # ... window (in noise units) is a vehicle's roof, not the road (a bus)
+_MODE_SPIKE = 4.0  # ... window (in noise units),
+_ROOF_SHARE = 0.15  # ... holding under this share of the window's pixels,
+_ROOF_COLS = 0.3  # ... in under this share of its columns, is a vehicle's roof (a bus)
 _COL_WIN_M = 40.0  # along-road window of the per-column tone offset and column model
 _COLBLOCK_M = 4.0  # block length of the per-column medians
 _CARRIAGE_WIN_M = 30.0  # along-road window of the carriageway estimate
@@ -317,28 +319,50 @@ def _column_anomaly(feat: np.ndarray, ok: np.ndarray, mode: np.ndarray, sig: np.
     return np.where(support > 0.5, za, np.inf).astype(np.float32)
 
 
-def _despike_mode(mode_b: np.ndarray, sig_b: np.ndarray, blocks: Blocks, step: float,
-                  floor: float) -> tuple[np.ndarray, np.ndarray]:
-    """Replace a block's surface mode that jumps away from its neighbours' for a few metres.
+def _despike_mode(mode_b: np.ndarray, sig_b: np.ndarray, lum: np.ndarray, w: np.ndarray, blocks: Blocks,
+                  step: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Replace a block's surface mode that is a long vehicle's roof, not the road.
 
-    A long vehicle of one tone (a bus's white roof) standing among dark cars can hold more
-    pixels of one brightness than the asphalt between them, and its roof becomes the
-    surface mode wherever the window is centred on it: the whole road there then reads as
-    dark shade, and the cars around it as part of one shadow wider than the road. The road's
-    tone changes slowly or in steps along the road, so a mode more than ``_MODE_SPIKE``
-    noise units from the running median of the modes over ``_MODE_MED_M`` is the median
-    instead (a step in the road's tone is kept: the median follows it), and its spread is
-    taken from the nearest block that was not replaced.
+    A long vehicle of one tone (a bus's white roof) standing among dark cars can make the
+    sharpest peak of the brightness histogram although the asphalt between the cars holds
+    more pixels, and its roof becomes the surface mode wherever the window is centred on
+    it: the whole road there then reads as dark shade, and the cars around it as one shadow
+    wider than the road. Such a mode jumps more than ``_MODE_SPIKE`` noise units away from
+    the running median of the modes over ``_MODE_MED_M`` (the road's tone changes slowly or
+    in steps, which the median follows), holds few of the window's pixels (under
+    ``_ROOF_SHARE``) and those in few of its columns (under ``_ROOF_COLS``: one vehicle, not
+    the road's width -- a patch or a shadow across the road covers its width and stays the
+    surface). Its mode is the median instead, and its spread that of the nearest block kept.
     """
     from numpy.lib.stride_tricks import sliding_window_view
 
     half = int(round(0.5 * _MODE_MED_M / (blocks.size * step)))
     if blocks.n < 3 or half < 1:
         return mode_b, sig_b
-    filled = fill_nan(mode_b)
-    med = np.median(sliding_window_view(np.pad(filled, half, mode="edge"), 2 * half + 1), axis=-1)
+    med = np.median(sliding_window_view(np.pad(fill_nan(mode_b), half, mode="edge"), 2 * half + 1), axis=-1)
+    sig_k = np.maximum(np.nan_to_num(sig_b), floor)
     with np.errstate(invalid="ignore"):
-        spike = np.abs(mode_b - med) > _MODE_SPIKE * np.maximum(np.nan_to_num(sig_b), floor)
+        cand = np.abs(mode_b - med) > _MODE_SPIKE * sig_k
+    if not cand.any():
+        return mode_b, sig_b
+    cols = np.flatnonzero(w.any(axis=0))
+    if not cols.size:
+        return mode_b, sig_b
+    c0, c1 = int(cols[0]), int(cols[-1]) + 1
+    # the rows of each candidate's window (those of the histogram that made its mode), all
+    # candidates at once
+    reach = odd(_SURF_WIN_M / (blocks.size * step)) // 2
+    ks = np.flatnonzero(cand)
+    ridx = (ks - reach)[:, None] * blocks.size + np.arange((2 * reach + 1) * blocks.size)[None, :]
+    inside = (ridx >= 0) & (ridx < lum.shape[0])
+    ridx = np.clip(ridx, 0, lum.shape[0] - 1)
+    inz = (w[:, c0:c1][ridx] > 0) & inside[..., None]  # (candidates, rows, columns)
+    at = (np.abs(lum[:, c0:c1][ridx] - mode_b[ks, None, None]) < 2.5 * sig_k[ks, None, None]) & inz
+    n = np.count_nonzero(inz, axis=(1, 2))
+    col_share = np.count_nonzero(at, axis=1) / np.maximum(np.count_nonzero(inz, axis=1), 1)
+    spike = np.zeros_like(cand)
+    spike[ks] = (n > 0) & (np.count_nonzero(at, axis=(1, 2)) < _ROOF_SHARE * n) \
+        & (np.count_nonzero(col_share >= 0.2, axis=1) < _ROOF_COLS * (c1 - c0))
     if not spike.any():
         return mode_b, sig_b
     return np.where(spike, med, mode_b), np.where(spike, np.nan, sig_b)
@@ -451,7 +475,7 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
         w = w * (exg_s < ref[:, None] + _GREY_TOL)
     mode_b, sig_b = hist_mode(lum, w, blocks, _SURF_WIN_M, step)
     floor = _NOISE_FLOOR * min(1.0, float(np.sqrt(_FLOOR_REF_M / step)))
-    mode_b, sig_b = _despike_mode(mode_b, sig_b, blocks, step, floor)
+    mode_b, sig_b = _despike_mode(mode_b, sig_b, lum, w, blocks, step, floor)
     mode = blocks.to_rows(fill_nan(mode_b))
     sig = blocks.to_rows(np.maximum(fill_nan(sig_b), floor))
     zl0 = (lum - mode[:, None]) / sig[:, None]
