@@ -693,7 +693,9 @@ def test_sigint_leaves_no_partial_output(tmp_path):
     outdir.mkdir()
     proc = subprocess.Popen([script(), "measure", tile, "--road", road, "--out", outdir / "q.geojson"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)  # imports done, well inside the ~6 s measurement
+    # imports done (~0.1 s, but a SIGINT before the command starts is Python's own -2 exit,
+    # and a loaded machine once took 2 s), well inside the ~6 s measurement
+    time.sleep(3.0)
     if proc.poll() is not None:
         pytest.skip("the run finished before it could be interrupted")
     proc.send_signal(signal.SIGINT)

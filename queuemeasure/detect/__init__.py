@@ -9,7 +9,9 @@ column), both sampled every ``step_m`` metres. :func:`detect_vehicles` works in 
 2. **Road-surface model.** On blocks of ~2 m along the road, the most frequent brightness
    over the carriageway in a 16 m window (the mode of a histogram: cars spread over many
    tones, the road is one tone; pixels greener than the zone's greyest fifth -- grass
-   verges beside lanes full of vehicles -- do not vote) is the surface; its colour comes
+   verges beside lanes full of vehicles -- do not vote) is the surface (a mode that jumps
+   away from its neighbours', held by few pixels in few columns, is a long vehicle's roof,
+   e.g. a bus among dark cars, and is replaced by their running median); its colour comes
    from the pixels that look like it, and a per-column offset (40 m) follows lanes of
    another tone and wheel tracks. The noise is the spread of the residual after that
    offset (not of the whole zone, which lanes and shoulders of other tones widen), at
@@ -50,7 +52,9 @@ column), both sampled every ``step_m`` metres. :func:`detect_vehicles` works in 
    side columns are trimmed instead. Grey shadow rows and columns at the ends of a bright
    body (its cast shadow) are trimmed off the footprint, and so are faint end rows (under
    35 % of the body's response: blur, the hysteresis' low threshold); a dark piece
-   narrower than a vehicle, cut off on the shadow side of one, is dropped.
+   narrower than a vehicle, cut off on the shadow side of one, is dropped. A lane piece
+   that is dark grey, smooth and reaches off the carriageway's core is a tree's crown
+   hanging over the road's edge: it is dropped, and so is a dark piece on its shadow side.
 6. **Scoring.** Contrast relative to the threshold times a size plausibility; ``kind`` from
    the length; rows where the carriageway is hidden (nodata, canopy) are ``occluded``.
 
@@ -148,6 +152,10 @@ class StripDetections:
 _WORK_STEP_M = 0.25  # finer strips are area-averaged to about this
 _BLOCK_M = 2.0  # rows are grouped in blocks of about this for surface statistics
 _SURF_WIN_M = 16.0  # along-road window of the surface mode
+_MODE_MED_M = 40.0  # a surface mode this far from the running median of the modes over this
+_MODE_SPIKE = 4.0  # ... window (in noise units),
+_ROOF_SHARE = 0.15  # ... holding under this share of the window's pixels,
+_ROOF_COLS = 0.3  # ... in under this share of its columns, is a vehicle's roof (a bus)
 _COL_WIN_M = 40.0  # along-road window of the per-column tone offset and column model
 _COLBLOCK_M = 4.0  # block length of the per-column medians
 _CARRIAGE_WIN_M = 30.0  # along-road window of the carriageway estimate
@@ -178,6 +186,9 @@ _SUN_MIN = 0.05  # asymmetry (share of bright body pixels) that fixes the sun's 
 _SHADOW_PIECE_W = 2.1  # a dark piece narrower than this beside a vehicle is its shadow
 _JOINED_MAX_M = CAR_LEN[1] + 0.8  # pieces rejoined across dark windows: at most this long
 _VEG_NEAR_M = 2.0  # this near vegetation, its light and dark parts are one wide thing
+_CROWN_SHADE = 0.85  # a lane piece of a blob cut into lanes, this much of it grey shade,
+_CROWN_ON = 0.8  # ... at most this much of it on the carriageway's core
+_CROWN_TEX = 1.6  # ... and smoother than this (texture, units of the road's): a tree's crown
 
 
 def _features(img: np.ndarray) -> np.ndarray:
@@ -316,6 +327,55 @@ def _column_anomaly(feat: np.ndarray, ok: np.ndarray, mode: np.ndarray, sig: np.
     return np.where(support > 0.5, za, np.inf).astype(np.float32)
 
 
+def _despike_mode(mode_b: np.ndarray, sig_b: np.ndarray, lum: np.ndarray, w: np.ndarray, blocks: Blocks,
+                  step: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Replace a block's surface mode that is a long vehicle's roof, not the road.
+
+    A long vehicle of one tone (a bus's white roof) standing among dark cars can make the
+    sharpest peak of the brightness histogram although the asphalt between the cars holds
+    more pixels, and its roof becomes the surface mode wherever the window is centred on
+    it: the whole road there then reads as dark shade, and the cars around it as one shadow
+    wider than the road. Such a mode jumps more than ``_MODE_SPIKE`` noise units away from
+    the running median of the modes over ``_MODE_MED_M`` (the road's tone changes slowly or
+    in steps, which the median follows), holds few of the window's pixels (under
+    ``_ROOF_SHARE``) and those in few of its columns (under ``_ROOF_COLS``: one vehicle, not
+    the road's width -- a patch or a shadow across the road covers its width and stays the
+    surface). Its mode is the median instead, and its spread that of the nearest block kept.
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    half = int(round(0.5 * _MODE_MED_M / (blocks.size * step)))
+    if blocks.n < 3 or half < 1:
+        return mode_b, sig_b
+    med = np.median(sliding_window_view(np.pad(fill_nan(mode_b), half, mode="edge"), 2 * half + 1), axis=-1)
+    sig_k = np.maximum(np.nan_to_num(sig_b), floor)
+    with np.errstate(invalid="ignore"):
+        cand = np.abs(mode_b - med) > _MODE_SPIKE * sig_k
+    if not cand.any():
+        return mode_b, sig_b
+    cols = np.flatnonzero(w.any(axis=0))
+    if not cols.size:
+        return mode_b, sig_b
+    c0, c1 = int(cols[0]), int(cols[-1]) + 1
+    # the rows of each candidate's window (those of the histogram that made its mode), all
+    # candidates at once
+    reach = odd(_SURF_WIN_M / (blocks.size * step)) // 2
+    ks = np.flatnonzero(cand)
+    ridx = (ks - reach)[:, None] * blocks.size + np.arange((2 * reach + 1) * blocks.size)[None, :]
+    inside = (ridx >= 0) & (ridx < lum.shape[0])
+    ridx = np.clip(ridx, 0, lum.shape[0] - 1)
+    inz = (w[:, c0:c1][ridx] > 0) & inside[..., None]  # (candidates, rows, columns)
+    at = (np.abs(lum[:, c0:c1][ridx] - mode_b[ks, None, None]) < 2.5 * sig_k[ks, None, None]) & inz
+    n = np.count_nonzero(inz, axis=(1, 2))
+    col_share = np.count_nonzero(at, axis=1) / np.maximum(np.count_nonzero(inz, axis=1), 1)
+    spike = np.zeros_like(cand)
+    spike[ks] = (n > 0) & (np.count_nonzero(at, axis=(1, 2)) < _ROOF_SHARE * n) \
+        & (np.count_nonzero(col_share >= 0.2, axis=1) < _ROOF_COLS * (c1 - c0))
+    if not spike.any():
+        return mode_b, sig_b
+    return np.where(spike, med, mode_b), np.where(spike, np.nan, sig_b)
+
+
 def _wider_than(metres: float, step: float) -> int:
     """The fewest pixels that span more than ``metres``: the size of a structuring element
     that removes what is wider than that, and keeps what is not (``odd(3.4 / 1.0) = 3``
@@ -429,8 +489,9 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
         ref = blocks.to_rows(fill_nan(hist_quantile(exg_s, w, blocks, _SURF_WIN_M, step, 0.2, -0.5, 0.5, 200)))
         w = w * (exg_s < ref[:, None] + _GREY_TOL)
     mode_b, sig_b = hist_mode(lum, w, blocks, _SURF_WIN_M, step)
-    mode = blocks.to_rows(fill_nan(mode_b))
     floor = _NOISE_FLOOR * min(1.0, float(np.sqrt(_FLOOR_REF_M / step)))
+    mode_b, sig_b = _despike_mode(mode_b, sig_b, lum, w, blocks, step, floor)
+    mode = blocks.to_rows(fill_nan(mode_b))
     sig = blocks.to_rows(np.maximum(fill_nan(sig_b), floor))
     zl0 = (lum - mode[:, None]) / sig[:, None]
     roadlike = (np.abs(zl0) < 2.5) & ok
@@ -626,6 +687,8 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
             pieces = split_across(bm, anom_d[sl[0], c_start:c_start + bm.shape[1]], sl[0].start, c_start, step)
             if len(pieces) > 1 and sun is not None and sun[1] != 0:
                 pieces = _drop_shadow_pieces(pieces, zl, np.sign(sun[1]), step)
+            if len(pieces) > 1:
+                pieces = _drop_crowns(pieces, shade, carr_core, tex, tex_road, sun)
             for pm, r0, c0 in pieces:
                 # a piece whose columns all lie beyond the half-width (with a column to
                 # spare) cannot hold the centre of a vehicle that is returned
@@ -708,6 +771,43 @@ def _groups(pairs: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     ends = np.append(starts[1:], len(pairs))
     for k, a, b in zip(keys.tolist(), starts.tolist(), ends.tolist()):
         yield k, pairs[a:b, 1]
+
+
+def _drop_crowns(pieces: list, shade: np.ndarray, carr_core: np.ndarray, tex: np.ndarray, tex_road: np.ndarray,
+                 sun: tuple[int, int] | None) -> list:
+    """Drop the crown of a tree hanging over the road's edge, and its shadow, from a blob
+    cut into lanes.
+
+    Olive and brown crowns are hardly greener than the road, so neither the vegetation
+    rule (green and textured) nor the smooth-grass rule (green and smooth) takes them, and
+    their leafy texture lies between those two rules' limits: at the coarser pixels they
+    are dark grey patches a lane wide, joined to their shadow on the road. A lane piece is a crown when it is nearly all grey shade,
+    reaches off the carriageway (a crown is rooted beside the road: a fifth of the piece
+    or more lies off the carriageway's core, where a vehicle in a lane leaves none) and
+    holds none of the edges a vehicle's windscreens, roof and bumpers make (texture under
+    ``_CROWN_TEX`` times the road's). A dark piece of the same blob on the shadow side of
+    a crown (the sun read off the strip), beside it along the road, is the crown's shadow.
+    """
+    info = []
+    for pm, r0, c0 in pieces:
+        sl = (slice(r0, r0 + pm.shape[0]), slice(c0, c0 + pm.shape[1]))
+        npx = np.count_nonzero(pm)
+        dark = np.count_nonzero(shade[sl] & pm) >= _CROWN_SHADE * npx
+        crown = dark and np.count_nonzero(carr_core[sl] & pm) <= _CROWN_ON * npx \
+            and float((tex[sl] / tex_road[sl[0]])[pm].mean()) < _CROWN_TEX
+        info.append((r0, r0 + pm.shape[0], c0 + 0.5 * pm.shape[1], dark, crown))
+    if not any(i[4] for i in info):
+        return pieces
+    side = np.sign(sun[1]) if sun is not None else 0
+    keep = []
+    for k, (a0, a1, ck, dark, crown) in enumerate(info):
+        if crown:
+            continue
+        if dark and side and any(c and (ck - cj) * side > 0 and min(a1, b1) - max(a0, b0) >= 0.5 * (a1 - a0)
+                                 for b0, b1, cj, _, c in info):
+            continue  # the crown's shadow
+        keep.append(pieces[k])
+    return keep
 
 
 def _overlaps(rows: slice, window: tuple[int, int]) -> bool:
