@@ -676,6 +676,15 @@ def test_real_script_one_line_for_each_kind_of_failure(scene, tmp_path):
         assert r.stdout == ""
 
 
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` holds ``path`` open (Linux: its /proc fd links)."""
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.path.realpath(fds / fd) == os.path.realpath(path) for fd in os.listdir(fds))
+    except OSError:
+        return False
+
+
 @pytest.mark.skipif(os.name != "posix", reason="SIGINT to a child process")
 def test_sigint_leaves_no_partial_output(tmp_path):
     """Ctrl-C in the middle of a long run: exit 130, one line, nothing written."""
@@ -693,9 +702,15 @@ def test_sigint_leaves_no_partial_output(tmp_path):
     outdir.mkdir()
     proc = subprocess.Popen([script(), "measure", tile, "--road", road, "--out", outdir / "q.geojson"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # imports done (~0.1 s, but a SIGINT before the command starts is Python's own -2 exit,
-    # and a loaded machine once took 2 s), well inside the ~6 s measurement
-    time.sleep(3.0)
+    # interrupt inside the measurement: once the tile is open (a SIGINT before the command
+    # starts is Python's own -2 exit, and a loaded machine once took 2 s to get there)
+    if Path("/proc/self/fd").is_dir():
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and not _has_open(proc.pid, tile) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+    else:
+        time.sleep(2.0)
     if proc.poll() is not None:
         pytest.skip("the run finished before it could be interrupted")
     proc.send_signal(signal.SIGINT)
