@@ -781,12 +781,13 @@ def _drop_crowns(pieces: list, shade: np.ndarray, carr_core: np.ndarray, tex: np
     Olive and brown crowns are hardly greener than the road, so neither the vegetation
     rule (green and textured) nor the smooth-grass rule (green and smooth) takes them, and
     their leafy texture lies between those two rules' limits: at the coarser pixels they
-    are dark grey patches a lane wide, joined to their shadow on the road. A lane piece is a crown when it is nearly all grey shade,
-    reaches off the carriageway (a crown is rooted beside the road: a fifth of the piece
-    or more lies off the carriageway's core, where a vehicle in a lane leaves none) and
-    holds none of the edges a vehicle's windscreens, roof and bumpers make (texture under
-    ``_CROWN_TEX`` times the road's). A dark piece of the same blob on the shadow side of
-    a crown (the sun read off the strip), beside it along the road, is the crown's shadow.
+    are dark grey patches a lane wide, joined to their shadow on the road. A lane piece is
+    a crown when it is nearly all grey shade, reaches off the carriageway (a crown is
+    rooted beside the road: a fifth of the piece or more lies off the carriageway's core,
+    where a vehicle in a lane leaves none) and holds none of the edges a vehicle's
+    windscreens, roof and bumpers make (texture under ``_CROWN_TEX`` times the road's). A
+    dark piece of the same blob on the shadow side of a crown (the sun read off the
+    strip), beside it along the road, is the crown's shadow.
     """
     info = []
     for pm, r0, c0 in pieces:
