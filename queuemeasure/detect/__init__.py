@@ -184,7 +184,8 @@ _SHADE_Z = 2.5  # darker than the road by this many noise units (and grey): shad
 _SUN_M = 2.0  # cast shadows are searched up to this far from bright bodies
 _SUN_MIN = 0.05  # asymmetry (share of bright body pixels) that fixes the sun's direction
 _SHADOW_PIECE_W = 2.1  # a dark piece narrower than this beside a vehicle is its shadow
-_JOINED_MAX_M = CAR_LEN[1] + 0.8  # pieces rejoined across dark windows: at most this long
+_JOINED_SHORT_M = CAR_LEN[0]  # pieces are rejoined across dark windows when one is shorter
+_JOINED_MAX_M = CAR_LEN[1] + 0.8  # ... than a car, and all together no longer than this
 _VEG_NEAR_M = 2.0  # this near vegetation, its light and dark parts are one wide thing
 _CROWN_SHADE = 0.85  # a lane piece of a blob cut into lanes, this much of it grey shade,
 _CROWN_ON = 0.8  # ... at most this much of it on the carriageway's core
@@ -704,7 +705,7 @@ def _join_short_pieces(mask: np.ndarray, enclosed: np.ndarray, step: float) -> n
     Cast shadows are cut out of the anomaly, and with them the windscreen and the rear
     window of a light vehicle, dark between its bright bonnet, roof and boot. A patch of
     such enclosed dark pixels (see :func:`_cast_shadow`) joins the pieces it touches when
-    one of them is too short to be a vehicle and together they are no longer than one;
+    one of them is shorter than a car and together they are no longer than a vehicle;
     patches are taken from the shortest union up. The shadow in a short gap between two
     light vehicles is enclosed as well: it joins nothing once both sides are whole.
     Returns the patches that join pieces (None if none do).
@@ -747,7 +748,7 @@ def _join_short_pieces(mask: np.ndarray, enclosed: np.ndarray, step: float) -> n
             k = parent[k]
         return k
 
-    short, longest = MIN_PART_M / step, _JOINED_MAX_M / step
+    short, longest = _JOINED_SHORT_M / step, _JOINED_MAX_M / step
     use = np.zeros(ne + 1, bool)
     for _, e, p, q in cand:
         a, b = root(p), root(q)
