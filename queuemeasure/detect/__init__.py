@@ -16,9 +16,9 @@ column), both sampled every ``step_m`` metres. :func:`detect_vehicles` works in 
    another tone and wheel tracks. The noise is the spread of the residual after that
    offset (not of the whole zone, which lanes and shoulders of other tones widen), at
    least a floor for the road's own grain; the spread of its colour, for the anomaly, is
-   the median distance of road-like pixels from it (coloured vehicles of the road's
-   brightness fill a dense queue's zone and would widen a mean). Block values are
-   interpolated to every row.
+   the median distance of road-like pixels (in brightness and colour) from their own mean
+   colour (coloured vehicles of the road's brightness fill a dense queue's zone and would
+   pull the colour and widen a mean). Block values are interpolated to every row.
 3. **Anomaly.** Brightness and chroma distance from the surface in units of its noise;
    lines along the road (nothing anomalous ~0.8 m to either side: markings, kerbs,
    dashes) and what is thinner than ~1 m are removed, anything wider than a vehicle
@@ -512,6 +512,15 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
         # queue's zone, and their mean distance drowned red, blue and green vehicles alike
         # (the wider mean spread still decides what is road-like and what is grey shade,
         # which tinted shadows between bumper-to-bumper cars must remain)
+        # the median spread from the pixels that also look like the road by colour, around
+        # their own colour: in a dense queue, vehicles of the road's brightness but not of
+        # its colour pull the road's colour and widen its spread
+        rw = roadlike * zone_w[None, :]
+        n_b = blocks.window(blocks.sum(rw.sum(1)), _SURF_WIN_M, step)
+        ch_b = np.stack([blocks.window(blocks.sum((feat[..., c] * rw).sum(1)), _SURF_WIN_M, step)
+                         for c in (1, 2)], axis=1)
+        chroma = blocks.to_rows(fill_nan(ratio(ch_b, n_b[:, None])))
+        dc = np.hypot(feat[..., 1] - chroma[:, None, 0], feat[..., 2] - chroma[:, None, 1])
         cmed_b = hist_quantile(dc, rw, blocks, _SURF_WIN_M, step, 0.5, 0.0, 0.25, 250)
         csig_r = np.maximum(blocks.to_rows(fill_nan(cmed_b)) * (1.25 * 1.2533 / 1.1774), _CHROMA_FLOOR)
         zc_anom = dc / csig_r[:, None]
