@@ -507,14 +507,12 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
         csig = np.maximum(blocks.to_rows(fill_nan(ratio(cs_b, n_b))) * 1.25, _CHROMA_FLOOR)
         zc = dc / csig[:, None]
         roadlike &= zc < 2.5
-        # for the anomaly, the spread of the road's colour is the median distance from it:
+        # for the anomaly, the spread of the road's colour is the median distance of the
+        # pixels like the road in brightness and in colour from their own mean colour:
         # vehicles of the road's brightness but of another colour fill much of a dense
-        # queue's zone, and their mean distance drowned red, blue and green vehicles alike
-        # (the wider mean spread still decides what is road-like and what is grey shade,
-        # which tinted shadows between bumper-to-bumper cars must remain)
-        # the median spread from the pixels that also look like the road by colour, around
-        # their own colour: in a dense queue, vehicles of the road's brightness but not of
-        # its colour pull the road's colour and widen its spread
+        # queue's zone, and pulled the colour and drowned red, blue and green vehicles in a
+        # wide spread (the mean spread above still decides what is road-like and what is
+        # grey shade, which tinted shadows between bumper-to-bumper cars must remain)
         rw = roadlike * zone_w[None, :]
         n_b = blocks.window(blocks.sum(rw.sum(1)), _SURF_WIN_M, step)
         ch_b = np.stack([blocks.window(blocks.sum((feat[..., c] * rw).sum(1)), _SURF_WIN_M, step)
@@ -536,8 +534,9 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     # which the per-column offset removes: the noise is the spread of the residual
     _, sr_b = hist_mode(lum - surf_lum, w, blocks, _SURF_WIN_M, step, lo=-0.8, hi=0.8)
     sig = np.maximum(np.minimum(sig, blocks.to_rows(fill_nan(sr_b))), floor)
-    rw = roadlike * zone_w[None, :]
-    n_b = blocks.window(blocks.sum(rw.sum(1)), _SURF_WIN_M, step)
+    if not rgb:  # (with colour: the same pixels as the colour spread's, above)
+        rw = roadlike * zone_w[None, :]
+        n_b = blocks.window(blocks.sum(rw.sum(1)), _SURF_WIN_M, step)
     bands_b = np.stack([blocks.window(blocks.sum((img[..., b] * rw).sum(1)), _SURF_WIN_M, step)
                         for b in range(nbands)], axis=1)
     bands = blocks.to_rows(fill_nan(ratio(bands_b, n_b[:, None])))
