@@ -74,8 +74,7 @@ from typing import Iterator
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._blobs import (CAR_LEN, MAX_VEH_WIDTH_M, MIN_PART_M, MIN_TRIMMED_WIDTH_M, BlobContext, analyse_blob,
-                     pct, split_across)
+from ._blobs import CAR_LEN, MAX_VEH_WIDTH_M, MIN_TRIMMED_WIDTH_M, BlobContext, analyse_blob, pct, split_across
 from ._stats import Blocks, binary_closing, binary_opening, fill_nan, hist_mode, hist_quantile, odd, opening, ratio
 
 __all__ = ["StripVehicle", "StripDetections", "detect_vehicles"]
