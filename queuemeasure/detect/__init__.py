@@ -756,21 +756,26 @@ def _join_short_pieces(mask: np.ndarray, enclosed: np.ndarray, step: float) -> n
         return k
 
     short, longest = _JOINED_SHORT_M / step, _JOINED_MAX_M / step
-    use = np.zeros(ne + 1, bool)
+    joined = False
     for _, e, p, q in cand:
         a, b = root(p), root(q)
         if a == b:
-            use[e] = True
             continue
         span_a, span_b = hi[a] - lo[a], hi[b] - lo[b]
         union = max(hi[a], hi[b]) - min(lo[a], lo[b])
         if min(span_a, span_b) < short and union <= longest:
             parent[b] = a
             lo[a], hi[a] = min(lo[a], lo[b]), max(hi[a], hi[b])
-            use[e] = True
-    if not use.any():
+            joined = True
+    if not joined:
         return None
-    return use[el]
+    # a patch goes into the mask only when every piece it touches ended in one vehicle: it
+    # would join them all
+    use = np.zeros(ne + 1, bool)
+    for e, grp in _groups(pairs):
+        roots = {root(int(k)) for k in grp}
+        use[e] = len(grp) > 1 and len(roots) == 1
+    return use[el] if use.any() else None
 
 
 def _groups(pairs: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
