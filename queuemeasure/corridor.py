@@ -129,6 +129,32 @@ class BlockSampler:
                 need[(brow + cc // self.bw)[ok]] = True
         return np.flatnonzero(need).astype(np.int64)
 
+    def blocks_for_segments(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """:meth:`blocks_for` of 2-D ``(n, m)`` points whose every row is a straight
+        segment (the samples of a strip's station, affine in the column index).
+
+        A segment's bilinear neighbours lie in the box spanned by its two ends' neighbours;
+        where that box lies in one block the segment needs only that block, otherwise
+        (near block edges, a few percent of the stations) its points are looked at one by
+        one. The same ids as :meth:`blocks_for` on all the points, at a fraction of the cost.
+        """
+        ends_r = rows[:, [0, -1]]
+        ends_c = cols[:, [0, -1]]
+        with np.errstate(invalid="ignore"):
+            lo_r = np.floor(ends_r.min(axis=1))
+            hi_r = np.floor(ends_r.max(axis=1)) + 1
+            lo_c = np.floor(ends_c.min(axis=1))
+            hi_c = np.floor(ends_c.max(axis=1)) + 1
+            # wholly inside the tile and inside one block: that block
+            inside = (lo_r >= 0) & (hi_r < self.height) & (lo_c >= 0) & (hi_c < self.width)
+            one = inside & (lo_r // self.bh == hi_r // self.bh) & (lo_c // self.bw == hi_c // self.bw)
+        need = np.zeros(self.nby * self.nbx, dtype=bool)
+        need[((lo_r[one] // self.bh) * self.nbx + lo_c[one] // self.bw).astype(np.int64)] = True
+        rest = ~one
+        if rest.any():
+            need[self.blocks_for(rows[rest].ravel(), cols[rest].ravel())] = True
+        return np.flatnonzero(need).astype(np.int64)
+
     # -- I/O
     def _read_block(self, bid: int) -> tuple[np.ndarray, np.ndarray]:
         from rasterio.errors import RasterioIOError
@@ -225,17 +251,26 @@ class BlockSampler:
                     matlas[i, dr, dcs] = blk[1][sr, scs]
         return atlas, matlas
 
-    def sample(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def sample(
+        self, rows: np.ndarray, cols: np.ndarray, *, segments: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Bilinear samples (N, bands) in the raw dtype's scale, and validity (N,).
 
         A sample is valid when its nearest pixel is inside the tile and valid; invalid
-        neighbours are left out of the bilinear weights.
+        neighbours are left out of the bilinear weights. ``segments=True`` says that
+        ``rows`` and ``cols`` are 2-D and each of their rows a straight segment (see
+        :meth:`blocks_for_segments`); the result is the same.
         """
-        rows = np.asarray(rows, dtype=np.float64).ravel()
-        cols = np.asarray(cols, dtype=np.float64).ravel()
+        rows = np.asarray(rows, dtype=np.float64)
+        cols = np.asarray(cols, dtype=np.float64)
+        if segments and rows.ndim == 2 and rows.shape[1] >= 2:
+            ids = self.blocks_for_segments(rows, cols)
+            rows, cols = rows.ravel(), cols.ravel()
+        else:
+            rows, cols = rows.ravel(), cols.ravel()
+            ids = self.blocks_for(rows, cols)
         n = rows.size
         nb = len(self.bands)
-        ids = self.blocks_for(rows, cols)
         self.ensure(ids)
         self.last_ids = ids
         if ids.size == 0:
@@ -356,27 +391,42 @@ class Strip:
         return np.stack([np.asarray(lon), np.asarray(lat)], axis=-1)
 
 
+#: stations between two exact reprojections of the sample frame (see _sample_points)
+_ANCHOR_EVERY = 64
+
+
 def _sample_points(
     sampler: BlockSampler, path: RoadPath, chord: np.ndarray, offsets: np.ndarray, raster_crs: Any
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pixel (row, col) of every (station, offset) sample, shape (rows, cols) each.
 
-    Only three points per station are reprojected (both edges and the centre); the
-    others are interpolated linearly across, which over a few tens of metres is exact to
-    far below a pixel in any conformal or equirectangular CRS.
+    The map from the road's local frame to the raster CRS is reprojected exactly at one
+    anchor on the centreline every ``_ANCHOR_EVERY`` stations and linearised around it
+    (its Jacobian from two more points 1 m away): no sample is farther than 32 stations
+    plus the half-width from its anchor, where the second-order term of any conformal or
+    equirectangular map is below a thousandth of a pixel (about 3e-5 m at 0.5 m pixels
+    and 42.7 degrees N in EPSG:4326). Reprojecting every point costs pyproj half a
+    microsecond each, about as much as the bilinear sampling itself.
     """
     p, n = road_frame(path, chord)
-    omin, omax = float(offsets[0]), float(offsets[-1])
-    pts = np.concatenate([p + n * omin, p, p + n * omax])
+    m = len(chord)
+    k = _ANCHOR_EVERY
+    anchor = np.minimum(np.arange(k // 2, m + k - 1, k)[: -(-m // k)], m - 1)
+    q = p[anchor]
+    pts = np.concatenate([q, q + (1.0, 0.0), q + (0.0, 1.0)])
     x, y = geo.transformer(path.local_crs, raster_crs).transform(pts[:, 0], pts[:, 1])
-    x = np.asarray(x).reshape(3, -1)
-    y = np.asarray(y).reshape(3, -1)
-    # piecewise-linear interpolation across, right edge -> centre -> left edge
-    f_right = np.clip(offsets / omin, 0, 1) if omin < 0 else np.zeros_like(offsets)
-    f_left = np.clip(offsets / omax, 0, 1) if omax > 0 else np.zeros_like(offsets)
-    xs = (x[1][:, None] + (x[0] - x[1])[:, None] * f_right[None] + (x[2] - x[1])[:, None] * f_left[None])
-    ys = (y[1][:, None] + (y[0] - y[1])[:, None] * f_right[None] + (y[2] - y[1])[:, None] * f_left[None])
-    return sampler.pixel_coords(xs, ys)
+    # to pixel space at once (the geotransform is affine too): columns (col, row)
+    r, c = sampler.pixel_coords(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    rc = np.stack([c, r], axis=-1).reshape(3, -1, 2)
+    at, jx, jy = rc[0], rc[1] - rc[0], rc[2] - rc[0]   # per anchor: value, d/dx, d/dy
+    blk = np.arange(m) // k
+    d = p - q[blk]
+    centre = at[blk] + jx[blk] * d[:, :1] + jy[blk] * d[:, 1:]
+    across = jx[blk] * n[:, :1] + jy[blk] * n[:, 1:]       # pixels per metre of offset
+    off = np.asarray(offsets, dtype=float)[None]
+    cols = centre[:, :1] + across[:, :1] * off
+    rows = centre[:, 1:] + across[:, 1:] * off
+    return rows, cols
 
 
 def _strip_columns(half_width_m: float, step_m: float) -> tuple[int, float]:
@@ -415,7 +465,7 @@ def build_strip(
     offsets = -half + (np.arange(n_cols) + 0.5) * step_m
     chord = chord_start + (np.arange(n_rows) + 0.5) * step_m
     rows, cols = _sample_points(sampler, path, chord, offsets, raster_crs)
-    raw, valid = sampler.sample(rows, cols)
+    raw, valid = sampler.sample(rows, cols, segments=True)
     if not scaler.fitted and valid.any():
         scaler.fit(raw[valid])
     nb = raw.shape[1]
