@@ -15,8 +15,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import geo
-from .corridor import BlockSampler, Scaler, coverage_chords, iter_strips, prefetched
+from .corridor import BlockSampler, Piece, Scaler, Strip, coverage_chords, iter_strips, prefetched
 from .errors import OptionError, RoadError
+from .parallel import Workers, resolve_workers
 from .queue import QueueChain, chain_queue_bridged, length_range, merge_intervals
 from .raster import choose_bands, crs_name, ground_pixel_size, is_synthetic, open_tile
 from .result import QueueResult, Vehicle
@@ -79,6 +80,7 @@ def measure(
     sensitivity: float = 1.0,
     max_head_distance: float = MAX_HEAD_DISTANCE_M,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> QueueResult:
     """Measure the vehicle queue standing on ``road`` in ``tile``.
 
@@ -107,6 +109,11 @@ def measure(
         Refuse a head farther than this from the road (metres).
     progress : callable(done_m, total_m), optional
         Called after each piece of road is processed.
+    workers : int, optional
+        Worker processes that detect pieces of a long road while the next ones are read
+        (1: none). Default: ``$QUEUEMEASURE_WORKERS``, else 2 where forking is safe (a
+        program with no other thread, on Linux); see :mod:`queuemeasure.parallel`. The
+        result does not depend on it.
 
     Returns
     -------
@@ -129,6 +136,7 @@ def measure(
     """
     t0 = time.perf_counter()
     check_options(max_gap, half_width, sensitivity)
+    resolve_workers(workers, pieces=0)  # checks workers and $QUEUEMEASURE_WORKERS
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sides = prepare_road(
@@ -157,6 +165,7 @@ def measure(
                 _measure_side(
                     sampler, ds.crs, p, scaler, step=step, gsd=gsd, max_gap=max_gap,
                     half_width=half_width, sensitivity=sensitivity, tick=tick,
+                    workers=workers,
                 )
                 for p in sides.sides
             ]
@@ -225,10 +234,12 @@ def _measure_side(
     half_width: float,
     sensitivity: float,
     tick: Callable[[float], None],
+    workers: int | None = None,
     piece_m: float = 1500.0,
     overlap_m: float = 100.0,
 ) -> _SideMeasurement:
-    from .detect import detect_vehicles
+    # imported here, before any worker forks: they inherit it instead of importing it
+    from . import detect  # noqa: F401
 
     strip_half = half_width + CONTEXT_M
     # which pieces can touch the tile at all (reads no pixels)
@@ -240,32 +251,40 @@ def _measure_side(
     has_data = np.zeros(n_total, dtype=bool)
     occluded = np.zeros(n_total, dtype=bool)
     vehicles: list[Vehicle] = []
-    # the next piece is read and resampled on a second thread while this one is detected
-    for piece in prefetched(iter_strips(
-        sampler, path, raster_crs, scaler, step_m=step, half_width_m=strip_half,
-        piece_m=piece_m, overlap_m=overlap_m, coverage=(chords, inside),
-    )):
-        strip = piece.strip
-        row_a = int(round(strip.chord0 / step))
-        core = slice(piece.core_start, piece.core_stop)
-        glob = slice(row_a + piece.core_start, row_a + piece.core_stop)
-        offs = strip.offset_at_col(np.arange(strip.image.shape[1]) + 0.5)
-        carriage = np.abs(offs) <= half_width
-        share = strip.valid[:, carriage].mean(axis=1)
-        has_data[glob] = share[core] >= MIN_VALID_SHARE
-        if piece.off_tile or not strip.valid.any():
-            tick(piece_m)
-            continue
-        det = detect_vehicles(
-            strip.image, strip.valid, step_m=step, half_width_m=half_width,
-            sensitivity=sensitivity,
-            # only vehicles centred in the core are kept (_piece_vehicles): the overlap's
-            # blobs need not be analysed
-            centre_rows=(piece.core_start - 0.5, piece.core_stop - 0.5),
-        )
-        occluded[glob] = np.asarray(det.occluded, dtype=bool)[core]
-        vehicles.extend(_piece_vehicles(det.vehicles, piece, half_width, path.side))
+    core_rows = max(1, int(round(piece_m / step)))
+    n_workers = resolve_workers(workers, pieces=-(-n_total // core_rows))
+    context = _PieceContext(path, step, half_width, sensitivity)
+
+    def take(found: tuple[list[Vehicle], np.ndarray, slice]) -> None:
+        piece_vehicles, piece_occluded, glob = found
+        occluded[glob] = piece_occluded
+        vehicles.extend(piece_vehicles)
         tick(piece_m)
+
+    # pieces are detected on worker processes (or here) while the next ones are read and
+    # resampled on a second thread
+    with Workers(_detect_piece, context, workers=n_workers) as pool:
+        for piece in prefetched(iter_strips(
+            sampler, path, raster_crs, scaler, step_m=step, half_width_m=strip_half,
+            piece_m=piece_m, overlap_m=overlap_m, coverage=(chords, inside),
+        )):
+            strip = piece.strip
+            row_a = int(round(strip.chord0 / step))
+            core = slice(piece.core_start, piece.core_stop)
+            glob = slice(row_a + piece.core_start, row_a + piece.core_stop)
+            offs = strip.offset_at_col(np.arange(strip.image.shape[1]) + 0.5)
+            carriage = np.abs(offs) <= half_width
+            share = strip.valid[:, carriage].mean(axis=1)
+            has_data[glob] = share[core] >= MIN_VALID_SHARE
+            if piece.off_tile or not strip.valid.any():
+                tick(piece_m)
+                continue
+            pool.submit(strip.image, strip.valid, strip.half_width_m, strip.chord0,
+                        piece.core_start, piece.core_stop, glob)
+            for found in pool.ready():
+                take(found)
+        for found in pool.drain():
+            take(found)
 
     # rows -> stations
     edges = path.station_at_chord(np.arange(n_total + 1) * step)
@@ -290,6 +309,36 @@ def _measure_side(
     chain = chain_queue_bridged(s0, s1, score, max_gap_m=max_gap, occluded=occ,
                                 observed_end_m=observed_end, end_reason=reason, offset=offset)
     return _SideMeasurement(path, vehicles, s0, s1, score, offset, occ, observed_end, reason, chain)
+
+
+@dataclass(frozen=True)
+class _PieceContext:
+    """What every piece of one road side shares (reaches worker processes by fork)."""
+
+    path: RoadPath
+    step: float
+    half_width: float
+    sensitivity: float
+
+
+def _detect_piece(
+    ctx: _PieceContext, image: np.ndarray, valid: np.ndarray, strip_half: float, chord0: float,
+    core_start: int, core_stop: int, glob: slice,
+) -> tuple[list[Vehicle], np.ndarray, slice]:
+    """Detect one piece: the vehicles it owns and its core rows' occlusion."""
+    from .detect import detect_vehicles
+
+    strip = Strip(image=image, valid=valid, step_m=ctx.step, half_width_m=strip_half,
+                  chord0=chord0, path=ctx.path)
+    det = detect_vehicles(
+        image, valid, step_m=ctx.step, half_width_m=ctx.half_width, sensitivity=ctx.sensitivity,
+        # only vehicles centred in the core are kept (_piece_vehicles): the overlap's
+        # blobs need not be analysed
+        centre_rows=(core_start - 0.5, core_stop - 0.5),
+    )
+    piece = Piece(strip, core_start, core_stop, 0)
+    found = _piece_vehicles(det.vehicles, piece, ctx.half_width, ctx.path.side)
+    return found, np.asarray(det.occluded, dtype=bool)[core_start:core_stop], glob
 
 
 def _piece_vehicles(found: Sequence[Any], piece: Any, half_width: float, side: str) -> list[Vehicle]:

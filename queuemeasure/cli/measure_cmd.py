@@ -123,6 +123,10 @@ def _progress_bar() -> Any:
         return None
 
     class _Bar(tqdm):  # type: ignore[misc]
+        # no monitor thread: the bar is refreshed on every update, and a thread would keep
+        # measure() from forking its detection workers (queuemeasure.parallel)
+        monitor_interval = 0
+
         def update_to(self, done: float, total: float) -> None:
             self.total = round(total / 1000.0, 2)
             self.n = round(done / 1000.0, 2)
