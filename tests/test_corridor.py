@@ -86,3 +86,32 @@ def test_only_corridor_blocks_are_read(tmp_path):
     # a 1 km diagonal crosses ~ 2 * 1000 / 256 blocks; the tile has 6 241
     assert 4 <= sampler.blocks_read <= 16, sampler.blocks_read
     assert sampler.blocks_read < total / 300
+
+
+def test_local_frames_reproject_through_wgs84_with_the_datum_shift():
+    # the road's local frame holds WGS84 positions: on a Pulkovo 1942 / Gauss-Kruger zone 8
+    # raster (Soviet maps and orthophotos of the Caucasus) its origin must land where the
+    # head does through WGS84 -> raster, not 104 m away (PROJ, asked directly, takes the
+    # frame's datum as unknown and shifts nothing)
+    import math
+
+    from pyproj import CRS, Transformer
+
+    from queuemeasure import geo
+
+    lon, lat = 44.631, 42.77
+    local = geo.local_metric_crs(lon, lat)
+    x, y = geo.transformer(local, "EPSG:28408").transform(0.0, 0.0)
+    hx, hy = Transformer.from_crs(4326, 28408, always_xy=True).transform(lon, lat)
+    assert math.hypot(x - hx, y - hy) < 1e-3
+    dx, dy = Transformer.from_crs(local, CRS.from_epsg(28408), always_xy=True).transform(0.0, 0.0)
+    assert math.hypot(dx - hx, dy - hy) > 50.0
+    bx, by = geo.transformer("EPSG:28408", local).transform(hx, hy)
+    assert math.hypot(bx, by) < 1e-3
+    # on WGS84-based rasters nothing changes (to a nanometre)
+    pts = ([0.0, 1500.0, -20000.0], [0.0, -700.0, 30000.0])
+    for crs in ("EPSG:4326", "EPSG:32638", "EPSG:3857"):
+        got = geo.transformer(local, crs).transform(*pts)
+        ref = Transformer.from_crs(local, CRS.from_user_input(crs), always_xy=True).transform(*pts)
+        scale = 1e-14 if crs == "EPSG:4326" else 1e-9
+        assert max(abs(a - b) for a, b in zip(list(got[0]) + list(got[1]), list(ref[0]) + list(ref[1]))) < scale * 1e3
