@@ -324,10 +324,12 @@ sys.stderr.write("\n" + json.dumps({"wall": wall, "cpu": ru.ru_utime + ru.ru_sti
 """
 
 
-def run_child(argv: list[str], *, timeout: float = 1800.0) -> Run:
-    """Run ``argv`` as a fresh process; wall, CPU and peak RSS of that process alone."""
+def run_child(argv: list[str], *, timeout: float = 1800.0, env: dict | None = None) -> Run:
+    """Run ``argv`` as a fresh process; wall, CPU and peak RSS of that process (CPU and
+    peak RSS include the worker processes it forks and reaps: ``wait4``'s rusage)."""
     p = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, *argv], capture_output=True,
-                       text=True, timeout=timeout, cwd=tempfile.gettempdir())
+                       text=True, timeout=timeout, cwd=tempfile.gettempdir(),
+                       env=None if env is None else {**os.environ, **env})
     lines = p.stderr.rstrip().splitlines()
     try:
         ru = json.loads(lines[-1])
@@ -344,8 +346,8 @@ def run_child(argv: list[str], *, timeout: float = 1800.0) -> Run:
     return Run(ru["wall"], ru["cpu"], ru["maxrss_kb"] / 1024.0, data, stderr)
 
 
-def best_of(argv: list[str], repeats: int) -> Run:
-    runs = [run_child(argv) for _ in range(repeats)]
+def best_of(argv: list[str], repeats: int, env: dict | None = None) -> Run:
+    runs = [run_child(argv, env=env) for _ in range(repeats)]
     return min(runs, key=lambda r: r.wall_s)
 
 
@@ -379,7 +381,8 @@ with rasterio.open(sys.argv[1]) as ds:
 print(json.dumps({"inner_s": t1 - t0, "blocks": len(ids)}))
 """
 
-# In-process measure(), imports done first; hot steps timed by wrapping them; the ids of
+# In-process measure(), imports done first; hot steps timed by wrapping them (those that
+# run in this process: with worker processes, detection is not among them); the ids of
 # the blocks decoded are saved for the decode-only case.
 _MEASURE_INPROC = r"""
 import json, sys, time, warnings
@@ -410,6 +413,13 @@ wrap(corridor, "_sample_points", "sample_points")
 wrap(corridor, "coverage_chords", "coverage")
 wrap(detect, "detect_vehicles", "detect")
 wrap(pipeline, "prepare_road", "road")
+used = []
+resolve = pipeline.resolve_workers
+def rw(*a, **k):
+    n = resolve(*a, **k)
+    used.append(n)
+    return n
+pipeline.resolve_workers = rw
 head = tuple(float(v) for v in sys.argv[3].split(","))
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -418,6 +428,7 @@ with warnings.catch_warnings():
     t1 = time.perf_counter()
 json.dump(ids, open(sys.argv[4], "w"))
 print(json.dumps({"inner_s": t1 - t0, "imports_s": t_imp, "steps": acc,
+                  "workers": max(used[1:], default=0),
                   "length_km": r.length_km, "vehicle_count": r.vehicle_count,
                   "blocks_read": r.blocks_read, "truncated": r.truncated}))
 """
@@ -442,7 +453,7 @@ def warm(path: str) -> None:
             pass
 
 
-def measure_case(case: Case, repeats: int, *, whole_read: bool, log) -> dict:
+def measure_case(case: Case, repeats: int, *, whole_read: bool, log, one_process: bool = False) -> dict:
     py = sys.executable
     warm(case.tile)
     rows: dict = {"case": asdict(case)}
@@ -450,6 +461,11 @@ def measure_case(case: Case, repeats: int, *, whole_read: bool, log) -> dict:
         ids_path = str(Path(td) / "ids.json")
         r = best_of([py, "-c", _MEASURE_INPROC, case.tile, case.road, case.head, ids_path], repeats)
         rows["measure_inproc"] = _row(r)
+        if one_process:
+            # the same on one core: no detection worker processes
+            o = best_of([py, "-c", _MEASURE_INPROC, case.tile, case.road, case.head, ids_path],
+                        repeats, env={"QUEUEMEASURE_WORKERS": "1"})
+            rows["measure_inproc_1proc"] = _row(o)
         d = best_of([py, "-c", _DECODE, case.tile, ids_path], repeats)
         rows["decode_corridor"] = _row(d)
     c = best_of(qm_exe() + ["measure", case.tile, "--road", case.road, "--head", case.head, "--json"],
@@ -490,6 +506,8 @@ def ratios(res: dict, ref: str, series: list[str], fine: str | None, striped: st
         "cli_wall_over_whole_read": R["measure_cli"]["wall_s"] / whole,
         "cli_peak_rss_gb": R["measure_cli"]["peak_rss_mb"] / 1024.0,
         "inproc_over_decode": R["measure_inproc"]["inner_s"] / R["decode_corridor"]["inner_s"],
+        "inproc_1proc_over_decode": (R["measure_inproc_1proc"]["inner_s"]
+                                     / R["decode_corridor"]["inner_s"]),
         "import_s": res["startup"]["import"]["wall_s"],
         "help_s": res["startup"]["help"]["wall_s"],
     }
@@ -534,6 +552,7 @@ def table(res: dict) -> str:
         for what, label in (("read_whole", "whole-tile `read()` (call only)"),
                             ("decode_corridor", "decode corridor blocks (loop only)"),
                             ("measure_inproc", "`measure()` in process (no imports)"),
+                            ("measure_inproc_1proc", "the same, one process (`QUEUEMEASURE_WORKERS=1`)"),
                             ("measure_cli", "`queuemeasure measure` process")):
             if what not in c:
                 continue
@@ -547,8 +566,9 @@ def table(res: dict) -> str:
                  f"{s['import']['cpu_s']:.2f} | {s['import']['peak_rss_mb']:.0f} | |")
     lines.append(f"| startup | | | `queuemeasure --help` | {s['help']['wall_s']:.2f} | "
                  f"{s['help']['cpu_s']:.2f} | {s['help']['peak_rss_mb']:.0f} | |")
-    lines += ["", "CPU s and peak RSS are the whole process's; wall s is the call's for the first "
-              "three kinds of row and the whole process's for the last.", "",
+    lines += ["", "CPU s and peak RSS are the whole process's (with the detection workers it "
+              "forks); wall s is the call's for the first kinds of row and the whole "
+              "process's for the last.", "",
               "| ratio | value | target |", "|---|---:|---|"]
     for k, v in res["ratios"].items():
         if isinstance(v, dict):
@@ -621,7 +641,8 @@ def main(argv: list[str] | None = None) -> int:
         if only and name not in only:
             continue
         res["cases"][name] = measure_case(case, repeats if case.tiled else 1,
-                                          whole_read=(name == ref), log=log)
+                                          whole_read=(name == ref), log=log,
+                                          one_process=(name == ref))
     res["startup"] = {
         "import": _row(best_of([sys.executable, "-c", _IMPORT], max(3, repeats))),
         "help": _row(best_of(qm_exe() + ["--help"], max(3, repeats))),

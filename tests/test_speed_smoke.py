@@ -48,7 +48,13 @@ def test_quick_speed_benchmark_runs(tmp_path: Path) -> None:
         assert case["measure_cli"]["length_km"] == pytest.approx(case["measure_inproc"]["length_km"])
     ref = res["cases"]["q4km"]
     assert ref["read_whole"]["shape"] == [3, 4000, 8000]
+    # the reference case is measured on one process too, with the same result
+    assert ref["measure_inproc_1proc"]["workers"] == 0
+    assert ref["measure_inproc_1proc"]["length_km"] == ref["measure_inproc"]["length_km"]
+    assert ref["measure_inproc_1proc"]["vehicle_count"] == ref["measure_inproc"]["vehicle_count"]
+    assert ref["measure_inproc"]["workers"] in (0, 2)
     for key in ("cli_wall_over_whole_read", "cli_peak_rss_gb", "inproc_over_decode",
+                "inproc_1proc_over_decode",
                 "longest_over_half_inproc", "import_s", "help_s", "striped_peak_rss_gb"):
         assert res["ratios"][key] > 0, key
     assert res["startup"]["import"]["wall_s"] > 0
