@@ -26,6 +26,7 @@ from .errors import (
     RoadError,
     RoadGapWarning,
     SlowReadWarning,
+    WorkerLostWarning,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,6 +63,7 @@ __all__ = [
     "QueueMeasureWarning",
     "SlowReadWarning",
     "RoadGapWarning",
+    "WorkerLostWarning",
 ]
 
 _LAZY = {

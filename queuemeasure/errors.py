@@ -20,6 +20,7 @@ __all__ = [
     "QueueMeasureWarning",
     "SlowReadWarning",
     "RoadGapWarning",
+    "WorkerLostWarning",
 ]
 
 
@@ -69,3 +70,7 @@ class SlowReadWarning(QueueMeasureWarning):
 
 class RoadGapWarning(QueueMeasureWarning):
     """Parts of the road were joined across a small gap."""
+
+
+class WorkerLostWarning(QueueMeasureWarning):
+    """A detection worker process died (e.g. killed for memory); the rest ran in process."""

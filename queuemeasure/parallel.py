@@ -29,7 +29,7 @@ import warnings
 from collections import deque
 from typing import Any, Callable, Iterator
 
-from .errors import OptionError, QueueMeasureWarning
+from .errors import OptionError, WorkerLostWarning
 
 __all__ = ["ENV_WORKERS", "resolve_workers", "Workers", "WorkerLostWarning"]
 
@@ -39,10 +39,6 @@ ENV_WORKERS = "QUEUEMEASURE_WORKERS"
 DEFAULT_MAX_WORKERS = 2
 #: Most worker processes accepted.
 MAX_WORKERS = 64
-
-
-class WorkerLostWarning(QueueMeasureWarning):
-    """A worker process died (e.g. killed for memory); the rest ran in this process."""
 
 
 def _usable_cpus() -> int:

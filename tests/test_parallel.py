@@ -159,3 +159,20 @@ def test_bad_workers_variable_is_one_line_and_exit_2(monkeypatch):
     assert res.exit_code == 2
     assert parallel.ENV_WORKERS in res.output
     assert "Traceback" not in res.output
+
+
+def test_cli_workers_option(monkeypatch):
+    name = "curve_utm_SYNTHETIC"
+    args = ["measure", str(SAMPLES / f"{name}.tif"), "--road", str(SAMPLES / f"{name}.road.geojson")]
+    bad = CliRunner().invoke(cli, args + ["--workers", "0"])
+    assert bad.exit_code == 2 and "--workers" in bad.output
+    seen = []
+    real = parallel.resolve_workers
+    monkeypatch.setattr("queuemeasure.pipeline.resolve_workers",
+                        lambda w, **k: seen.append(w) or real(w, **k))
+    one = CliRunner().invoke(cli, args + ["--workers", "1", "--json"])
+    two = CliRunner().invoke(cli, args + ["--workers", "3", "--json"])
+    assert one.exit_code == 0 and two.exit_code == 0
+    assert 1 in seen and 3 in seen   # passed on to measure()
+    a, b = json.loads(one.stdout), json.loads(two.stdout)
+    assert a["length_km"] == b["length_km"] and a["vehicle_count"] == b["vehicle_count"]

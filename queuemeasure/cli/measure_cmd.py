@@ -41,12 +41,15 @@ from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt
 @precision_opt
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, metavar="N",
+              help="Processes that detect vehicles while the road is read (default: "
+                   "$QUEUEMEASURE_WORKERS, else 2 on Linux; 1 = none). Same result.")
 @click.pass_context
 def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road_crs: Any,
             head: Any, direction: str,
             max_gap: float, half_width: float, bands: Any, sensitivity: float, as_json: bool,
             out: str | None, quicklook: str | None, overwrite: bool, precision: int | None,
-            progress: bool | None) -> None:
+            progress: bool | None, workers: int | None) -> None:
     """Measure the vehicle queue on ROAD in TILE (a GeoTIFF path or a URL GDAL reads)."""
     _without_boto3_for_local(tile)
     from ..export import check_output_path
@@ -72,7 +75,7 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
         result = run(
             tile, road, head=head, max_gap=max_gap, direction=direction, road_crs=road_crs,
             bands=bands, half_width=half_width, sensitivity=sensitivity,
-            progress=bar.update_to if bar is not None else None,
+            progress=bar.update_to if bar is not None else None, workers=workers,
         )
     finally:
         if bar is not None:
