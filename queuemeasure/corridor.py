@@ -66,10 +66,15 @@ class Scaler:
         hi = np.where(hi > lo, hi, lo + 1.0)
         self.lo, self.hi = lo, hi
 
-    def __call__(self, values: np.ndarray) -> np.ndarray:
+    def __call__(self, values: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
+        """Scaled float32 values; ``overwrite=True`` may scale float32 ``values`` in place."""
         if not self.fitted:
             raise RuntimeError("Scaler used before fit")
         assert self.lo is not None and self.hi is not None
+        if overwrite and values.dtype == np.float32:
+            np.subtract(values, self.lo, out=values)
+            np.divide(values, self.hi - self.lo, out=values)
+            return values
         return ((values.astype(np.float32, copy=False) - self.lo) / (self.hi - self.lo)).astype(
             np.float32, copy=False
         )
@@ -486,10 +491,11 @@ def build_strip(
         scaler.fit(raw[valid])
     nb = raw.shape[1]
     if scaler.fitted:
-        img = scaler(raw)
+        img = scaler(raw, overwrite=True)
     else:
         img = np.zeros_like(raw, dtype=np.float32)
-    img[~valid] = 0.0
+    if not valid.all():
+        img[~valid] = 0.0
     return Strip(
         image=img.reshape(n_rows, n_cols, nb),
         valid=valid.reshape(n_rows, n_cols),
