@@ -15,6 +15,11 @@ thread (the command line, a script), never inside a daemonic worker (Dask,
 are detected in the calling process unless ``workers`` or the environment variable
 ``QUEUEMEASURE_WORKERS`` asks for processes. ``QUEUEMEASURE_WORKERS=1`` turns them off.
 
+The function the workers run must not use what the fork copied but cannot share: open
+files (GDAL datasets) or database connections (PROJ's proj.db, an SQLite connection not to
+be used across a fork). The measuring pipeline's workers get the strips' pixels and do
+numpy work and explicit-pipeline reprojections only.
+
 The results do not depend on the number of workers: every piece is detected alone.
 """
 
@@ -155,6 +160,7 @@ class Workers:
         self.context = context
         self.workers = workers if workers >= 2 else 0
         self.lost = False
+        self.unavailable: str | None = None  # why worker processes could not start
         self._ex: Any = None
         self._pending: deque = deque()
 
@@ -166,12 +172,19 @@ class Workers:
                 # Python >= 3.12 warns about forking a process that has threads; the
                 # only ones here are native (BLAS) and fork-safe: see resolve_workers
                 warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
-                self._ex = ProcessPoolExecutor(
-                    self.workers, mp_context=multiprocessing.get_context("fork"),
-                    initializer=_start_worker, initargs=(self.fn, self.context),
-                )
-                # fork every worker now, before the caller starts its reading thread
-                self._ex.submit(int).result()
+                try:
+                    self._ex = ProcessPoolExecutor(
+                        self.workers, mp_context=multiprocessing.get_context("fork"),
+                        initializer=_start_worker, initargs=(self.fn, self.context),
+                    )
+                    # fork every worker now, before the caller starts its reading thread
+                    self._ex.submit(int).result()
+                except (OSError, ImportError, NotImplementedError, RuntimeError) as exc:
+                    # no semaphores (a container without /dev/shm, AWS Lambda), no fork
+                    # (process limits): detect here, as without workers
+                    self.close()
+                    self.workers = 0
+                    self.unavailable = f"{type(exc).__name__}: {exc}"
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -258,7 +258,11 @@ def _measure_side(
     vehicles: list[Vehicle] = []
     core_rows = max(1, int(round(piece_m / step)))
     n_workers = resolve_workers(workers, pieces=-(-n_total // core_rows))
-    context = _PieceContext(path, step, half_width, sensitivity)
+    # the footprints' reprojection, made here: a worker must not open anything in PROJ's
+    # database (an SQLite connection is not to be used across a fork; this transformer is
+    # an explicit pipeline, see geo.transformer)
+    context = _PieceContext(path, step, half_width, sensitivity,
+                            geo.transformer(path.local_crs, geo.WGS84))
 
     def take(found: tuple[list[Vehicle], np.ndarray, slice]) -> None:
         piece_vehicles, piece_occluded, glob = found
@@ -324,6 +328,7 @@ class _PieceContext:
     step: float
     half_width: float
     sensitivity: float
+    to_lonlat: Any
 
 
 def _detect_piece(
@@ -342,11 +347,13 @@ def _detect_piece(
         centre_rows=(core_start - 0.5, core_stop - 0.5),
     )
     piece = Piece(strip, core_start, core_stop, 0)
-    found = _piece_vehicles(det.vehicles, piece, ctx.half_width, ctx.path.side)
+    found = _piece_vehicles(det.vehicles, piece, ctx.half_width, ctx.path.side, ctx.to_lonlat)
     return found, np.asarray(det.occluded, dtype=bool)[core_start:core_stop], glob
 
 
-def _piece_vehicles(found: Sequence[Any], piece: Any, half_width: float, side: str) -> list[Vehicle]:
+def _piece_vehicles(
+    found: Sequence[Any], piece: Any, half_width: float, side: str, to_lonlat: Any
+) -> list[Vehicle]:
     """The detections a piece owns (centre in its core rows, on the carriageway), with
     their footprints in WGS84 and their stations; all of a piece's footprints are mapped
     in one vectorised call (one reprojection per piece, not per vehicle)."""
@@ -365,7 +372,8 @@ def _piece_vehicles(found: Sequence[Any], piece: Any, half_width: float, side: s
     if not kept:
         return []
     pts = np.concatenate(rings)
-    ll = strip.lonlat_at(pts[:, 0], pts[:, 1])
+    xy = strip.xy_at(pts[:, 0], pts[:, 1])
+    ll = np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))
     rows = np.array([[v.row0, v.row1] for v, _ in kept], dtype=float) + 0.5
     st = strip.station_at_row(rows)
     # which rings are closed already, all at once

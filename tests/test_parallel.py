@@ -176,3 +176,20 @@ def test_cli_workers_option(monkeypatch):
     assert 1 in seen and 3 in seen   # passed on to measure()
     a, b = json.loads(one.stdout), json.loads(two.stdout)
     assert a["length_km"] == b["length_km"] and a["vehicle_count"] == b["vehicle_count"]
+
+
+def test_no_worker_processes_available_detects_here(monkeypatch):
+    # a container without /dev/shm (no POSIX semaphores) or a fork refused by process limits
+    import concurrent.futures
+
+    class NoPool:
+        def __init__(self, *a, **k):
+            raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", NoPool)
+    with parallel.Workers(_square, 1, workers=2) as w:
+        for x in range(4):
+            w.submit(x)
+        got = list(w.drain())
+    assert got == [1, 2, 5, 10]
+    assert w.workers == 0 and "OSError" in w.unavailable
