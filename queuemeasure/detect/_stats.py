@@ -71,25 +71,27 @@ def ratio(num: np.ndarray, den: np.ndarray, fill: float = np.nan) -> np.ndarray:
 
 
 def fill_nan(x: np.ndarray) -> np.ndarray:
-    """Replace NaN along axis 0 by the nearest finite value (per trailing element)."""
+    """Replace NaN along axis 0 by the nearest finite value (per trailing element; the
+    earlier one on ties; zero where a column has none).
+
+    All columns at once: the last finite row at or before each row and the first one at or
+    after it are running maxima and minima of row numbers (no loop over columns).
+    """
     x = np.array(x, dtype=np.float64)
     flat = x.reshape(x.shape[0], -1)
     bad = ~np.isfinite(flat)
     if not bad.any():
         return x
     n = flat.shape[0]
-    for j in np.flatnonzero(bad.any(axis=0)):
-        ok = ~bad[:, j]
-        if not ok.any():
-            flat[:, j] = 0.0
-            continue
-        idx = np.flatnonzero(ok)
-        pos = np.clip(np.searchsorted(idx, np.arange(n)), 0, len(idx) - 1)
-        prev = idx[np.maximum(pos - 1, 0)]
-        nxt = idx[pos]
-        near = np.where(np.abs(np.arange(n) - prev) <= np.abs(nxt - np.arange(n)), prev, nxt)
-        flat[:, j] = flat[near, j]
-    return flat.reshape(x.shape)
+    r = np.arange(n)[:, None]
+    prev = np.maximum.accumulate(np.where(bad, -1, r), axis=0)
+    nxt = np.minimum.accumulate(np.where(bad, n, r)[::-1], axis=0)[::-1]
+    near = np.where((nxt == n) | ((prev >= 0) & (r - prev <= nxt - r)), prev, nxt)
+    none = prev[-1] < 0  # columns without a finite value
+    near[:, none] = 0
+    out = np.take_along_axis(flat, near, axis=0)
+    out[:, none] = 0.0
+    return out.reshape(x.shape)
 
 
 def _weighted_columns(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
