@@ -104,6 +104,19 @@ def _weighted_columns(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np
     return x[:, cols[0]:cols[-1] + 1], weight[:, cols[0]:cols[-1] + 1]
 
 
+_GAUSS_R = int(4.0 * 1.5 + 0.5)  # radius of hist_mode's Gaussian (sigma 1.5 bins)
+
+
+def _occupied(h: np.ndarray, margin: int) -> tuple[int, int]:
+    """Bins ``[a, b)`` of a (blocks, bins) histogram from ``margin`` before the first bin
+    holding any weight to ``margin`` after the last (all bins if none holds any)."""
+    nb = h.shape[1]
+    cols = np.flatnonzero(h.any(axis=0))
+    if not cols.size:
+        return 0, nb
+    return max(int(cols[0]) - margin, 0), min(int(cols[-1]) + 1 + margin, nb)
+
+
 def hist_mode(
     lum: np.ndarray, weight: np.ndarray, blocks: Blocks, win_m: float, step: float,
     lo: float = -0.2, hi: float = 1.4, nb: int = 320,
@@ -118,26 +131,34 @@ def hist_mode(
     blk = (np.arange(lum.shape[0], dtype=np.int64) // blocks.size)[:, None]
     keys = (blk * nb + idx).ravel()
     h = np.bincount(keys, weights=weight.ravel(), minlength=blocks.n * nb).reshape(blocks.n, nb)
-    h = blocks.window(h, win_m, step)
+    # only the bins from a little before the first one holding any weight to a little after
+    # the last (about half of them): the window sums each bin on its own, and the Gaussian
+    # (radius _GAUSS_R bins) leaves bins further than that from any weight at exactly 0.0,
+    # as in the whole histogram. One more bin on each side is exactly zero after smoothing:
+    # the peak, its neighbours and the half-height bins on both sides all lie inside
+    a, b = _occupied(h, _GAUSS_R + 1)
+    h = blocks.window(h[:, a:b], win_m, step)
     h = ndi.gaussian_filter1d(h, 1.5, axis=1, mode="constant")
-    n = blocks.n
+    n, width = h.shape
     ar = np.arange(n)
     k = np.argmax(h, axis=1)
-    kk = np.clip(k, 1, nb - 2)
+    # (with bins cut off on a side, rows with weight have their peak at least one bin in;
+    # rows without are NaN below)
+    kk = np.clip(k, 1, width - 2)
     y0, y1, y2 = h[ar, kk - 1], h[ar, kk], h[ar, kk + 1]
     den = y0 - 2 * y1 + y2
     with np.errstate(invalid="ignore", divide="ignore"):
         delta = np.where(den < 0, 0.5 * (y0 - y2) / den, 0.0)
     delta = np.clip(np.nan_to_num(delta), -0.5, 0.5)
-    mode = lo + (kk + 0.5 + delta) * bw
+    mode = lo + ((kk + a) + 0.5 + delta) * bw
     half = 0.5 * h[ar, k][:, None]
-    b = np.arange(nb)[None, :]
+    bins = np.arange(width)[None, :]
     below = h < half
     # the last bin below half height left of the peak, the first one right of it
-    m = below & (b < k[:, None])
-    left = np.where(m.any(axis=1), nb - 1 - np.argmax(m[:, ::-1], axis=1), -1)
-    m = below & (b > k[:, None])
-    right = np.where(m.any(axis=1), np.argmax(m, axis=1), nb)
+    m = below & (bins < k[:, None])
+    left = np.where(m.any(axis=1), width - 1 - np.argmax(m[:, ::-1], axis=1), -1) + a
+    m = below & (bins > k[:, None])
+    right = np.where(m.any(axis=1), np.argmax(m, axis=1), width) + a
     hwhm = 0.5 * (right - left - 1) * bw
     sig = np.sqrt(np.maximum(hwhm**2 - (1.5 * bw) ** 2, 0.0)) / 1.1774
     bad = h.max(axis=1) <= 1e-9
@@ -197,10 +218,13 @@ def hist_quantile(
     keys = (blk * nb + idx).ravel()
     h = np.bincount(keys, weights=weight.ravel(),
                     minlength=blocks.n * nb).reshape(blocks.n, nb)
-    h = blocks.window(h, win_m, step)
+    # only the bins from the first holding any weight to the last: the cumulative sums
+    # before them are 0.0 (never >= q * tot where tot > 0), after them tot
+    a, b = _occupied(h, 0)
+    h = blocks.window(h[:, a:b], win_m, step)
     c = np.cumsum(h, axis=1)
     tot = c[:, -1]
-    k = np.argmax(c >= q * tot[:, None], axis=1)
+    k = np.argmax(c >= q * tot[:, None], axis=1) + a
     out = lo + (k + 0.5) * bw
     out[tot <= 1e-9] = np.nan
     return out
