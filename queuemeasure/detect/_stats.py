@@ -178,12 +178,22 @@ def opening(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return x
     if x.ndim != 2 or np.isnan(x).any():
         return ndi.grey_opening(x, size=size)
-    out = x
-    for axis, k in enumerate(size):
+    if size[1] <= 1:
+        out = x
+        for axis, k in enumerate(size):
+            out = _running(out, k, axis, k // 2, np.minimum)
+        for axis, k in enumerate(size):
+            out = _running(out, k, axis, k - 1 - k // 2, np.maximum)
+        return out
+    # on the transposed strip: a shifted view along its few columns is then one contiguous
+    # run of memory rather than thousands of short rows (the same minima and maxima, in
+    # the same order: about 3x faster for a window across the road)
+    out = np.ascontiguousarray(x.T)
+    for axis, k in ((1, size[0]), (0, size[1])):
         out = _running(out, k, axis, k // 2, np.minimum)
-    for axis, k in enumerate(size):
+    for axis, k in ((1, size[0]), (0, size[1])):
         out = _running(out, k, axis, k - 1 - k // 2, np.maximum)
-    return out
+    return np.ascontiguousarray(out.T)
 
 
 def _running(x: np.ndarray, k: int, axis: int, before: int, fn: np.ufunc) -> np.ndarray:
