@@ -232,9 +232,16 @@ def hist_quantile(
     # before them are 0.0 (never >= q * tot where tot > 0), after them tot
     a, b = _occupied(h, 0)
     h = blocks.window(h[:, a:b], win_m, step)
-    c = np.cumsum(h, axis=1)
-    tot = c[:, -1]
-    k = np.argmax(c >= q * tot[:, None], axis=1) + a
+    # the cumulative sums along the bins, bin by bin for all blocks at once on the
+    # transposed histogram: the same additions in the same order as np.cumsum(h, axis=1),
+    # which runs block by block and costs about twice as much
+    ht = np.ascontiguousarray(h.T)
+    c = np.empty_like(ht)
+    c[0] = ht[0]
+    for j in range(1, len(ht)):
+        np.add(c[j - 1], ht[j], out=c[j])
+    tot = c[-1]
+    k = np.argmax(c >= q * tot[None, :], axis=0) + a
     out = lo + (k + 0.5) * bw
     out[tot <= 1e-9] = np.nan
     return out
