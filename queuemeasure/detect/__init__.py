@@ -941,7 +941,10 @@ def _edge_texture(lum: np.ndarray, ok: np.ndarray, rw: np.ndarray, n_b: np.ndarr
     d[1:-1] = np.where(ok[1:] & ok[:-1], lum[1:] - lum[:-1], 0.0)  # d[j]: edge between j-1 and j
     e = ndi.uniform_filter1d(d * d, odd(1.0 / step), axis=1)
     L = max(1, int(round(_TEX_REACH_M / step)))
-    c = np.concatenate([np.zeros((1, cols), np.float64), np.cumsum(e, axis=0, dtype=np.float64)])
+    # (the running sums of the float32 values as doubles: cast first, then accumulate -- the
+    # same sums, three times faster than numpy's accumulation with a cast)
+    c = np.zeros((rows + 2, cols), np.float64)
+    np.cumsum(e.astype(np.float64), axis=0, out=c[1:])
     r = np.arange(rows)
     # up: edges d[r-L+1 .. r] (the last between r-1 and r); down: d[r+1 .. r+L]
     u0, u1 = np.clip(r - L + 1, 0, rows + 1), r + 1
