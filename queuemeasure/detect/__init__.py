@@ -75,7 +75,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ._blobs import CAR_LEN, MAX_VEH_WIDTH_M, MIN_TRIMMED_WIDTH_M, BlobContext, analyse_blob, pct, split_across
-from ._stats import Blocks, binary_closing, binary_opening, fill_nan, hist_mode, hist_quantile, odd, opening, ratio
+from ._stats import (Blocks, _running, binary_closing, binary_opening, fill_nan, hist_mode, hist_quantile, odd,
+                     opening, ratio)
 
 __all__ = ["StripVehicle", "StripDetections", "detect_vehicles"]
 
@@ -613,7 +614,7 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     # foliage is light and dark clumps, each narrower than a vehicle: near vegetation both
     # together are one wide thing
     kv = odd(_VEG_NEAR_M / step)
-    near = ndi.uniform_filter(hidden.astype(np.float32), kv) > 0.5 / (kv * kv)
+    near = _near(hidden, kv)
     if near.any():
         anom_o = np.where(near, anom_o - opening(anom_o, wide), th_sign)
     else:
@@ -956,6 +957,16 @@ def _edge_texture(lum: np.ndarray, ok: np.ndarray, rw: np.ndarray, n_b: np.ndarr
     ref = blocks.to_rows(fill_nan(ratio(t_b, n_b)))
     ref = np.maximum(ref, (0.5 * _NOISE_FLOOR) ** 2)[:, None]
     return np.sqrt(t / ref).astype(np.float32)
+
+
+def _near(m: np.ndarray, k: int) -> np.ndarray:
+    """``ndi.uniform_filter(m.astype(np.float32), k) > 0.5 / k**2`` of a 2-D bool array:
+    whether any pixel of ``m`` lies in the ``k`` x ``k`` window (the mean is a whole number
+    of ``1 / k**2`` to within rounding far below half of that; the pixels "reflect" mode
+    mirrors in at an edge already lie in the window clipped to the array). By running ORs
+    over shifted views, not a float filter."""
+    out = _running(m, k, 0, k // 2, np.logical_or)
+    return _running(out, k, 1, k // 2, np.logical_or)
 
 
 def _carriageway_extent(carr_b: np.ndarray, offs: np.ndarray) -> np.ndarray:
