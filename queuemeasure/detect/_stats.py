@@ -40,12 +40,13 @@ class Blocks:
             x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)], axis=0)
         return x.reshape((self.n, self.size) + x.shape[1:]).sum(axis=1, dtype=np.float64)
 
-    def window(self, xb: np.ndarray, metres: float, step: float) -> np.ndarray:
-        """Sum of block values over a window of about ``metres`` (zero beyond the ends)."""
+    def window(self, xb: np.ndarray, metres: float, step: float, axis: int = 0) -> np.ndarray:
+        """Sum of block values over a window of about ``metres`` (zero beyond the ends);
+        blocks along ``axis``."""
         k = odd(metres / (self.size * step))
         if k <= 1:
             return xb
-        return ndi.uniform_filter1d(xb, k, axis=0, mode="constant") * k
+        return ndi.uniform_filter1d(xb, k, axis=axis, mode="constant") * k
 
     def to_rows(self, xb: np.ndarray) -> np.ndarray:
         """Linear interpolation of block values (at block centres) to every row."""
@@ -225,17 +226,18 @@ def hist_quantile(
     x, weight = _weighted_columns(x, np.broadcast_to(weight, x.shape))
     idx = np.clip(((x - lo) * (1.0 / bw)).astype(np.int32), 0, nb - 1)
     blk = (np.arange(x.shape[0], dtype=np.int64) // blocks.size)[:, None]
-    keys = (blk * nb + idx).ravel()
-    h = np.bincount(keys, weights=weight.ravel(),
-                    minlength=blocks.n * nb).reshape(blocks.n, nb)
+    # the histogram transposed, (bins, blocks): every bin's sum is the same additions in
+    # the same order (bincount adds the pixels in their order), the window runs along
+    # contiguous rows, and the cumulative sums below go bin by bin for all blocks at once
+    # (the same additions in the same order as np.cumsum along the bins of a block, which
+    # costs about twice as much)
+    keys = (idx * np.int64(blocks.n) + blk).ravel()
+    ht = np.bincount(keys, weights=weight.ravel(),
+                     minlength=blocks.n * nb).reshape(nb, blocks.n)
     # only the bins from the first holding any weight to the last: the cumulative sums
     # before them are 0.0 (never >= q * tot where tot > 0), after them tot
-    a, b = _occupied(h, 0)
-    h = blocks.window(h[:, a:b], win_m, step)
-    # the cumulative sums along the bins, bin by bin for all blocks at once on the
-    # transposed histogram: the same additions in the same order as np.cumsum(h, axis=1),
-    # which runs block by block and costs about twice as much
-    ht = np.ascontiguousarray(h.T)
+    a, b = _occupied(ht.T, 0)
+    ht = blocks.window(ht[a:b], win_m, step, axis=1)
     c = np.empty_like(ht)
     c[0] = ht[0]
     for j in range(1, len(ht)):
