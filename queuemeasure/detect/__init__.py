@@ -933,13 +933,28 @@ def _thin_removed(a: np.ndarray, step: float, k: int) -> np.ndarray:
     opening of ``k`` pixels removes the rest of what is small.
     """
     d = max(1, int(round(_LINE_GAP_M / step)))
-    side = np.zeros_like(a)
+    # on the transposed strip: the shifts across the road, and the opening's windows, run
+    # over contiguous memory rather than thousands of short rows (the same maxima and
+    # minima; the opening's minimum and maximum over a square do not depend on which axis
+    # goes first)
+    at = np.ascontiguousarray(a.T)
+    side = np.zeros_like(at)
+    n = at.shape[0]
     for dd in (d, d + 1):
-        if dd < a.shape[1]:
-            side[:, dd:] = np.maximum(side[:, dd:], a[:, :-dd])
-            side[:, :-dd] = np.maximum(side[:, :-dd], a[:, dd:])
-    a = np.minimum(a, np.maximum(_LINE_K * side, 1.0)).astype(np.float32)
-    return opening(a, (k, k))
+        if dd < n:
+            np.maximum(side[dd:], at[:-dd], out=side[dd:])
+            np.maximum(side[:-dd], at[dd:], out=side[:-dd])
+    at = np.minimum(at, np.maximum(_LINE_K * side, 1.0)).astype(np.float32)
+    if k <= 1:
+        return np.ascontiguousarray(at.T)
+    if np.isnan(at).any():
+        return opening(np.ascontiguousarray(at.T), (k, k))
+    out = at
+    for axis in (0, 1):
+        out = _running(out, k, axis, k // 2, np.minimum)
+    for axis in (0, 1):
+        out = _running(out, k, axis, k - 1 - k // 2, np.maximum)
+    return np.ascontiguousarray(out.T)
 
 
 def _edge_texture(lum: np.ndarray, ok: np.ndarray, rw: np.ndarray, n_b: np.ndarray, blocks: Blocks,
