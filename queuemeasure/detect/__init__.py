@@ -301,7 +301,7 @@ def _column_anomaly(feat: np.ndarray, ok: np.ndarray, mode: np.ndarray, sig: np.
     blocks = Blocks(rows, odd(_COLBLOCK_M / step))
     B, n = blocks.size, blocks.n
     x = feat.copy()  # np.where over the short band axis is several times slower
-    x[~ok] = np.nan
+    x.reshape(-1, nf)[~ok.ravel()] = np.nan  # (pixels as rows: a faster mask assignment)
     pad = n * B - rows
     if pad:
         x = np.concatenate([x, np.full((pad, cols, nf), np.nan, np.float32)], axis=0)
@@ -1085,7 +1085,7 @@ def detect_vehicles(
             raise ValueError(f"valid must have shape {(rows, cols)}, got {valid.shape}")
         ok &= valid
     img = img.copy()  # zero where invalid (np.where over the short band axis is slower)
-    img[~ok] = 0.0
+    img.reshape(-1, nbands)[~ok.ravel()] = 0.0  # (pixels as rows: a faster mask assignment)
     step = float(step_m)
     threshold = float(_T0 / max(sensitivity, 1e-6))
     empty = StripDetections(
