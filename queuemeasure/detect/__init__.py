@@ -75,8 +75,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ._blobs import CAR_LEN, MAX_VEH_WIDTH_M, MIN_TRIMMED_WIDTH_M, BlobContext, analyse_blob, pct, split_across
-from ._stats import (Blocks, _running, binary_closing, binary_opening, fill_nan, hist_mode, hist_quantile, odd,
-                     opening, ratio)
+from ._stats import (Blocks, _running, binary_closing, binary_dilation, binary_opening, fill_nan, hist_mode,
+                     hist_quantile, odd, opening, ratio)
 
 __all__ = ["StripVehicle", "StripDetections", "detect_vehicles"]
 
@@ -565,12 +565,12 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     kc = odd(_CARRIAGE_CLOSE_M / step)
     if kc > 1:
         pad = np.pad(carr_b, ((0, 0), (kc, kc)), constant_values=False)
-        carr_b = ndi.binary_closing(pad, structure=np.ones((1, kc), bool))[:, kc:-kc]
+        carr_b = binary_closing(pad, np.ones((1, kc), bool))[:, kc:-kc]  # (by shifted views)
     blk_of_row = np.minimum(np.arange(rows) // blocks.size, blocks.n - 1)
     carr_core = carr_b[blk_of_row]
     kd = odd(_CARRIAGE_GROW_M / step)
     if kd > 1:
-        carr_b = ndi.binary_dilation(carr_b, structure=np.ones((1, 2 * kd + 1), bool))
+        carr_b = binary_dilation(carr_b, np.ones((1, 2 * kd + 1), bool))
     carriage = carr_b[blk_of_row]
     carriageway = _carriageway_extent(carr_b, offs)[blk_of_row]
 

@@ -267,6 +267,11 @@ def binary_closing(m: np.ndarray, structure: np.ndarray) -> np.ndarray:
     return _combine(dilated, offs, np.logical_and, True)
 
 
+def binary_dilation(m: np.ndarray, structure: np.ndarray) -> np.ndarray:
+    """``ndi.binary_dilation(m, structure)`` of a 2-D bool array (see :func:`binary_opening`)."""
+    return _combine(m, [(-a, -b) for a, b in _offsets(structure)], np.logical_or, False)
+
+
 def _offsets(structure: np.ndarray) -> list[tuple[int, int]]:
     s = np.asarray(structure, bool)
     centre = np.array(s.shape) // 2
