@@ -221,9 +221,16 @@ def _nanmedian(x: np.ndarray, axis: int) -> np.ndarray:
     """
     if x.shape[axis] <= 32:
         out = _median_network(x, axis)
-        bad = np.isnan(x).any(axis=axis)
+        nan = np.isnan(x)
+        bad = nan.any(axis=axis)
         if bad.any():
-            out[bad] = _nanmedian_sorted(np.moveaxis(x, axis, -1)[bad], axis=-1)
+            # lines of NaN only (most of those holding any: pixels off the image) are NaN;
+            # only the others are sorted
+            empty = nan.all(axis=axis)
+            out[empty] = np.nan
+            part = bad & ~empty
+            if part.any():
+                out[part] = _nanmedian_sorted(np.moveaxis(x, axis, -1)[part], axis=-1)
         return out
     return _nanmedian_sorted(x, axis)
 
