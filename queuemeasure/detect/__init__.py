@@ -710,7 +710,7 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
             bm = lab[sl] == i
             if holes is not None and holes[sl].any():
                 bm = ndi.binary_fill_holes(bm)
-            npx = bm.sum()
+            npx = np.count_nonzero(bm)
             if np.count_nonzero(carriage[sl] & bm) < 0.5 * npx:
                 continue  # mostly off the carriageway
             c_start = sl[1].start
