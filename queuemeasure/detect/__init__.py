@@ -74,7 +74,7 @@ from typing import Iterator
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._blobs import CAR_LEN, MAX_VEH_WIDTH_M, MIN_TRIMMED_WIDTH_M, BlobContext, analyse_blob, pct, split_across
+from ._blobs import _CROSS, CAR_LEN, MAX_VEH_WIDTH_M, MIN_TRIMMED_WIDTH_M, BlobContext, analyse_blob, pct, split_across
 from ._stats import (Blocks, _running, binary_closing, binary_dilation, binary_opening, fill_nan, hist_mode,
                      hist_quantile, odd, opening, ratio)
 
@@ -709,7 +709,7 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
                 continue  # none of its vehicles could be asked for
             bm = lab[sl] == i
             if holes is not None and holes[sl].any():
-                bm = ndi.binary_fill_holes(bm)
+                bm = ndi.binary_fill_holes(bm, _CROSS)  # (its default, made once)
             npx = np.count_nonzero(bm)
             if np.count_nonzero(carriage[sl] & bm) < 0.5 * npx:
                 continue  # mostly off the carriageway
