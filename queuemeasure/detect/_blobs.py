@@ -124,9 +124,12 @@ def split_across(m: np.ndarray, a: np.ndarray, r0: int, c0: int, step: float, de
     return out
 
 
+_CROSS = ndi.generate_binary_structure(2, 1)  # label's default (made once, not per small call)
+
+
 def _components(m: np.ndarray) -> list[tuple[np.ndarray, int, int]]:
     """The connected pieces of a mask: ``(piece mask, first row, first column)`` each."""
-    lab, _ = ndi.label(m)
+    lab, _ = ndi.label(m, _CROSS)
     return [(lab[sl] == i, sl[0].start, sl[1].start)
             for i, sl in enumerate(ndi.find_objects(lab), start=1) if sl is not None]
 
@@ -218,13 +221,16 @@ def _split_rows_dp(evidence: np.ndarray, step: float) -> list[tuple[int, int]]:
     best = [inf] * m
     prev = [-1] * m
     best[0] = 0.0
+    i0 = 0
     for j in range(1, m):
-        for i in range(j):
+        # the points too far before pts[j] for a piece (pts ascend: a prefix, which only
+        # grows with j) are skipped without a look
+        while (pts[j] - pts[i0]) * step > MAX_LEN_M:
+            i0 += 1
+        for i in range(i0, j):
             if best[i] == inf:
                 continue
             seg = (pts[j] - pts[i]) * step
-            if seg > MAX_LEN_M:
-                continue
             a0, a1 = pts[i] + edge, pts[j] - edge
             uniform = a1 <= a0 or cs[a1] - cs[a0] == 0
             c = best[i] + _length_cost(seg, uniform) - bonus[j]
@@ -282,6 +288,8 @@ _any = np.logical_or.reduce
 
 def _in_short_runs(x: np.ndarray, maxlen: int) -> np.ndarray | None:
     """True where ``x`` (1-D bool) is True in a run of at most ``maxlen``; None if no run."""
+    if not _any(x):
+        return None
     pad = np.zeros(x.size + 2, bool)
     pad[1:-1] = x
     edges = np.flatnonzero(pad[1:] != pad[:-1])  # starts and ends of runs, alternating
@@ -341,6 +349,11 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
     else:
         parts = [(0, nrow)]
     shade = ctx.shade[rs, cs]
+    green = None
+    if ctx.smooth_green is not None:
+        green = ctx.smooth_green[rs, cs]
+        if not green.any():
+            green = None  # (most blobs: no part can be mostly grass)
     out: list[Segment] = []
     maxn = int(SHADOW_TRIM_M / step)
     # pixels coarser than 0.5 m lose up to a pixel of a vehicle's width to partial cover:
@@ -365,7 +378,7 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
             lab = ctx.shade_lab[rs, cs][q0:q1, k0:k1][sh]
             if lab.size and ctx.shade_wide[np.bincount(lab).argmax()]:
                 continue
-        if nsh < 0.5 * npx:
+        if 0 < nsh < 0.5 * npx:  # (without shade nothing is trimmed)
             # cast shadow on the ends or sides of a body that is not itself dark
             cnt_r = np.maximum(sub.sum(axis=1), 1)
             ta, tb = _trim(sh.sum(axis=1) / cnt_r, maxn)
@@ -381,8 +394,8 @@ def analyse_blob(m: np.ndarray, r_off: int, c_off: int, ctx: BlobContext) -> lis
             sub = m[q0:q1, k0:k1]
             if not sub.any():
                 continue
-        if ctx.smooth_green is not None and \
-                np.count_nonzero(ctx.smooth_green[rs, cs][q0:q1, k0:k1] & sub) / np.count_nonzero(sub) > 0.5:
+        if green is not None and \
+                np.count_nonzero(green[q0:q1, k0:k1] & sub) / np.count_nonzero(sub) > 0.5:
             continue  # grass or a bush (tested per vehicle: a green car spares its neighbours)
         # faint fringe rows at the ends (blur, the hysteresis' low threshold) are not the
         # body: the footprint ends where its rows reach a fraction of the body's response

@@ -40,12 +40,13 @@ class Blocks:
             x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)], axis=0)
         return x.reshape((self.n, self.size) + x.shape[1:]).sum(axis=1, dtype=np.float64)
 
-    def window(self, xb: np.ndarray, metres: float, step: float) -> np.ndarray:
-        """Sum of block values over a window of about ``metres`` (zero beyond the ends)."""
+    def window(self, xb: np.ndarray, metres: float, step: float, axis: int = 0) -> np.ndarray:
+        """Sum of block values over a window of about ``metres`` (zero beyond the ends);
+        blocks along ``axis``."""
         k = odd(metres / (self.size * step))
         if k <= 1:
             return xb
-        return ndi.uniform_filter1d(xb, k, axis=0, mode="constant") * k
+        return ndi.uniform_filter1d(xb, k, axis=axis, mode="constant") * k
 
     def to_rows(self, xb: np.ndarray) -> np.ndarray:
         """Linear interpolation of block values (at block centres) to every row."""
@@ -71,25 +72,27 @@ def ratio(num: np.ndarray, den: np.ndarray, fill: float = np.nan) -> np.ndarray:
 
 
 def fill_nan(x: np.ndarray) -> np.ndarray:
-    """Replace NaN along axis 0 by the nearest finite value (per trailing element)."""
+    """Replace NaN along axis 0 by the nearest finite value (per trailing element; the
+    earlier one on ties; zero where a column has none).
+
+    All columns at once: the last finite row at or before each row and the first one at or
+    after it are running maxima and minima of row numbers (no loop over columns).
+    """
     x = np.array(x, dtype=np.float64)
     flat = x.reshape(x.shape[0], -1)
     bad = ~np.isfinite(flat)
     if not bad.any():
         return x
     n = flat.shape[0]
-    for j in np.flatnonzero(bad.any(axis=0)):
-        ok = ~bad[:, j]
-        if not ok.any():
-            flat[:, j] = 0.0
-            continue
-        idx = np.flatnonzero(ok)
-        pos = np.clip(np.searchsorted(idx, np.arange(n)), 0, len(idx) - 1)
-        prev = idx[np.maximum(pos - 1, 0)]
-        nxt = idx[pos]
-        near = np.where(np.abs(np.arange(n) - prev) <= np.abs(nxt - np.arange(n)), prev, nxt)
-        flat[:, j] = flat[near, j]
-    return flat.reshape(x.shape)
+    r = np.arange(n)[:, None]
+    prev = np.maximum.accumulate(np.where(bad, -1, r), axis=0)
+    nxt = np.minimum.accumulate(np.where(bad, n, r)[::-1], axis=0)[::-1]
+    near = np.where((nxt == n) | ((prev >= 0) & (r - prev <= nxt - r)), prev, nxt)
+    none = prev[-1] < 0  # columns without a finite value
+    near[:, none] = 0
+    out = np.take_along_axis(flat, near, axis=0)
+    out[:, none] = 0.0
+    return out.reshape(x.shape)
 
 
 def _weighted_columns(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +103,19 @@ def _weighted_columns(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np
     if not cols.size:
         return x[:, :0], weight[:, :0]
     return x[:, cols[0]:cols[-1] + 1], weight[:, cols[0]:cols[-1] + 1]
+
+
+_GAUSS_R = int(4.0 * 1.5 + 0.5)  # radius of hist_mode's Gaussian (sigma 1.5 bins)
+
+
+def _occupied(h: np.ndarray, margin: int) -> tuple[int, int]:
+    """Bins ``[a, b)`` of a (blocks, bins) histogram from ``margin`` before the first bin
+    holding any weight to ``margin`` after the last (all bins if none holds any)."""
+    nb = h.shape[1]
+    cols = np.flatnonzero(h.any(axis=0))
+    if not cols.size:
+        return 0, nb
+    return max(int(cols[0]) - margin, 0), min(int(cols[-1]) + 1 + margin, nb)
 
 
 def hist_mode(
@@ -116,26 +132,34 @@ def hist_mode(
     blk = (np.arange(lum.shape[0], dtype=np.int64) // blocks.size)[:, None]
     keys = (blk * nb + idx).ravel()
     h = np.bincount(keys, weights=weight.ravel(), minlength=blocks.n * nb).reshape(blocks.n, nb)
-    h = blocks.window(h, win_m, step)
+    # only the bins from a little before the first one holding any weight to a little after
+    # the last (about half of them): the window sums each bin on its own, and the Gaussian
+    # (radius _GAUSS_R bins) leaves bins further than that from any weight at exactly 0.0,
+    # as in the whole histogram. One more bin on each side is exactly zero after smoothing:
+    # the peak, its neighbours and the half-height bins on both sides all lie inside
+    a, b = _occupied(h, _GAUSS_R + 1)
+    h = blocks.window(h[:, a:b], win_m, step)
     h = ndi.gaussian_filter1d(h, 1.5, axis=1, mode="constant")
-    n = blocks.n
+    n, width = h.shape
     ar = np.arange(n)
     k = np.argmax(h, axis=1)
-    kk = np.clip(k, 1, nb - 2)
+    # (with bins cut off on a side, rows with weight have their peak at least one bin in;
+    # rows without are NaN below)
+    kk = np.clip(k, 1, width - 2)
     y0, y1, y2 = h[ar, kk - 1], h[ar, kk], h[ar, kk + 1]
     den = y0 - 2 * y1 + y2
     with np.errstate(invalid="ignore", divide="ignore"):
         delta = np.where(den < 0, 0.5 * (y0 - y2) / den, 0.0)
     delta = np.clip(np.nan_to_num(delta), -0.5, 0.5)
-    mode = lo + (kk + 0.5 + delta) * bw
+    mode = lo + ((kk + a) + 0.5 + delta) * bw
     half = 0.5 * h[ar, k][:, None]
-    b = np.arange(nb)[None, :]
+    bins = np.arange(width)[None, :]
     below = h < half
     # the last bin below half height left of the peak, the first one right of it
-    m = below & (b < k[:, None])
-    left = np.where(m.any(axis=1), nb - 1 - np.argmax(m[:, ::-1], axis=1), -1)
-    m = below & (b > k[:, None])
-    right = np.where(m.any(axis=1), np.argmax(m, axis=1), nb)
+    m = below & (bins < k[:, None])
+    left = np.where(m.any(axis=1), width - 1 - np.argmax(m[:, ::-1], axis=1), -1) + a
+    m = below & (bins > k[:, None])
+    right = np.where(m.any(axis=1), np.argmax(m, axis=1), width) + a
     hwhm = 0.5 * (right - left - 1) * bw
     sig = np.sqrt(np.maximum(hwhm**2 - (1.5 * bw) ** 2, 0.0)) / 1.1774
     bad = h.max(axis=1) <= 1e-9
@@ -155,12 +179,22 @@ def opening(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return x
     if x.ndim != 2 or np.isnan(x).any():
         return ndi.grey_opening(x, size=size)
-    out = x
-    for axis, k in enumerate(size):
+    if size[1] <= 1:
+        out = x
+        for axis, k in enumerate(size):
+            out = _running(out, k, axis, k // 2, np.minimum)
+        for axis, k in enumerate(size):
+            out = _running(out, k, axis, k - 1 - k // 2, np.maximum)
+        return out
+    # on the transposed strip: a shifted view along its few columns is then one contiguous
+    # run of memory rather than thousands of short rows (the same minima and maxima, in
+    # the same order: about 3x faster for a window across the road)
+    out = np.ascontiguousarray(x.T)
+    for axis, k in ((1, size[0]), (0, size[1])):
         out = _running(out, k, axis, k // 2, np.minimum)
-    for axis, k in enumerate(size):
+    for axis, k in ((1, size[0]), (0, size[1])):
         out = _running(out, k, axis, k - 1 - k // 2, np.maximum)
-    return out
+    return np.ascontiguousarray(out.T)
 
 
 def _running(x: np.ndarray, k: int, axis: int, before: int, fn: np.ufunc) -> np.ndarray:
@@ -192,13 +226,24 @@ def hist_quantile(
     x, weight = _weighted_columns(x, np.broadcast_to(weight, x.shape))
     idx = np.clip(((x - lo) * (1.0 / bw)).astype(np.int32), 0, nb - 1)
     blk = (np.arange(x.shape[0], dtype=np.int64) // blocks.size)[:, None]
-    keys = (blk * nb + idx).ravel()
-    h = np.bincount(keys, weights=weight.ravel(),
-                    minlength=blocks.n * nb).reshape(blocks.n, nb)
-    h = blocks.window(h, win_m, step)
-    c = np.cumsum(h, axis=1)
-    tot = c[:, -1]
-    k = np.argmax(c >= q * tot[:, None], axis=1)
+    # the histogram transposed, (bins, blocks): every bin's sum is the same additions in
+    # the same order (bincount adds the pixels in their order), the window runs along
+    # contiguous rows, and the cumulative sums below go bin by bin for all blocks at once
+    # (the same additions in the same order as np.cumsum along the bins of a block, which
+    # costs about twice as much)
+    keys = (idx * np.int64(blocks.n) + blk).ravel()
+    ht = np.bincount(keys, weights=weight.ravel(),
+                     minlength=blocks.n * nb).reshape(nb, blocks.n)
+    # only the bins from the first holding any weight to the last: the cumulative sums
+    # before them are 0.0 (never >= q * tot where tot > 0), after them tot
+    a, b = _occupied(ht.T, 0)
+    ht = blocks.window(ht[a:b], win_m, step, axis=1)
+    c = np.empty_like(ht)
+    c[0] = ht[0]
+    for j in range(1, len(ht)):
+        np.add(c[j - 1], ht[j], out=c[j])
+    tot = c[-1]
+    k = np.argmax(c >= q * tot[None, :], axis=0) + a
     out = lo + (k + 0.5) * bw
     out[tot <= 1e-9] = np.nan
     return out
@@ -220,6 +265,11 @@ def binary_closing(m: np.ndarray, structure: np.ndarray) -> np.ndarray:
     offs = _offsets(structure)
     dilated = _combine(m, [(-a, -b) for a, b in offs], np.logical_or, False)
     return _combine(dilated, offs, np.logical_and, True)
+
+
+def binary_dilation(m: np.ndarray, structure: np.ndarray) -> np.ndarray:
+    """``ndi.binary_dilation(m, structure)`` of a 2-D bool array (see :func:`binary_opening`)."""
+    return _combine(m, [(-a, -b) for a, b in _offsets(structure)], np.logical_or, False)
 
 
 def _offsets(structure: np.ndarray) -> list[tuple[int, int]]:
