@@ -127,29 +127,28 @@ def chain_queue(
     s0 = np.asarray(s0, dtype=float).ravel()
     s1 = np.maximum(np.asarray(s1, dtype=float).ravel(), s0)
     occ = merge_intervals(occluded)
-    order = np.argsort(s0, kind="stable").tolist()
-    # the walk reads one element at a time: Python floats (the same doubles) cost less
-    s0_l, s1_l = s0.tolist(), s1.tolist()
-    members: list[int] = []
-    reach = 0.0
-    start = np.nan
-    for i in order:
-        gap = s0_l[i] - reach
-        if gap > max_gap_m:
-            # only the unoccluded part of a gap counts
-            gap -= float(occluded_between(reach, s0_l[i], occ))
-            if gap > max_gap_m:
-                break
-        if not members:
-            start = s0_l[i]
-        members.append(i)
-        reach = max(reach, s1_l[i])
-    end = reach if members else 0.0
+    order = np.argsort(s0, kind="stable")
+    # walking the vehicles from the head: the rearmost point reached before each one is
+    # the running maximum of the rears before it (from 0, the head); the chain breaks at
+    # the first gap wider than max_gap once its occluded part is taken off
+    s0_o = s0[order]
+    reached = np.fmax.accumulate(np.concatenate([[0.0], s1[order]]))  # as max(): NaN ignored
+    gap = s0_o - reached[:-1]
+    wide = np.flatnonzero(gap > max_gap_m)
+    n = s0_o.size
+    if wide.size:
+        # only the unoccluded part of a gap counts
+        visible = gap[wide] - occluded_between(reached[:-1][wide], s0_o[wide], occ)
+        breaks = np.flatnonzero(visible > max_gap_m)
+        n = int(wide[breaks[0]]) if breaks.size else n
+    members = order[:n]
+    start = float(s0_o[0]) if n else np.nan
+    end = float(reached[n]) if n else 0.0
     truncated = False
     if np.isfinite(observed_end_m):
         rest = max(0.0, observed_end_m - end)
         truncated = bool(rest - float(occluded_between(end, observed_end_m, occ)) <= max_gap_m)
-    if members:
+    if n:
         occ_in = float(occluded_between(start, end, occ))
     else:
         start, occ_in = 0.0, 0.0
@@ -212,25 +211,24 @@ def chain_queue_bridged(
     # that only weak candidates close counts only when a run of at least `min_run`
     # accepted vehicles, chained by themselves, follows it (a queue going on, not free
     # traffic beyond the tail reached over a few weak detections)
-    strong_pos = np.flatnonzero(is_strong).tolist()
-    # element-wise walk: Python floats and ints (the same values) cost less
-    s0_m, s1_m = s0[members].tolist(), s1[members].tolist()
-    keep_until = -1
-    reach = -np.inf
-    k = 0
-    while k < len(strong_pos):
-        i = strong_pos[k]
-        if keep_until >= 0 and s0_m[i] - reach > max_gap_m:
-            run, r = 1, s1_m[i]
-            for j in strong_pos[k + 1:]:
-                if s0_m[j] - r > max_gap_m or run >= min_run:
-                    break
-                run, r = run + 1, max(r, s1_m[j])
-            if run < min_run:
+    strong_pos = np.flatnonzero(is_strong)
+    ss0, ss1 = s0[members][strong_pos], s1[members][strong_pos]
+    # the rearmost point the accepted vehicles before each one reach (as max(): NaN ignored)
+    reach = np.fmax.accumulate(np.concatenate([[-np.inf], ss1]))[:-1]
+    stop = strong_pos.size
+    ss0_l, ss1_l = ss0.tolist(), ss1.tolist()
+    for k in np.flatnonzero(ss0 - reach > max_gap_m).tolist():
+        if k == 0:
+            continue
+        run, r = 1, ss1_l[k]
+        for j in range(k + 1, strong_pos.size):
+            if ss0_l[j] - r > max_gap_m or run >= min_run:
                 break
-        keep_until = strong_pos[k]
-        reach = max(reach, s1_m[i])
-        k += 1
+            run, r = run + 1, max(r, ss1_l[j])
+        if run < min_run:
+            stop = k
+            break
+    keep_until = int(strong_pos[stop - 1]) if stop > 0 else -1
     members = members[: keep_until + 1]
     chain = chain_queue(s0[members], s1[members], max_gap_m=max_gap_m, occluded=occluded,
                         observed_end_m=observed_end_m, end_reason=end_reason)
