@@ -18,7 +18,6 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 import shapely
-import shapely.ops
 from pyproj import CRS
 from shapely.geometry import LineString, MultiLineString, Point
 from shapely.geometry.base import BaseGeometry
@@ -472,6 +471,19 @@ def _check_lonlat(value: Sequence[float], what: str) -> tuple[float, float]:
     return lon, lat
 
 
+def _substring(line: LineString, xy: np.ndarray, start: float, end: float) -> np.ndarray:
+    """The vertices of ``shapely.ops.substring(line, start, end)`` for 0 <= start < end <=
+    length, as an array: the same interpolated ends and the same vertices between them (the
+    same running sum of segment lengths), without shapely's loop and list of tuples over
+    every vertex of a long road (10 ms for 8 600 vertices)."""
+    a = line.interpolate(start)
+    b = line.interpolate(end)
+    d = np.diff(xy, axis=0)
+    at_vertex = np.concatenate([[0.0], np.cumsum(np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2))])[:-1]
+    inside = xy[:-1][(start < at_vertex) & (at_vertex < end)]
+    return np.vstack([[a.x, a.y], inside, [b.x, b.y]])
+
+
 def cut_at_head(
     xy: np.ndarray,
     local_crs: CRS,
@@ -513,10 +525,10 @@ def cut_at_head(
         at = float(line.project(hp))
     paths: dict[str, RoadPath] = {}
     if total - at > END_TOLERANCE_M:
-        fwd = np.asarray(shapely.ops.substring(line, at, total).coords)
+        fwd = _substring(line, xy, at, total)
         paths["forward"] = RoadPath.from_xy(fwd, local_crs, "forward")
     if at > END_TOLERANCE_M:
-        bwd = np.asarray(shapely.ops.substring(line, 0.0, at).coords)[::-1]
+        bwd = _substring(line, xy, 0.0, at)[::-1]
         paths["backward"] = RoadPath.from_xy(bwd, local_crs, "backward")
     wanted = ("forward", "backward") if direction == "both" else (direction,)
     sides = [paths[k] for k in wanted if k in paths]
