@@ -325,8 +325,8 @@ sys.stderr.write("\n" + json.dumps({"wall": wall, "cpu": ru.ru_utime + ru.ru_sti
 
 
 def run_child(argv: list[str], *, timeout: float = 1800.0, env: dict | None = None) -> Run:
-    """Run ``argv`` as a fresh process; wall, CPU and peak RSS of that process (CPU and
-    peak RSS include the worker processes it forks and reaps: ``wait4``'s rusage)."""
+    """Run ``argv`` as a fresh process; wall, CPU and peak RSS of that process (``wait4``'s
+    rusage: CPU adds the worker processes it forks and reaps, peak RSS is the largest)."""
     p = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, *argv], capture_output=True,
                        text=True, timeout=timeout, cwd=tempfile.gettempdir(),
                        env=None if env is None else {**os.environ, **env})
@@ -566,9 +566,9 @@ def table(res: dict) -> str:
                  f"{s['import']['cpu_s']:.2f} | {s['import']['peak_rss_mb']:.0f} | |")
     lines.append(f"| startup | | | `queuemeasure --help` | {s['help']['wall_s']:.2f} | "
                  f"{s['help']['cpu_s']:.2f} | {s['help']['peak_rss_mb']:.0f} | |")
-    lines += ["", "CPU s and peak RSS are the whole process's (with the detection workers it "
-              "forks); wall s is the call's for the first kinds of row and the whole "
-              "process's for the last.", "",
+    lines += ["", "CPU s is the whole process's with the detection workers it forks, peak RSS "
+              "the largest of them; wall s is the call's for the first kinds of row and the "
+              "whole process's for the last.", "",
               "| ratio | value | target |", "|---|---:|---|"]
     for k, v in res["ratios"].items():
         if isinstance(v, dict):
