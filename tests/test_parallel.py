@@ -114,24 +114,14 @@ def _die_in_worker(parent, x):
     return x * 10
 
 
-def test_workers_in_process_keep_order():
-    with parallel.Workers(_square, 1, workers=0) as w:
-        got = []
-        for x in range(5):
-            w.submit(x)
-            got.extend(w.ready())
-        got.extend(w.drain())
-    assert got == [1, 2, 5, 10, 17]
-
-
-@linux_fork
-def test_workers_on_processes_keep_order_and_bound_the_backlog():
-    with parallel.Workers(_square, 1, workers=2) as w:
+@pytest.mark.parametrize("n", [0, pytest.param(2, marks=linux_fork)])
+def test_workers_keep_order_and_bound_the_backlog(n):
+    with parallel.Workers(_square, 1, workers=n) as w:
         got = []
         for x in range(12):
             w.submit(x)
             got.extend(w.ready())
-            assert len(w._pending) <= 2 * w.workers
+            assert len(w._pending) <= 2 * w.workers   # in process: nothing left pending
         got.extend(w.drain())
     assert got == [1 + x * x for x in range(12)]
     assert multiprocessing.active_children() == []

@@ -76,7 +76,7 @@ from scipy import ndimage as ndi
 
 from ._blobs import _CROSS, CAR_LEN, MAX_VEH_WIDTH_M, MIN_TRIMMED_WIDTH_M, BlobContext, analyse_blob, pct, split_across
 from ._stats import (Blocks, _running, binary_closing, binary_dilation, binary_opening, fill_nan, hist_mode,
-                     hist_quantile, odd, opening, ratio)
+                     hist_quantile, odd, open_running, opening, ratio)
 
 __all__ = ["StripVehicle", "StripDetections", "detect_vehicles"]
 
@@ -460,6 +460,18 @@ def _cast_shadow(anom: np.ndarray, zl: np.ndarray, shade: np.ndarray, ok: np.nda
     return cast, bd, cast & ahead
 
 
+def _block_sums(v: np.ndarray) -> np.ndarray:
+    """Sums over axes 1 and 3 of ``v`` (blocks of f x f pixels), adding the views in
+    row-major order."""
+    f_r, f_c = v.shape[1], v.shape[3]
+    out = v[:, 0, :, 0].copy()
+    for a in range(f_r):
+        for b in range(f_c):
+            if a or b:
+                out += v[:, a, :, b]
+    return out
+
+
 def _downsample(img: np.ndarray, ok: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray]:
     rows, cols, nb = img.shape
     R, C = -(-rows // f) * f, -(-cols // f) * f
@@ -470,24 +482,27 @@ def _downsample(img: np.ndarray, ok: np.ndarray, f: int) -> tuple[np.ndarray, np
     if nb >= 2:
         # numpy sums the f x f pixels of a block in row-major order into each band (the
         # band axis is its inner loop): the same additions as views, several times faster
-        v = x.reshape(R // f, f, C // f, f, nb)
-        xs = v[:, 0, :, 0].copy()
-        for a in range(f):
-            for b in range(f):
-                if a or b:
-                    xs += v[:, a, :, b]
+        xs = _block_sums(x.reshape(R // f, f, C // f, f, nb))
     else:
         xs = x.reshape(R // f, f, C // f, f, nb).sum(axis=(1, 3))
     # (whole numbers of valid pixels: exact in any order)
-    v = w.reshape(R // f, f, C // f, f)
-    ws = v[:, 0, :, 0].copy()
-    for a in range(f):
-        for b in range(f):
-            if a or b:
-                ws += v[:, a, :, b]
+    ws = _block_sums(w.reshape(R // f, f, C // f, f))
     okw = ws >= 0.5 * f * f
     xs = xs / np.maximum(ws, 1e-9)[..., None]
     return np.where(okw[..., None], xs, 0.0).astype(np.float32), okw
+
+
+def _road_chroma(
+    feat: np.ndarray, rw: np.ndarray, blocks: Blocks, step: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The weight of road-like pixels per block window, and every pixel's chroma distance
+    from their mean colour there (``rw``: the pixels' road-likeness weights)."""
+    n_b = blocks.window(blocks.sum(rw.sum(1)), _SURF_WIN_M, step)
+    ch_b = np.stack([blocks.window(blocks.sum((feat[..., c] * rw).sum(1)), _SURF_WIN_M, step)
+                     for c in (1, 2)], axis=1)
+    chroma = blocks.to_rows(fill_nan(ratio(ch_b, n_b[:, None])))
+    dc = np.hypot(feat[..., 1] - chroma[:, None, 0], feat[..., 2] - chroma[:, None, 1])
+    return n_b, dc
 
 
 def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_width_m: float,
@@ -521,11 +536,7 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
     roadlike = (np.abs(zl0) < 2.5) & ok
     if rgb:
         rw = roadlike * zone_w[None, :]
-        n_b = blocks.window(blocks.sum(rw.sum(1)), _SURF_WIN_M, step)
-        ch_b = np.stack([blocks.window(blocks.sum((feat[..., c] * rw).sum(1)), _SURF_WIN_M, step)
-                         for c in (1, 2)], axis=1)
-        chroma = blocks.to_rows(fill_nan(ratio(ch_b, n_b[:, None])))
-        dc = np.hypot(feat[..., 1] - chroma[:, None, 0], feat[..., 2] - chroma[:, None, 1])
+        n_b, dc = _road_chroma(feat, rw, blocks, step)
         cs_b = blocks.window(blocks.sum((dc * rw).sum(1)), _SURF_WIN_M, step)
         csig = np.maximum(blocks.to_rows(fill_nan(ratio(cs_b, n_b))) * 1.25, _CHROMA_FLOOR)
         zc = dc / csig[:, None]
@@ -537,11 +548,7 @@ def _core(img: np.ndarray, ok: np.ndarray, offs: np.ndarray, step: float, half_w
         # wide spread (the mean spread above still decides what is road-like and what is
         # grey shade, which tinted shadows between bumper-to-bumper cars must remain)
         rw = roadlike * zone_w[None, :]
-        n_b = blocks.window(blocks.sum(rw.sum(1)), _SURF_WIN_M, step)
-        ch_b = np.stack([blocks.window(blocks.sum((feat[..., c] * rw).sum(1)), _SURF_WIN_M, step)
-                         for c in (1, 2)], axis=1)
-        chroma = blocks.to_rows(fill_nan(ratio(ch_b, n_b[:, None])))
-        dc = np.hypot(feat[..., 1] - chroma[:, None, 0], feat[..., 2] - chroma[:, None, 1])
+        n_b, dc = _road_chroma(feat, rw, blocks, step)
         cmed_b = hist_quantile(dc, rw, blocks, _SURF_WIN_M, step, 0.5, 0.0, 0.25, 250)
         csig_r = np.maximum(blocks.to_rows(fill_nan(cmed_b)) * (1.25 * 1.2533 / 1.1774), _CHROMA_FLOOR)
         zc_anom = dc / csig_r[:, None]
@@ -956,12 +963,7 @@ def _thin_removed(a: np.ndarray, step: float, k: int) -> np.ndarray:
         return np.ascontiguousarray(at.T)
     if np.isnan(at).any():
         return opening(np.ascontiguousarray(at.T), (k, k))
-    out = at
-    for axis in (0, 1):
-        out = _running(out, k, axis, k // 2, np.minimum)
-    for axis in (0, 1):
-        out = _running(out, k, axis, k - 1 - k // 2, np.maximum)
-    return np.ascontiguousarray(out.T)
+    return np.ascontiguousarray(open_running(at, ((0, k), (1, k))).T)
 
 
 def _edge_texture(lum: np.ndarray, ok: np.ndarray, rw: np.ndarray, n_b: np.ndarray, blocks: Blocks,
