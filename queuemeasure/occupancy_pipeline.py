@@ -447,7 +447,8 @@ def _find_queue(side: _Side, *, gsd: float, step: float, max_gap: float, with_re
     side.occluded_iv = _row_runs_to_intervals(hidden[: last + 1], side.edges)
     s0, s1, sc = _candidates(side)
     side.chain = chain_queue_bridged(s0, s1, sc, max_gap_m=max_gap, occluded=side.occluded_iv,
-                                     observed_end_m=side.observed_end_m, end_reason=side.end_reason)
+                                     observed_end_m=side.observed_end_m, end_reason=side.end_reason,
+                                     min_run=1)
     inside = np.zeros(side.score.size, bool)
     if side.chain.count:
         s_mid = 0.5 * (side.edges[:-1] + side.edges[1:])
@@ -517,7 +518,7 @@ def _range(side: _Side, *, gsd: float, max_gap: float) -> tuple[float, float]:
     max(2 pixels)), widened by re-thresholding the evidence at two-thirds and 1.5 times."""
     s0, s1, sc = _candidates(side)
     lo, hi = length_range(s0, s1, sc, max_gap_m=max_gap, gsd_m=gsd, occluded=side.occluded_iv,
-                          observed_end_m=side.observed_end_m, spacing_m=2 * gsd)
+                          observed_end_m=side.observed_end_m, spacing_m=2 * gsd, min_run=1)
     high, low = side.thresholds
     weak = np.column_stack([side.weak_intervals, np.full(len(side.weak_intervals), WEAK_SCORE)])
     for f in (2.0 / 3.0, 1.5):
@@ -526,7 +527,7 @@ def _range(side: _Side, *, gsd: float, max_gap: float) -> tuple[float, float]:
             lo = 0.0
             continue
         v = np.concatenate([np.column_stack([_stations(side.edges, runs), np.ones(len(runs))]), weak])
-        c = chain_queue_bridged(v[:, 0], v[:, 1], v[:, 2], max_gap_m=max_gap,
+        c = chain_queue_bridged(v[:, 0], v[:, 1], v[:, 2], max_gap_m=max_gap, min_run=1,
                                 occluded=side.occluded_iv, observed_end_m=side.observed_end_m)
         lo, hi = min(lo, c.length_m - 2 * gsd), max(hi, c.length_m + 2 * gsd)
     return max(0.0, lo), hi

@@ -29,9 +29,18 @@ from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt
 @click.option("--half-width", type=float, default=4.5, show_default=True,
               help="Half-width in metres of the carriageway on which vehicles count.")
 @click.option("--bands", type=BandList, default=None,
-              help="Bands to analyse, e.g. 3,2,1 or 1 (default: RGB by colour interpretation).")
+              help="Bands to analyse: R,G,B[,NIR] e.g. 3,2,1 or 1,2,3,4, or one band (default: "
+                   "from band descriptions B02/B03/B04/B08, else colour interpretation).")
 @click.option("--sensitivity", type=float, default=1.0, show_default=True,
               help="Detector sensitivity (higher finds fainter vehicles).")
+# -- occupancy mode (coarse pixels)
+@click.option("--reference", default=None, metavar="REF",
+              help="Occupancy mode: the same road on a date when it was free (any CRS, a "
+                   "pixel size near the tile's); the queue is what changed on the carriageway.")
+@click.option("--mode", type=click.Choice(["auto", "vehicles", "occupancy"]), default="auto",
+              show_default=True,
+              help="Resolve vehicles (fine pixels) or measure the carriageway's occupancy "
+                   "(coarse pixels: 3 m, 10 m); auto chooses by pixel size.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write a GeoJSON FeatureCollection (WGS84): queue, vehicles, head, tail.")
@@ -49,7 +58,8 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             head: Any, direction: str,
             max_gap: float, half_width: float, bands: Any, sensitivity: float, as_json: bool,
             out: str | None, quicklook: str | None, overwrite: bool, precision: int | None,
-            progress: bool | None, workers: int | None) -> None:
+            progress: bool | None, workers: int | None, reference: str | None = None,
+            mode: str = "auto") -> None:
     """Measure the vehicle queue on ROAD in TILE (a GeoTIFF path or a URL GDAL reads)."""
     _without_boto3_for_local(tile)
     from ..export import check_output_path
@@ -76,6 +86,7 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             tile, road, head=head, max_gap=max_gap, direction=direction, road_crs=road_crs,
             bands=bands, half_width=half_width, sensitivity=sensitivity,
             progress=bar.update_to if bar is not None else None, workers=workers,
+            reference=reference, mode=mode,
         )
     finally:
         if bar is not None:
