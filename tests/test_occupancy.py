@@ -150,11 +150,11 @@ def test_scl_band_and_float_without_descriptions(tmp_path):
 def test_fit_radiometry_ignores_changed_pixels():
     rng = np.random.default_rng(0)
     ref = rng.uniform(0, 1, (2000, 3))
-    tile = ref * np.array([1.2, 0.9, 1.1]) + np.array([0.05, -0.02, 0.1])
+    tile = ref * np.array([1.2, 0.9, 1.1]) + np.array([0.05, -0.02, 0.1]) + rng.normal(0, 0.005, ref.shape)
     tile[:300] += 0.8  # changed
     g, o = occ.fit_radiometry(tile, ref)
-    assert np.allclose(g, [1.2, 0.9, 1.1], atol=1e-3)
-    assert np.allclose(o, [0.05, -0.02, 0.1], atol=1e-3)
+    assert np.allclose(g, [1.2, 0.9, 1.1], atol=0.01)
+    assert np.allclose(o, [0.05, -0.02, 0.1], atol=0.01)
 
 
 def test_occupied_runs_hysteresis_and_refined_edges():
