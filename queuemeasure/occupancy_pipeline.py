@@ -106,6 +106,7 @@ class _Side:
     interval_score: np.ndarray = field(default_factory=lambda: np.zeros(0))
     thresholds: tuple[float, float] = (np.nan, np.nan)
     separation: float = 0.0
+    share: np.ndarray = field(default_factory=lambda: np.zeros(0))
     signed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     null_signed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     notes: list[str] = field(default_factory=list)
@@ -409,13 +410,43 @@ def _structure(img: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- from evidence to a queue
 def _find_queue(side: _Side, *, gsd: float, step: float, max_gap: float, with_reference: bool) -> None:
-    """Score the evidence against its no-vehicle level, threshold it with hysteresis,
-    refine the ends, and chain the occupied stretches like vehicles."""
+    """Score the evidence against its no-vehicle level, find the stretches occupied at
+    the queue's own density, place their ends, and chain them like vehicles."""
     width = max(3, int(round(max(6 * gsd, 24.0) / step)))
+    e, base = _noise_score(side, width, with_reference)
+    noisy = occ.occupied_runs(side.score, high=STRONG[0], low=STRONG[1])
+    side.share = _share(side, _profiles(side, e - base, width), noisy, max_gap=max_gap)
+    q = side.share
+    sc, sh = side.score, np.nan_to_num(side.share, nan=-1.0)
+    strong = occ.hysteresis_runs((sc > STRONG[0]) & (sh > SHARE[0]), (sc > STRONG[1]) & (sh > SHARE[1]),
+                                 min_rows=max(1, int(gsd / step)))
+    strong = occ.half_level_edges(q, strong, width=width)
+    # weaker stretches bridge gaps between strong ones (never extend the tail: see
+    # queue.chain_queue_bridged), as weak vehicle candidates do
+    weak = occ.hysteresis_runs((sc > WEAK[0]) & (sh > WEAK_SHARE[0]), (sc > WEAK[1]) & (sh > WEAK_SHARE[1]))
+    side.thresholds = STRONG
+    side.runs = strong
+    # a stretch reaching the queue's own density scores >= 1 (it may extend the queue);
+    # a thinner one (a few free vehicles together) only bridges, like a weak one
+    peak = np.array([np.nanmax(side.share[a:b]) for a, b in strong.tolist()]).reshape(-1)
+    side.intervals = _stations(side.edges, strong)
+    side.interval_score = np.clip(peak / FULL_SHARE, WEAK_SCORE, 3.0)
+    side.weak_intervals = _stations(side.edges, weak)
+    side.chain = _chain(side, max_gap)
+    inside = np.zeros(side.score.size, bool)
+    if side.chain.count:
+        s_mid = 0.5 * (side.edges[:-1] + side.edges[1:])
+        inside = (s_mid >= side.chain.start_m) & (s_mid <= side.chain.end_m)
+    side.separation = _separation(side.score, inside)
+
+
+def _noise_score(side: _Side, width: int, with_reference: bool) -> tuple[np.ndarray, float]:
+    """Set ``side.score``: the smoothed evidence in noise units of its no-vehicle level
+    (with a reference, the larger of the change energy's and the sustained colour
+    change's). Returns the smoothed energy and its no-vehicle level."""
     e = occ.smooth_rows(side.road, width)
     base, spread = _null_level(side, e, width, with_reference)
     side.score = (e - base) / spread
-    raw = (side.road - base) / spread
     if with_reference and side.null_signed.size:
         # the sustained change of colour too (sub-pixel vehicles), against the same
         # statistic beside the road
@@ -426,34 +457,53 @@ def _find_queue(side: _Side, *, gsd: float, step: float, max_gap: float, with_re
         if v.size > 20:
             b2, s2 = float(np.median(v)), max(float(occ._robust_sigma(v)), 1e-9)
             side.score = np.fmax(side.score, (sus - b2) / s2)
-    high, low = STRONG
-    side.thresholds = (high, low)
-    strong = occ.occupied_runs(side.score, high=high, low=low, min_rows=max(1, int(gsd / step)))
-    strong = occ.half_level_edges(_linear_profile(side, e, width, strong), strong, width=width)
-    # weaker stretches bridge gaps between strong ones (never extend the tail: see
-    # queue.chain_queue_bridged), as weak vehicle candidates do
-    weak = occ.occupied_runs(side.score, high=WEAK[0], low=WEAK[1], min_rows=1)
-    side.runs = strong
-    iv_s = _stations(side.edges, strong)
-    iv_w = _stations(side.edges, weak)
-    peak = np.array([np.nanmax(side.score[a:b]) for a, b in strong.tolist()]).reshape(-1)
-    side.intervals = iv_s
-    side.interval_score = np.clip(peak / high, 1.0, 3.0)
-    side.weak_intervals = iv_w
-    hidden = side.occluded | ~side.observed
-    last = int(np.flatnonzero(side.observed)[-1]) if side.observed.any() else -1
+    return e, base
+
+
+def _profiles(side: _Side, excess: np.ndarray, width: int) -> list[np.ndarray]:
+    """Smoothed profiles about linear in the vehicles per metre: the excess change (or
+    texture) energy, and with a reference the size of the sustained colour change (any
+    colour: bright and dark stretches of a queue alike)."""
+    out = [excess]
+    if side.signed.size and np.isfinite(side.signed).any():
+        sm = np.column_stack([occ.smooth_rows(side.signed[:, b], width)
+                              for b in range(side.signed.shape[1])])
+        out.append(np.sqrt((sm * sm).sum(axis=1)))
+    return out
+
+
+def _share(side: _Side, profiles: list[np.ndarray], runs: np.ndarray, *, max_gap: float) -> np.ndarray:
+    """The occupied share relative to the queue's own density: each profile over its
+    median in the stretches chained from the head (all stretches when none is), the
+    larger of them; free traffic beyond the tail (a vehicle every 100 m is a tenth of a
+    queue's density) is then not queue."""
+    n = profiles[0].shape[0]
+    iv = _stations(side.edges, runs)
+    if not len(iv):
+        return np.full(n, np.nan)
+    c = chain_queue_bridged(iv[:, 0], iv[:, 1], np.ones(len(iv)), max_gap_m=max_gap, min_run=1)
+    mask = np.zeros(n, bool)
+    for a, b in runs[c.members].tolist() if c.count else runs.tolist():
+        mask[a:b] = True
+    share = np.full(n, np.nan)
+    for q in profiles:
+        level = np.nanmedian(np.where(mask, q, np.nan)) if mask.any() else np.nan
+        if np.isfinite(level) and level > 0:
+            share = np.fmax(share, q / level)
+    return share
+
+
+def _chain(side: _Side, max_gap: float) -> QueueChain:
+    """Chain the strong and weak stretches from the head; unobserved rows are occluded."""
     from .pipeline import _row_runs_to_intervals
 
+    hidden = side.occluded | ~side.observed
+    last = int(np.flatnonzero(side.observed)[-1]) if side.observed.any() else -1
     side.occluded_iv = _row_runs_to_intervals(hidden[: last + 1], side.edges)
-    s0, s1, sc = _candidates(side)
-    side.chain = chain_queue_bridged(s0, s1, sc, max_gap_m=max_gap, occluded=side.occluded_iv,
-                                     observed_end_m=side.observed_end_m, end_reason=side.end_reason,
-                                     min_run=1)
-    inside = np.zeros(side.score.size, bool)
-    if side.chain.count:
-        s_mid = 0.5 * (side.edges[:-1] + side.edges[1:])
-        inside = (s_mid >= side.chain.start_m) & (s_mid <= side.chain.end_m)
-    side.separation = _separation(side.score, inside)
+    s0, s1, sc = _candidates(side, max_gap)
+    return chain_queue_bridged(s0, s1, sc, max_gap_m=max_gap, occluded=side.occluded_iv,
+                               observed_end_m=side.observed_end_m, end_reason=side.end_reason,
+                               min_run=BRIDGE_RUN)
 
 
 #: (high, low) hysteresis thresholds of an occupied stretch, in noise units of the
@@ -462,8 +512,17 @@ def _find_queue(side: _Side, *, gsd: float, step: float, max_gap: float, with_re
 STRONG = (5.0, 2.0)
 #: the same for weaker stretches that may only bridge gaps between occupied ones
 WEAK = (2.0, 1.0)
+#: (high, low) occupied share relative to the queue's own density (see _share): a
+#: stretch starts at half the queue's density and ends below 0.3 of it
+SHARE = (0.5, 0.3)
+WEAK_SHARE = (0.3, 0.2)
 #: chaining score of a weak stretch (queue.chain_queue_bridged's bridge <= it < accept)
 WEAK_SCORE = 0.7
+#: pieces of half max_gap (1.5-2 max_gap of occupied road) that must follow a gap closed only
+#: by weak stretches
+BRIDGE_RUN = 4
+#: peak share (of the queue's median density) a stretch needs to extend the queue
+FULL_SHARE = 0.8
 
 
 def _stations(edges: np.ndarray, runs: np.ndarray) -> np.ndarray:
@@ -472,41 +531,31 @@ def _stations(edges: np.ndarray, runs: np.ndarray) -> np.ndarray:
     return np.column_stack([edges[runs[:, 0]], edges[runs[:, 1]]])
 
 
-def _candidates(side: _Side) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The strong and weak stretches as chaining candidates (front, rear, score)."""
-    iv = np.concatenate([side.intervals, side.weak_intervals])
-    sc = np.concatenate([side.interval_score, np.full(len(side.weak_intervals), WEAK_SCORE)])
+def _candidates(side: _Side, max_gap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The strong and weak stretches as chaining candidates (front, rear, score).
+
+    Strong stretches are cut into pieces of at most half ``max_gap``: with
+    :data:`BRIDGE_RUN` pieces needed after a gap that only weak stretches close
+    (queue.chain_queue_bridged's ``min_run``), a queue goes on over a faint stretch only
+    when one and a half to two ``max_gap`` of occupied road follow it — not to a
+    few free vehicles beyond the tail.
+    """
+    iv, sc = _pieces_of(side.intervals, side.interval_score, max_gap / 2.0)
+    iv = np.concatenate([iv, side.weak_intervals])
+    sc = np.concatenate([sc, np.full(len(side.weak_intervals), WEAK_SCORE)])
     return iv[:, 0], iv[:, 1], sc
 
 
-def _linear_profile(side: _Side, e: np.ndarray, width: int, runs: np.ndarray) -> np.ndarray:
-    """A smoothed profile linear in the occupied share, for placing the ends: the
-    change projected on the queue's mean colour change (with a reference), else the
-    smoothed texture energy."""
-    if not side.signed.size or not runs.size or not np.isfinite(side.signed).any():
-        return np.where(np.isfinite(e), e, np.nan)
-    sm = np.column_stack([occ.smooth_rows(side.signed[:, b], width) for b in range(side.signed.shape[1])])
-    inside = np.zeros(len(sm), bool)
-    for a, b in runs.tolist():
-        inside[a:b] = True
-    u = np.nanmean(np.where(inside[:, None], side.signed, np.nan), axis=0)
-    norm = float(np.sqrt(np.nansum(u * u)))
-    if not np.isfinite(norm) or norm <= 0:
-        return e
-    q = sm @ (u / norm)
-    # a queue whose colours cancel out (as many dark vehicles as bright) has no mean
-    # change: its texture energy places the ends instead
-    return q if _coherent(side.signed, inside, u / norm) else e
-
-
-def _coherent(signed: np.ndarray, inside: np.ndarray, u: np.ndarray) -> bool:
-    """Whether the change inside the runs points mostly the queue's way."""
-    v = signed[inside]
-    v = v[np.isfinite(v).all(axis=1)]
-    if len(v) < 5:
-        return False
-    along = v @ u
-    return float(np.mean(along)) > 0.5 * float(np.sqrt(np.mean((v * v).sum(axis=1))))
+def _pieces_of(iv: np.ndarray, score: np.ndarray, piece_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals cut into pieces of at most ``piece_m``, each with its interval's score."""
+    if not len(iv):
+        return np.zeros((0, 2)), np.zeros(0)
+    n = np.maximum(1, np.ceil((iv[:, 1] - iv[:, 0]) / piece_m).astype(int))
+    owner = np.repeat(np.arange(len(iv)), n)
+    k = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+    size = (iv[:, 1] - iv[:, 0]) / n
+    a = iv[owner, 0] + k * size[owner]
+    return np.column_stack([a, a + size[owner]]), score[owner]
 
 
 def _null_level(side: _Side, e: np.ndarray, width: int, with_reference: bool) -> tuple[float, float]:
@@ -546,18 +595,21 @@ def _separation(score: np.ndarray, inside: np.ndarray) -> float:
 def _range(side: _Side, *, gsd: float, max_gap: float) -> tuple[float, float]:
     """Length range: length_range over the intervals (threshold cuts, max gap, ends by
     max(2 pixels)), widened by re-thresholding the evidence at two-thirds and 1.5 times."""
-    s0, s1, sc = _candidates(side)
+    s0, s1, sc = _candidates(side, max_gap)
     lo, hi = length_range(s0, s1, sc, max_gap_m=max_gap, gsd_m=gsd, occluded=side.occluded_iv,
-                          observed_end_m=side.observed_end_m, spacing_m=2 * gsd, min_run=1)
+                          observed_end_m=side.observed_end_m, spacing_m=2 * gsd, min_run=BRIDGE_RUN)
     high, low = side.thresholds
     weak = np.column_stack([side.weak_intervals, np.full(len(side.weak_intervals), WEAK_SCORE)])
     for f in (2.0 / 3.0, 1.5):
-        runs = occ.occupied_runs(side.score, high=high * f, low=low * f, min_rows=1)
+        sh = np.nan_to_num(side.share, nan=-1.0)
+        runs = occ.hysteresis_runs((side.score > high * f) & (sh > SHARE[0] * f),
+                                   (side.score > low * f) & (sh > SHARE[1] * f))
         if not runs.size:
             lo = 0.0
             continue
-        v = np.concatenate([np.column_stack([_stations(side.edges, runs), np.ones(len(runs))]), weak])
-        c = chain_queue_bridged(v[:, 0], v[:, 1], v[:, 2], max_gap_m=max_gap, min_run=1,
+        pieces, ones = _pieces_of(_stations(side.edges, runs), np.ones(len(runs)), max_gap / 2.0)
+        v = np.concatenate([np.column_stack([pieces, ones]), weak])
+        c = chain_queue_bridged(v[:, 0], v[:, 1], v[:, 2], max_gap_m=max_gap, min_run=BRIDGE_RUN,
                                 occluded=side.occluded_iv, observed_end_m=side.observed_end_m)
         lo, hi = min(lo, c.length_m - 2 * gsd), max(hi, c.length_m + 2 * gsd)
     return max(0.0, lo), hi

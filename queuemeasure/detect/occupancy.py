@@ -32,6 +32,7 @@ __all__ = [
     "texture_evidence",
     "smooth_rows",
     "occupied_runs",
+    "hysteresis_runs",
     "refine_edges",
     "carriageway_share",
 ]
@@ -278,13 +279,19 @@ def occupied_runs(score: np.ndarray, *, high: float, low: float, min_rows: int =
     they are treated as below ``low``. Returns (K, 2) int array of [start, stop) rows.
     """
     s = np.where(np.isfinite(score), score, -np.inf)
-    above = s > low
+    return hysteresis_runs(s > high, s > low, min_rows=min_rows)
+
+
+def hysteresis_runs(high: np.ndarray, low: np.ndarray, *, min_rows: int = 1) -> np.ndarray:
+    """Maximal runs of ``low`` rows that hold at least one ``high`` row, as (K, 2)
+    [start, stop) rows (``high`` rows outside ``low`` count as ``low``)."""
+    above = np.asarray(low, bool) | np.asarray(high, bool)
     d = np.diff(np.concatenate([[0], above.astype(np.int8), [0]]))
     starts = np.flatnonzero(d == 1)
     stops = np.flatnonzero(d == -1)
     if not starts.size:
         return np.zeros((0, 2), np.int64)
-    cs = np.concatenate([[0], np.cumsum(s > high)])
+    cs = np.concatenate([[0], np.cumsum(np.asarray(high, bool))])
     keep = (cs[stops] - cs[starts] > 0) & (stops - starts >= min_rows)
     return np.column_stack([starts[keep], stops[keep]]).astype(np.int64)
 
