@@ -424,13 +424,14 @@ def _find_queue(side: _Side, *, gsd: float, step: float, max_gap: float, with_re
     # weaker stretches bridge gaps between strong ones (never extend the tail: see
     # queue.chain_queue_bridged), as weak vehicle candidates do
     weak = occ.hysteresis_runs((sc > WEAK[0]) & (sh > WEAK_SHARE[0]), (sc > WEAK[1]) & (sh > WEAK_SHARE[1]))
+    weak = _outside(weak, strong, len(sc))
     side.thresholds = STRONG
     side.runs = strong
     # a stretch reaching the queue's own density scores >= 1 (it may extend the queue);
     # a thinner one (a few free vehicles together) only bridges, like a weak one
     peak = np.array([np.nanmax(side.share[a:b]) for a, b in strong.tolist()]).reshape(-1)
     side.intervals = _stations(side.edges, strong)
-    side.interval_score = np.clip(peak / FULL_SHARE, WEAK_SCORE, 3.0)
+    side.interval_score = np.where(peak >= FULL_SHARE, 2.0, THIN_SCORE)
     side.weak_intervals = _stations(side.edges, weak)
     side.chain = _chain(side, max_gap)
     inside = np.zeros(side.score.size, bool)
@@ -438,6 +439,17 @@ def _find_queue(side: _Side, *, gsd: float, step: float, max_gap: float, with_re
         s_mid = 0.5 * (side.edges[:-1] + side.edges[1:])
         inside = (s_mid >= side.chain.start_m) & (s_mid <= side.chain.end_m)
     side.separation = _separation(side.score, inside)
+
+
+def _outside(runs: np.ndarray, cut: np.ndarray, n: int) -> np.ndarray:
+    """The parts of ``runs`` outside the runs ``cut`` (a weak stretch never overlaps a
+    strong one, so it cannot carry the queue's rear past the strong one's end)."""
+    mask = np.zeros(n, bool)
+    for a, b in runs.tolist():
+        mask[a:b] = True
+    for a, b in cut.tolist():
+        mask[a:b] = False
+    return occ.hysteresis_runs(mask, mask)
 
 
 def _noise_score(side: _Side, width: int, with_reference: bool) -> tuple[np.ndarray, float]:
@@ -523,6 +535,9 @@ WEAK_SCORE = 0.7
 BRIDGE_RUN = 4
 #: peak share (of the queue's median density) a stretch needs to extend the queue
 FULL_SHARE = 0.8
+#: chaining score of a thinner stretch: it bridges, and extends the queue only in the
+#: lenient variant of length_range (its cut 0.75)
+THIN_SCORE = 0.8
 
 
 def _stations(edges: np.ndarray, runs: np.ndarray) -> np.ndarray:
@@ -593,25 +608,30 @@ def _separation(score: np.ndarray, inside: np.ndarray) -> float:
 
 # ---------------------------------------------------------------- result
 def _range(side: _Side, *, gsd: float, max_gap: float) -> tuple[float, float]:
-    """Length range: length_range over the intervals (threshold cuts, max gap, ends by
-    max(2 pixels)), widened by re-thresholding the evidence at two-thirds and 1.5 times."""
+    """Length range: :func:`queue.length_range` over the stretches (acceptance cuts, max gap
+    x 0.8-1.25, each end by 2 pixels, a missed rear), widened by the queue found with the
+    noise thresholds at 0.8 and 1.25 times, and by a faint stretch going on from the rear."""
     s0, s1, sc = _candidates(side, max_gap)
     lo, hi = length_range(s0, s1, sc, max_gap_m=max_gap, gsd_m=gsd, occluded=side.occluded_iv,
                           observed_end_m=side.observed_end_m, spacing_m=2 * gsd, min_run=BRIDGE_RUN)
     high, low = side.thresholds
     weak = np.column_stack([side.weak_intervals, np.full(len(side.weak_intervals), WEAK_SCORE)])
-    for f in (2.0 / 3.0, 1.5):
-        sh = np.nan_to_num(side.share, nan=-1.0)
-        runs = occ.hysteresis_runs((side.score > high * f) & (sh > SHARE[0] * f),
-                                   (side.score > low * f) & (sh > SHARE[1] * f))
-        if not runs.size:
-            lo = 0.0
-            continue
-        pieces, ones = _pieces_of(_stations(side.edges, runs), np.ones(len(runs)), max_gap / 2.0)
+    sh = np.nan_to_num(side.share, nan=-1.0)
+    for f in (0.8, 1.25):
+        runs = occ.hysteresis_runs((side.score > high * f) & (sh > SHARE[0]),
+                                   (side.score > low * f) & (sh > SHARE[1]))
+        pieces, ones = _pieces_of(_stations(side.edges, runs), np.full(len(runs), 2.0), max_gap / 2.0)
         v = np.concatenate([np.column_stack([pieces, ones]), weak])
         c = chain_queue_bridged(v[:, 0], v[:, 1], v[:, 2], max_gap_m=max_gap, min_run=BRIDGE_RUN,
                                 occluded=side.occluded_iv, observed_end_m=side.observed_end_m)
         lo, hi = min(lo, c.length_m - 2 * gsd), max(hi, c.length_m + 2 * gsd)
+    chain = side.chain
+    if chain is not None and chain.count and len(side.weak_intervals):
+        # the rear may lie anywhere in a faint stretch that goes on from it
+        w = side.weak_intervals
+        on = w[(w[:, 0] <= chain.end_m + gsd) & (w[:, 1] > chain.end_m)]
+        if len(on):
+            hi = max(hi, float(on[:, 1].max()) - chain.start_m + gsd)
     return max(0.0, lo), hi
 
 
