@@ -83,6 +83,7 @@ class _Source:
     gsd: float
     scl: BlockSampler | None = None
     mask: BlockSampler | None = None
+    mask_crs: Any = None
     shift_px: tuple[float, float] = (0.0, 0.0)
 
 
@@ -107,6 +108,7 @@ class _Side:
     thresholds: tuple[float, float] = (np.nan, np.nan)
     separation: float = 0.0
     share: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tone: np.ndarray = field(default_factory=lambda: np.zeros(0))
     signed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     null_signed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     notes: list[str] = field(default_factory=list)
@@ -140,18 +142,29 @@ def _common_bands(tile: _Source, ref: _Source) -> tuple[list[int], list[int]]:
 
 
 def _occluded_rows(src: _Source, path: RoadPath, strip: Any, carriage: np.ndarray) -> np.ndarray | None:
-    """Rows whose carriageway is mostly cloud/shadow/snow by the SCL band (nearest pixel)."""
-    if src.scl is None:
-        return None
-    from .corridor import _sample_points
-
+    """Rows whose carriageway is mostly hidden: cloud, shadow, snow or nodata by the SCL
+    band, or cloud by the cloud mask (nearest pixel, in each raster's own CRS)."""
+    hidden = None
     offsets = strip.offset_at_col(np.arange(strip.image.shape[1]) + 0.5)[carriage]
     chord = strip.chord0 + (np.arange(strip.n_rows) + 0.5) * strip.step_m
-    rows, cols = _sample_points(src.scl, path, chord, offsets, src.ds.crs)
-    vals, ok = src.scl.sample(np.round(rows), np.round(cols), segments=True)
-    cls = np.rint(vals[:, 0]).astype(np.int64).reshape(rows.shape)
-    bad = np.isin(cls, SCL_OCCLUDED) & ok.reshape(rows.shape)
-    return bad.mean(axis=1) >= MIN_VALID_SHARE
+    for sampler, crs, test in ((src.scl, src.ds.crs, _scl_hidden), (src.mask, src.mask_crs, _mask_hidden)):
+        if sampler is None:
+            continue
+        from .corridor import _sample_points
+
+        rows, cols = _sample_points(sampler, path, chord, offsets, crs)
+        vals, ok = sampler.sample(np.round(rows), np.round(cols), segments=True)
+        bad = (test(vals[:, 0]) & ok).reshape(rows.shape).mean(axis=1) >= MIN_VALID_SHARE
+        hidden = bad if hidden is None else hidden | bad
+    return hidden
+
+
+def _scl_hidden(v: np.ndarray) -> np.ndarray:
+    return np.isin(np.rint(v).astype(np.int64), SCL_OCCLUDED)
+
+
+def _mask_hidden(v: np.ndarray) -> np.ndarray:
+    return v >= 0.5
 
 
 def measure_occupancy(
@@ -162,6 +175,7 @@ def measure_occupancy(
     bands: Sequence[int] | None = None,
     half_width: float,
     reference: Any = None,
+    cloud_mask: Any = None,
     progress: Progress | None = None,
 ) -> tuple[QueueResult, list[_Side]]:
     """Measure the queue as occupied stretches of the carriageway (coarse pixels).
@@ -178,6 +192,9 @@ def measure_occupancy(
         Half-width of the carriageway (metres).
     reference : path, URL or dataset, optional
         The same road on a date when it was free.
+    cloud_mask : path, URL or dataset, optional
+        A raster (any CRS) whose pixels >= 1 are cloud over the tile (0 clear; nodata
+        not known); cloud counts as occluded, like the SCL band's cloud classes.
     progress : callable(done_m, total_m), optional
 
     Returns
@@ -188,6 +205,9 @@ def measure_occupancy(
     with contextlib.ExitStack() as stack:
         ds = stack.enter_context(open_tile(tile))
         src = _source(ds, bands, sides.head_lonlat)
+        if cloud_mask is not None:
+            mds = stack.enter_context(open_tile(cloud_mask))
+            src.mask, src.mask_crs = BlockSampler(mds, [1]), mds.crs
         ref = None
         if reference is not None:
             rds = stack.enter_context(open_tile(reference))
@@ -415,12 +435,12 @@ def _find_queue(side: _Side, *, gsd: float, step: float, max_gap: float, with_re
     width = max(3, int(round(max(6 * gsd, 24.0) / step)))
     e, base = _noise_score(side, width, with_reference)
     noisy = occ.occupied_runs(side.score, high=STRONG[0], low=STRONG[1])
-    side.share = _share(side, _profiles(side, e - base, width), noisy, max_gap=max_gap)
+    side.share = _share(side, _profiles(side, e - base, width, with_reference), noisy, max_gap=max_gap)
     q = side.share
     sc, sh = side.score, np.nan_to_num(side.share, nan=-1.0)
     strong = occ.hysteresis_runs((sc > STRONG[0]) & (sh > SHARE[0]), (sc > STRONG[1]) & (sh > SHARE[1]),
                                  min_rows=max(1, int(gsd / step)))
-    strong = occ.half_level_edges(q, strong, width=width)
+    strong = occ.outermost_edges(_fine_score(side, gsd, step), strong, width=width, level=EDGE_LEVEL)
     # weaker stretches bridge gaps between strong ones (never extend the tail: see
     # queue.chain_queue_bridged), as weak vehicle candidates do
     weak = occ.hysteresis_runs((sc > WEAK[0]) & (sh > WEAK_SHARE[0]), (sc > WEAK[1]) & (sh > WEAK_SHARE[1]))
@@ -441,6 +461,46 @@ def _find_queue(side: _Side, *, gsd: float, step: float, max_gap: float, with_re
     side.separation = _separation(side.score, inside)
 
 
+#: noise units a pixel's own evidence must exceed to hold a stretch's first or last vehicle
+EDGE_LEVEL = 4.0
+
+
+def _fine_score(side: _Side, gsd: float, step: float) -> np.ndarray:
+    """The evidence smoothed over one pixel only, in its own noise units (from the
+    rows the smoothed score finds quiet)."""
+    z = occ.smooth_rows(side.road, max(1, int(round(gsd / step))))
+    quiet = np.isfinite(side.score) & (side.score < 1.0) & np.isfinite(z)
+    if quiet.sum() < 10:
+        quiet = np.isfinite(z)
+    if not quiet.any():
+        return z
+    v = z[quiet]
+    return (z - float(np.median(v))) / max(float(occ._robust_sigma(v)), 1e-9)
+
+
+def _tone(side: _Side, width: int) -> tuple[np.ndarray | None, float, float]:
+    """Without a reference: how far the carriageway's colour departs from the free
+    road's, smoothed over ``width`` rows, and its no-vehicle level and spread.
+
+    The free road's colour is the median tone of the rows whose texture is at the noise
+    level (score below 1); a queue changes the tone (most vehicles are brighter or more
+    colourful than asphalt) where its texture may be weak (vehicles of one colour bumper
+    to bumper).
+    """
+    t = side.signed
+    if not t.size or not np.isfinite(t).any():
+        return None, 0.0, 1.0
+    quiet = np.isfinite(side.score) & (side.score < 1.0) & np.isfinite(t).all(axis=1)
+    if quiet.sum() < max(10, 3 * width):
+        return None, 0.0, 1.0
+    free = np.median(t[quiet], axis=0)
+    sm = np.column_stack([occ.smooth_rows(t[:, b] - free[b], width) for b in range(t.shape[1])])
+    noise = np.maximum(occ._robust_sigma(sm[quiet], axis=0), 1e-6)
+    dist = np.sqrt(((sm / noise) ** 2).sum(axis=1))
+    v = dist[quiet & np.isfinite(dist)]
+    return dist, float(np.median(v)), max(float(occ._robust_sigma(v)), 1e-6)
+
+
 def _outside(runs: np.ndarray, cut: np.ndarray, n: int) -> np.ndarray:
     """The parts of ``runs`` outside the runs ``cut`` (a weak stretch never overlaps a
     strong one, so it cannot carry the queue's rear past the strong one's end)."""
@@ -459,6 +519,11 @@ def _noise_score(side: _Side, width: int, with_reference: bool) -> tuple[np.ndar
     e = occ.smooth_rows(side.road, width)
     base, spread = _null_level(side, e, width, with_reference)
     side.score = (e - base) / spread
+    if not with_reference:
+        tone, t_base, t_spread = _tone(side, width)
+        if tone is not None:
+            side.tone = tone - t_base
+            side.score = np.fmax(side.score, (tone - t_base) / t_spread)
     if with_reference and side.null_signed.size:
         # the sustained change of colour too (sub-pixel vehicles), against the same
         # statistic beside the road
@@ -472,12 +537,15 @@ def _noise_score(side: _Side, width: int, with_reference: bool) -> tuple[np.ndar
     return e, base
 
 
-def _profiles(side: _Side, excess: np.ndarray, width: int) -> list[np.ndarray]:
+def _profiles(side: _Side, excess: np.ndarray, width: int, with_reference: bool) -> list[np.ndarray]:
     """Smoothed profiles about linear in the vehicles per metre: the excess change (or
     texture) energy, and with a reference the size of the sustained colour change (any
-    colour: bright and dark stretches of a queue alike)."""
+    colour: bright and dark stretches of a queue alike; a texture's second differences
+    have none)."""
     out = [excess]
-    if side.signed.size and np.isfinite(side.signed).any():
+    if side.tone.size:
+        out.append(side.tone)
+    if with_reference and side.signed.size and np.isfinite(side.signed).any():
         sm = np.column_stack([occ.smooth_rows(side.signed[:, b], width)
                               for b in range(side.signed.shape[1])])
         out.append(np.sqrt((sm * sm).sum(axis=1)))
@@ -530,9 +598,9 @@ SHARE = (0.5, 0.3)
 WEAK_SHARE = (0.3, 0.2)
 #: chaining score of a weak stretch (queue.chain_queue_bridged's bridge <= it < accept)
 WEAK_SCORE = 0.7
-#: pieces of half max_gap (1.5-2 max_gap of occupied road) that must follow a gap closed only
+#: pieces of half max_gap (0.5-1 max_gap of occupied road) that must follow a gap closed only
 #: by weak stretches
-BRIDGE_RUN = 4
+BRIDGE_RUN = 2
 #: peak share (of the queue's median density) a stretch needs to extend the queue
 FULL_SHARE = 0.8
 #: chaining score of a thinner stretch: it bridges, and extends the queue only in the
@@ -552,7 +620,7 @@ def _candidates(side: _Side, max_gap: float) -> tuple[np.ndarray, np.ndarray, np
     Strong stretches are cut into pieces of at most half ``max_gap``: with
     :data:`BRIDGE_RUN` pieces needed after a gap that only weak stretches close
     (queue.chain_queue_bridged's ``min_run``), a queue goes on over a faint stretch only
-    when one and a half to two ``max_gap`` of occupied road follow it — not to a
+    when half to one ``max_gap`` of road occupied at the queue's density follows it — not to a
     few free vehicles beyond the tail.
     """
     iv, sc = _pieces_of(side.intervals, side.interval_score, max_gap / 2.0)
@@ -704,7 +772,7 @@ def _confidence(m: _Side, *, gsd: float, with_reference: bool) -> tuple[bool, li
     chain = m.chain
     assert chain is not None
     if gsd < OCCUPANCY_MIN_GSD_M:
-        why.append(f"pixels of {gsd:.2f} m are finer than the occupancy estimator is checked for "
+        why.append(f"low confidence: pixels of {gsd:.2f} m are finer than the occupancy estimator is checked for "
                    f"(>= {OCCUPANCY_MIN_GSD_M} m); use --mode vehicles")
     if not with_reference and gsd > 5.0:
         if chain.count == 0 or m.separation < MIN_SEPARATION:

@@ -33,6 +33,7 @@ __all__ = [
     "smooth_rows",
     "occupied_runs",
     "hysteresis_runs",
+    "outermost_edges",
     "refine_edges",
     "carriageway_share",
 ]
@@ -54,7 +55,8 @@ class RowEvidence:
         The same statistic on ``k`` pseudo-carriageways beside the road (NaN where
         invalid); empty (k = 0) when there is none.
     signed : ndarray (rows, bands)
-        Mean normalised change per band over the carriageway (NaN where unobserved).
+        Mean normalised change per band over the carriageway (NaN where unobserved);
+        from :func:`texture_evidence`, the carriageway's mean value per band (its tone).
     null_signed : ndarray (rows, k, bands)
         The same on the pseudo-carriageways.
     """
@@ -222,7 +224,8 @@ def texture_evidence(
 ) -> RowEvidence:
     """Along-road texture of the carriageway, in units of the strip's sensor noise.
 
-    The texture is the second difference along the road at one pixel's spacing,
+    Also returns the carriageway's tone per row (``signed``). The texture is the second
+    difference along the road at one pixel's spacing,
     ``x[r] - (x[r-k] + x[r+k]) / 2``; its noise-only level per band comes from the
     smoothest fifth of the strip's pixels (free asphalt, calm fields), so it does not
     depend on how much of the road the queue covers.
@@ -246,7 +249,10 @@ def texture_evidence(
     q = np.percentile(a, 20.0, axis=0)
     sigma = np.maximum(q / 0.2533, 1e-6)
     z = h / sigma
-    return _energies(z, hv, road, groups, min_share)
+    ev = _energies(z, hv, road, groups, min_share)
+    # the carriageway's tone (its mean value per band), for the tone profile
+    ev.signed = _energies(tile, valid, road, [], min_share).signed
+    return ev
 
 
 def smooth_rows(x: np.ndarray, width: int) -> np.ndarray:
@@ -367,6 +373,26 @@ def half_level_edges(q: np.ndarray, runs: np.ndarray, *, width: int) -> np.ndarr
             if above.size:
                 out[i, 0] = lo + int(above[0])
     out[:, 1] = np.maximum(out[:, 1], out[:, 0] + 1)
+    return out
+
+
+def outermost_edges(z: np.ndarray, runs: np.ndarray, *, width: int, level: float) -> np.ndarray:
+    """Move each run's ends to its outermost rows where the lightly smoothed evidence
+    ``z`` (noise units) exceeds ``level``, searched within ``width`` rows inside the
+    ends found on the smoothed profile (which the smoothing widens by up to half a
+    window): the first and last vehicle's own pixels, not their blur."""
+    out = runs.copy()
+    n = z.size
+    ok = np.where(np.isfinite(z), z, -np.inf) > level
+    for i, (a, b) in enumerate(runs.tolist()):
+        lo, hi = max(0, a), min(n, a + 2 * width, b)
+        hit = np.flatnonzero(ok[lo:hi])
+        if hit.size:
+            out[i, 0] = lo + int(hit[0])
+        lo, hi = max(out[i, 0], b - 2 * width), b
+        hit = np.flatnonzero(ok[lo:hi])
+        if hit.size:
+            out[i, 1] = lo + int(hit[-1]) + 1
     return out
 
 
