@@ -257,7 +257,7 @@ def texture_evidence(
 
 def smooth_rows(x: np.ndarray, width: int) -> np.ndarray:
     """Running mean over ``width`` rows ignoring NaN (NaN where the window has none)."""
-    width = max(1, int(width))
+    width = max(1, min(int(width), x.size))
     ok = np.isfinite(x)
     v = np.where(ok, x, 0.0)
     k = np.ones(width)
