@@ -107,6 +107,7 @@ class _Side:
     interval_score: np.ndarray = field(default_factory=lambda: np.zeros(0))
     thresholds: tuple[float, float] = (np.nan, np.nan)
     separation: float = 0.0
+    gap_m: float = 50.0
     share: np.ndarray = field(default_factory=lambda: np.zeros(0))
     tone: np.ndarray = field(default_factory=lambda: np.zeros(0))
     signed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
@@ -316,7 +317,10 @@ def _measure_side(src: _Source, ref: _Source | None, path: RoadPath, *, gsd: flo
                  occluded, end, reason, shift_m)
     side.signed = arrays.get("signed", np.zeros((n_total, 0)))
     side.null_signed = arrays.get("null_signed", np.zeros((n_total, 0, 0)))
-    _find_queue(side, gsd=gsd, step=step, max_gap=max_gap, with_reference=ref is not None)
+    # a stretch's ends are each uncertain by a pixel: a gap between two counts as wider
+    # than max_gap only when it is wider by more than those two pixels
+    side.gap_m = max_gap + 2 * gsd
+    _find_queue(side, gsd=gsd, step=step, max_gap=side.gap_m, with_reference=ref is not None)
     return side
 
 
@@ -595,7 +599,9 @@ WEAK = (2.0, 1.0)
 #: (high, low) occupied share relative to the queue's own density (see _share): a
 #: stretch starts at half the queue's density and ends below 0.3 of it
 SHARE = (0.5, 0.3)
-WEAK_SHARE = (0.3, 0.2)
+WEAK_SHARE = (0.25, 0.15)
+#: longest faint stretch (in max_gap) that may bridge two occupied ones
+WEAK_MAX_GAPS = 4.0
 #: chaining score of a weak stretch (queue.chain_queue_bridged's bridge <= it < accept)
 WEAK_SCORE = 0.7
 #: pieces of half max_gap (0.5-1 max_gap of occupied road) that must follow a gap closed only
@@ -624,8 +630,16 @@ def _candidates(side: _Side, max_gap: float) -> tuple[np.ndarray, np.ndarray, np
     few free vehicles beyond the tail.
     """
     iv, sc = _pieces_of(side.intervals, side.interval_score, max_gap / 2.0)
-    iv = np.concatenate([iv, side.weak_intervals])
-    sc = np.concatenate([sc, np.full(len(side.weak_intervals), WEAK_SCORE)])
+    # the queue starts with a stretch at its density: faint ones before it do not carry
+    # the head to it
+    full = iv[sc >= 1.0]
+    weak = side.weak_intervals
+    weak = weak[weak[:, 0] >= (full[:, 0].min() if len(full) else np.inf)]
+    # a faint stretch is a dip inside a queue only when short: a long one is another
+    # regime (free traffic beyond the tail, a stretch of other tone), which bridges nothing
+    weak = weak[weak[:, 1] - weak[:, 0] <= WEAK_MAX_GAPS * max_gap]
+    iv = np.concatenate([iv, weak])
+    sc = np.concatenate([sc, np.full(len(weak), WEAK_SCORE)])
     return iv[:, 0], iv[:, 1], sc
 
 
@@ -715,13 +729,14 @@ def _to_result(m: _Side, sides: Any, *, gsd: float, max_gap: float, raster_crs: 
                synthetic: bool, with_reference: bool, half_width: float, bands: list[str]) -> QueueResult:
     chain = m.chain
     assert chain is not None
-    lo, hi = _range(m, gsd=gsd, max_gap=max_gap)
+    lo, hi = _range(m, gsd=gsd, max_gap=m.gap_m)
     length_m = chain.length_m
     lo, hi = min(lo, length_m), max(hi, length_m)
     notes = list(sides.notes)
     low_conf, why = _confidence(m, gsd=gsd, with_reference=with_reference)
     notes.extend(why)
-    max_lanes = max(1, int(round(2 * half_width / 3.5)))
+    # lanes of 3.5 m on the carriageway less 1.5 m of slack for the centreline
+    max_lanes = max(1, int(round((2 * half_width - 1.5) / 3.5)))
     lanes = (1, max_lanes)
     count = _count_estimate(length_m, lanes) if chain.count else (0, 0)
     notes.append(
