@@ -633,9 +633,23 @@ def _chain(side: _Side, max_gap: float) -> QueueChain:
     last = int(np.flatnonzero(side.observed)[-1]) if side.observed.any() else -1
     side.occluded_iv = _row_runs_to_intervals(hidden[: last + 1], side.edges)
     s0, s1, sc = _candidates(side, max_gap)
-    return chain_queue_bridged(s0, s1, sc, max_gap_m=max_gap, occluded=side.occluded_iv,
-                               observed_end_m=side.observed_end_m, end_reason=side.end_reason,
-                               min_run=BRIDGE_RUN)
+    chain = chain_queue_bridged(s0, s1, sc, max_gap_m=max_gap, occluded=side.occluded_iv,
+                                observed_end_m=side.observed_end_m, end_reason=side.end_reason,
+                                min_run=BRIDGE_RUN)
+    # across a hidden stretch the queue goes on only to a substantial stretch at its
+    # density (two gaps of occupied road), not to a blip at a cloud's edge
+    for a, b in side.occluded_iv.tolist():
+        if not chain.count or not chain.start_m < a < chain.end_m:
+            continue
+        beyond = side.intervals[(side.intervals[:, 0] >= b - 1e-6) & (side.interval_score >= 1.0)]
+        beyond = beyond[beyond[:, 0] <= chain.end_m]
+        if float(np.clip(beyond[:, 1], None, chain.end_m).sum() - beyond[:, 0].sum()) < 2 * max_gap:
+            keep = s0 < a
+            chain = chain_queue_bridged(s0[keep], s1[keep], sc[keep], max_gap_m=max_gap,
+                                        occluded=side.occluded_iv, observed_end_m=side.observed_end_m,
+                                        end_reason=side.end_reason, min_run=BRIDGE_RUN)
+            break
+    return chain
 
 
 #: (high, low) hysteresis thresholds of an occupied stretch, in noise units of the

@@ -110,6 +110,15 @@ def degrade(
         data = dn
         profile.update(count=4, dtype="uint16", nodata=0)
         descs = ("B02", "B03", "B04", "B08")
+        if cloud is not None:
+            # a scene classification band: 9 (cloud, high probability) over the cloud,
+            # 4 (vegetation) elsewhere, 0 where there is no data
+            scl = np.full(img.shape[1:], 4, np.uint16)
+            scl[r0:r1] = 9
+            scl[~vmask] = 0
+            data = np.concatenate([dn, scl[None]])
+            profile.update(count=5)
+            descs = descs + ("SCL",)
     elif product == "float":
         data = refl.astype(np.float32)
         data[:, ~vmask] = np.nan

@@ -214,3 +214,18 @@ def test_real_sentinel2_moving_trucks_are_not_a_confident_queue(half_width, head
     assert r.profile["occupancy_score"].size > 0
     assert r.low_confidence or r.length_km < 0.2, (r.length_km, r.notes)
     assert r.low_confidence == any(n.startswith("low confidence") for n in r.notes)
+
+
+def test_scl_cloud_over_the_tail_is_occlusion(cache):
+    # the road runs north from the head: the top rows of the tile hold its far end; a
+    # cloud over rows 15-35 % from the top lies over the queue's tail end
+    sc = coarse_scene(cache, "cl", gsd_m=10, with_reference=True, product="l2a",
+                      road_length_m=1800.0, queue_length_m=1100.0, seed=5, cloud=(0.15, 0.35))
+    with rasterio.open(sc.tile) as ds:
+        assert band_roles(ds).scl == 5
+    d = measure_json(sc)
+    assert d["occluded_stretches_km"] or d["occluded_km"] > 0 or d["low_confidence"]
+    lo, hi = d["length_km_range"]
+    assert hi + 1e-3 >= sc.truth_km
+    # never a confident number that the cloud makes wrong
+    assert d["low_confidence"] or abs(d["length_km"] - sc.truth_km) / sc.truth_km < 0.1
