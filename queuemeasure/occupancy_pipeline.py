@@ -506,6 +506,8 @@ def _fine_score(side: _Side, gsd: float, step: float) -> np.ndarray:
 
 #: share of the rows, the least changed, from which the free carriageway's own change is taken
 BIAS_QUANTILE = 15.0
+#: smallest offset (noise units of a row's mean change) taken off
+MIN_BIAS = 0.25
 
 
 def _remove_road_bias(side: _Side) -> None:
@@ -523,6 +525,10 @@ def _remove_road_bias(side: _Side) -> None:
         return
     quiet = ok & (side.road <= np.percentile(side.road[ok], BIAS_QUANTILE))
     bias = np.median(t[quiet], axis=0)
+    # only an offset that stands out of the noise of a single row's mean change
+    bias = np.where(np.abs(bias) >= MIN_BIAS, bias, 0.0)
+    if not bias.any():
+        return
     side.signed = t - bias
     side.road = np.where(ok, (side.signed ** 2).mean(axis=1), side.road)
     side.bias = bias
@@ -897,6 +903,10 @@ def _hidden_after(m: _Side) -> tuple[float, float] | None:
     return (max(0.0, float(nxt[0, 0]) - chain.end_m), hidden) if hidden >= m.gap_m / 2 else None
 
 
+#: ... and at any pixel size, with or without a reference
+MIN_SEPARATION_ANY = 4.0
+
+
 def _confidence(m: _Side, *, gsd: float, with_reference: bool) -> tuple[bool, list[str]]:
     """Whether the number is too weakly supported to quote, and why."""
     why: list[str] = []
@@ -911,6 +921,10 @@ def _confidence(m: _Side, *, gsd: float, with_reference: bool) -> tuple[bool, li
                 f"low confidence: at {gsd:.1f} m without a reference a vehicle is a fraction of a "
                 f"pixel; the evidence (separation {m.separation:.1f} noise units, {MIN_SEPARATION:g} "
                 "needed) does not support a length: give --reference (the road on a date it was free)")
+    elif chain.count and m.separation < MIN_SEPARATION_ANY:
+        why.append(f"low confidence: the queue's evidence stands only {m.separation:.1f} noise units "
+                   f"above the free road's ({MIN_SEPARATION_ANY:g} needed): low contrast"
+                   + ("" if with_reference else "; give --reference (the road on a date it was free)"))
     observed = m.observed & ~m.occluded
     if chain.count and not with_reference:
         s_mid = 0.5 * (m.edges[:-1] + m.edges[1:])
