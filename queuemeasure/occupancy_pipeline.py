@@ -866,19 +866,28 @@ def _to_result(m: _Side, sides: Any, *, gsd: float, max_gap: float, raster_crs: 
 MIN_SEPARATION = 8.0
 
 
-def _resumes_after(m: _Side) -> tuple[float, float] | None:
-    """(gap, length) of a long stretch at the queue's density that starts within three
+def _resumes_after(m: _Side) -> tuple[float, float, float] | None:
+    """(gap, length, start) of a long stretch at the queue's density that starts within three
     gaps of the tail: a queue the chain may have cut at a faint stretch."""
     chain = m.chain
-    if chain is None or not chain.count or not len(m.intervals):
+    if chain is None or not len(m.intervals):
         return None
+    if chain.count:
+        tail = chain.end_m
+    else:
+        # no queue: from the head, or from the end of what hides the road at the head
+        o = m.occluded_iv
+        at_head = o[o[:, 0] <= m.gap_m] if len(o) else o
+        tail = float(at_head[:, 1].max()) if len(at_head) else 0.0
     iv, sc = m.intervals, m.interval_score
-    after = (iv[:, 0] > chain.end_m) & (iv[:, 0] <= chain.end_m + 3 * m.gap_m) & (sc >= 1.0)
+    after = (iv[:, 0] > tail) & (iv[:, 0] <= tail + 3 * m.gap_m) & (sc >= 1.0)
     if not after.any():
         return None
     start = float(iv[after, 0].min())
-    # what is occupied from there on, joining stretches closer than the gap
-    rest = iv[iv[:, 0] >= start]
+    # what is occupied from there on (faint stretches too), joining stretches closer
+    # than the gap
+    both = np.concatenate([iv, m.weak_intervals])
+    rest = both[both[:, 0] >= start]
     rest = rest[np.argsort(rest[:, 0])]
     end = float(rest[0, 1])
     for a, b in rest[1:].tolist():
@@ -934,10 +943,11 @@ def _confidence(m: _Side, *, gsd: float, with_reference: bool) -> tuple[bool, li
                        "road's level (without a reference) is uncertain; search a longer road")
     resumes = _resumes_after(m)
     if resumes is not None:
-        gap, length = resumes
-        why.append(f"low confidence: {length / 1000:.2f} km of road occupied at the queue's density "
-                   f"resumes {gap:.0f} m beyond the tail: the queue may go on (the range's high "
-                   "end includes it); check the quicklook")
+        gap, length, start = resumes
+        where = f"{gap:.0f} m beyond the tail" if chain.count else f"{start:.0f} m from the head"
+        why.append(f"low confidence: {length / 1000:.2f} km of road occupied at a queue's density "
+                   f"starts {where}: the queue may go on there (the range's high end includes "
+                   "it); check the quicklook")
     hidden_head = _hidden_before(m)
     if hidden_head is not None:
         why.append(f"low confidence: the road at the head is hidden (cloud or missing data) for "
