@@ -896,7 +896,7 @@ def _resumes_after(m: _Side) -> tuple[float, float, float] | None:
         end = max(end, b)
     if end - start < 2 * m.gap_m:
         return None
-    return start - chain.end_m, end - start
+    return start - tail, end - start, start
 
 
 def _hidden_after(m: _Side) -> tuple[float, float] | None:
