@@ -853,7 +853,8 @@ def _to_result(m: _Side, sides: Any, *, gsd: float, max_gap: float, raster_crs: 
                  "occluded_m": m.occluded_iv.tolist(), "road_lonlat": m.path.lonlat,
                  "road_station_m": m.path.station_m,
                  "occupancy_station_m": s_mid, "occupancy_score": m.score,
-                 "occupancy_threshold": m.thresholds, "occupied_m": m.intervals.tolist()},
+                 "occupancy_threshold": m.thresholds, "occupied_m": m.intervals.tolist(),
+                 "queue_start_m": chain.start_m if chain.count else None},
     )
     result.mode = "occupancy"
     result.low_confidence = low_conf

@@ -349,6 +349,10 @@ def _worst_occlusion(result: "QueueResult") -> tuple[float, float] | None:
 
 def _queue_span_m(result: "QueueResult") -> tuple[float, float] | None:
     q = result.queued
+    start = (result.profile or {}).get("queue_start_m")
+    if getattr(result, "mode", "vehicles") == "occupancy" and start is not None:
+        # occupancy mode: the chained stretches, no vehicles
+        return float(start), float(start) + result.length_km * 1000.0
     if not q:
         return None
     s0 = min(v.s0_m for v in q)
@@ -586,7 +590,52 @@ def _density(centres: np.ndarray, x: np.ndarray, w: float) -> np.ndarray:
     return n * (100.0 / w)
 
 
+def _draw_occupancy_profile(ax: Any, result: "QueueResult", *, compact: bool = False) -> None:
+    """Occupancy mode: the evidence along the road (noise units) with its thresholds,
+    the occupied stretches, the queue's extent and its range."""
+    prof = result.profile or {}
+    st = np.asarray(prof.get("occupancy_station_m", np.zeros(0)), float)
+    sc = np.asarray(prof.get("occupancy_score", np.zeros(0)), float)
+    high, low = prof.get("occupancy_threshold", (5.0, 2.0))
+    km = st / 1000.0
+    ax.plot(km, sc, color="0.25", lw=0.8, label="evidence (noise units)")
+    for i, (a, b) in enumerate(prof.get("occupied_m") or []):
+        ax.axvspan(a / 1000, b / 1000, color=C_QUEUED, alpha=0.35, lw=0,
+                   label="occupied stretches" if i == 0 else None)
+    ax.axhline(high, color=C_TAIL, lw=0.9, ls="--", label=f"threshold {high:g} / {low:g}")
+    ax.axhline(low, color=C_TAIL, lw=0.7, ls=":")
+    for i, (a, b) in enumerate(np.asarray(prof.get("occluded_m") or np.zeros((0, 2))).reshape(-1, 2)):
+        ax.axvspan(a / 1000, b / 1000, color=C_OCC, alpha=0.2, lw=0,
+                   label="occluded / no data" if i == 0 else None)
+    ax.axvline(0, color=C_HEAD, lw=2)
+    span = _queue_span_m(result)
+    if span is not None and result.length_km > 0:
+        lo, hi = result.length_km_range
+        s0, s1 = span
+        ax.axvspan((s0 + lo * 1000) / 1000, (s0 + hi * 1000) / 1000, color=C_TAIL, alpha=0.12, lw=0,
+                   label=f"tail range {_km(lo, hi)}-{_km(hi)} km")
+        ax.axvline(s1 / 1000, color=C_TAIL, lw=2)
+        ax.annotate("", xy=(s1 / 1000, 0.93), xytext=(s0 / 1000, 0.93), xycoords=ax.get_xaxis_transform(),
+                    arrowprops=dict(arrowstyle="<->", color=C_TAIL, lw=1.2))
+        ax.text((s0 + s1) / 2000, 0.95, ("\u2265 " if result.truncated else "") + f"{_km(result.length_km)} km",
+                transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=8,
+                color=C_TAIL, fontweight="bold", path_effects=_stroke(3, "white"))
+    finite = sc[np.isfinite(sc)]
+    top = float(np.percentile(finite, 99)) if finite.size else high
+    ax.set_ylim(min(-1.0, float(finite.min()) if finite.size else -1.0), max(2 * high, top * 1.15))
+    ax.set_xlim(-0.01 * max(km.max(initial=1.0), 1e-3), km.max(initial=1.0) * 1.01)
+    ax.set_xlabel(f"km from the head along the road ({result.direction})", fontsize=9)
+    ax.set_ylabel("change on the carriageway\n(noise units)", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right" if compact else "upper center", fontsize=7.5,
+              **({} if compact else dict(bbox_to_anchor=(0.5, -0.17), ncol=6, frameon=False)))
+
+
 def _draw_profile(ax: Any, result: "QueueResult", *, compact: bool = False) -> None:
+    if getattr(result, "mode", "vehicles") == "occupancy":
+        _draw_occupancy_profile(ax, result, compact=compact)
+        return
     prof = result.profile or {}
     span = _queue_span_m(result)
     lo, hi = result.length_km_range
@@ -656,9 +705,13 @@ def _caption(result: "QueueResult") -> str:
     lo, hi = result.length_km_range
     bound = "at least " if result.truncated else ""
     mpv = f"{result.m_per_vehicle:.1f} m per vehicle" if result.m_per_vehicle else "no vehicles queued"
+    est = getattr(result, "vehicle_count_estimate", None)
+    counted = (f"an estimated {est[0]}-{est[1]} vehicles (occupancy mode)" if est is not None
+               else f"{result.vehicle_count} vehicles, {mpv}")
     lines = [
-        f"Queue length {bound}{_km(result.length_km)} km  (range {_km(lo, hi)}-{_km(hi)} km)   "
-        f"{result.vehicle_count} vehicles, {mpv}   max gap {result.max_gap_m:g} m",
+        ("LOW CONFIDENCE (see notes)   " if getattr(result, "low_confidence", False) else "")
+        + f"Queue length {bound}{_km(result.length_km)} km  (range {_km(lo, hi)}-{_km(hi)} km)   "
+        f"{counted}   max gap {result.max_gap_m:g} m",
     ]
     if result.truncated:
         reason = str(result.truncation_reason or "").replace("_", " ")
