@@ -867,6 +867,10 @@ def _to_result(m: _Side, sides: Any, *, gsd: float, max_gap: float, raster_crs: 
 MIN_SEPARATION = 8.0
 
 
+#: occupied road (in gaps) that must resume after the tail for low_confidence
+RESUME_GAPS = 4.0
+
+
 def _resumes_after(m: _Side) -> tuple[float, float, float] | None:
     """(gap, length, start) of a long stretch at the queue's density that starts within three
     gaps of the tail: a queue the chain may have cut at a faint stretch."""
@@ -895,7 +899,10 @@ def _resumes_after(m: _Side) -> tuple[float, float, float] | None:
         if a - end > m.gap_m:
             break
         end = max(end, b)
-    if end - start < 2 * m.gap_m:
+    # the stretches at the queue's density in that extent must add up to a queue (four
+    # gaps), not a few free vehicles together
+    full = iv[(sc >= 1.0) & (iv[:, 0] >= start) & (iv[:, 0] <= end)]
+    if float((np.minimum(full[:, 1], end) - full[:, 0]).sum()) < RESUME_GAPS * m.gap_m:
         return None
     return start - tail, end - start, start
 
