@@ -223,14 +223,9 @@ def measure_occupancy(
         if gsd > OCCUPANCY_MAX_GSD_M:
             raise RasterError(f"pixels of {gsd:.1f} m are too coarse to see a queue of vehicles "
                               f"(at most {OCCUPANCY_MAX_GSD_M:g} m)")
-        total = sum(p.length_m for p in sides.sides)
-        done = [0.0]
+        from .pipeline import progress_ticker
 
-        def tick(m: float) -> None:
-            done[0] += m
-            if progress is not None:
-                progress(min(done[0], total), total)
-
+        tick = progress_ticker(sum(p.length_m for p in sides.sides), progress)
         measured = [_measure_side(src, ref, p, gsd=gsd, half_width=half_width,
                                   max_gap=max_gap, tick=tick) for p in sides.sides]
         if not any(m.observed_end_m > 0 for m in measured):
@@ -832,14 +827,9 @@ def _to_result(m: _Side, sides: Any, *, gsd: float, max_gap: float, raster_crs: 
     if m.shift_m is not None:
         notes.append(f"reference aligned by {m.shift_m[0]:+.1f} m east, {m.shift_m[1]:+.1f} m north "
                      "(its CRS units)")
-    if chain.count:
-        tail = m.path.lonlat_at(chain.end_m)
-        tail_lonlat: tuple[float, float] | None = (float(tail[0]), float(tail[1]))
-        line = m.path.substring_lonlat(chain.start_m, chain.end_m)
-    else:
-        tail_lonlat, line = None, np.zeros((0, 2))
-    occ_in = [(float(a) / 1000.0, float(b) / 1000.0) for a, b in m.occluded_iv
-              if chain.count and b > chain.start_m and a < chain.end_m]
+    from .pipeline import queue_geometry
+
+    tail_lonlat, line, occ_in = queue_geometry(m.path, chain, m.occluded_iv)
     s_mid = 0.5 * (m.edges[:-1] + m.edges[1:])
     result = QueueResult(
         length_km=length_m / 1000.0, length_km_range=(lo / 1000.0, hi / 1000.0),

@@ -179,14 +179,7 @@ def measure(
             gsd = float(np.sqrt(dx * dy))
             step = max(gsd, 0.05)
             scaler = Scaler(ds.dtypes[band_idx[0] - 1])
-            total = sum(p.length_m for p in sides.sides)
-            done = [0.0]
-
-            def tick(m: float) -> None:
-                done[0] += m
-                if progress is not None:
-                    progress(min(done[0], total), total)
-
+            tick = progress_ticker(sum(p.length_m for p in sides.sides), progress)
             measured = [
                 _measure_side(
                     sampler, ds.crs, p, scaler, step=step, gsd=gsd, max_gap=max_gap,
@@ -223,6 +216,18 @@ def measure(
     _vehicle_mode_flags(result, gsd, reference)
     result.elapsed_s = time.perf_counter() - t0
     return result
+
+
+def progress_ticker(total: float, progress: Progress | None) -> Callable[[float], None]:
+    """``tick(metres)``: adds up the metres done and reports them to ``progress``."""
+    done = [0.0]
+
+    def tick(m: float) -> None:
+        done[0] += m
+        if progress is not None:
+            progress(min(done[0], total), total)
+
+    return tick
 
 
 def _warnings_to_notes(caught: Sequence[Any], notes: list[str]) -> list[str]:
@@ -466,6 +471,25 @@ def _row_runs_to_intervals(flag: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return merge_intervals(np.column_stack([edges[starts], edges[stops]]))
 
 
+def queue_geometry(
+    path: RoadPath, chain: QueueChain, occluded: np.ndarray
+) -> tuple[tuple[float, float] | None, np.ndarray, list[tuple[float, float]]]:
+    """The chained queue's tail (lon, lat), its line along the road (WGS84) and the
+    occluded stretches within it (km from the head)."""
+    if chain.count:
+        tail = path.lonlat_at(chain.end_m)
+        tail_lonlat: tuple[float, float] | None = (float(tail[0]), float(tail[1]))
+        line = path.substring_lonlat(chain.start_m, chain.end_m)
+    else:
+        tail_lonlat, line = None, np.zeros((0, 2))
+    occ_in = [
+        (float(a) / 1000.0, float(b) / 1000.0)
+        for a, b in occluded
+        if chain.count and b > chain.start_m and a < chain.end_m
+    ]
+    return tail_lonlat, line, occ_in
+
+
 def _to_result(
     m: _SideMeasurement,
     head_lonlat: tuple[float, float],
@@ -490,17 +514,7 @@ def _to_result(
     )
     length_m = chain.length_m
     lo, hi = min(lo, length_m), max(hi, length_m)
-    if chain.count:
-        tail = m.path.lonlat_at(chain.end_m)
-        tail_lonlat: tuple[float, float] | None = (float(tail[0]), float(tail[1]))
-        line = m.path.substring_lonlat(chain.start_m, chain.end_m)
-    else:
-        tail_lonlat, line = None, np.zeros((0, 2))
-    occ_in = [
-        (float(a) / 1000.0, float(b) / 1000.0)
-        for a, b in m.occluded
-        if chain.count and b > chain.start_m and a < chain.end_m
-    ]
+    tail_lonlat, line, occ_in = queue_geometry(m.path, chain, m.occluded)
     return QueueResult(
         length_km=length_m / 1000.0,
         length_km_range=(lo / 1000.0, hi / 1000.0),
