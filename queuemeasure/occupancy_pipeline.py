@@ -870,10 +870,13 @@ def _resumes_after(m: _Side) -> tuple[float, float, float] | None:
     if chain.count:
         tail = chain.end_m
     else:
-        # no queue: from the head, or from the end of what hides the road at the head
+        # no queue: only where the road at the head is hidden (a queue held there may
+        # start unseen), from the end of what hides it
         o = m.occluded_iv
         at_head = o[o[:, 0] <= m.gap_m] if len(o) else o
-        tail = float(at_head[:, 1].max()) if len(at_head) else 0.0
+        if not len(at_head) or float(at_head[:, 1].max()) - float(at_head[:, 0].min()) < m.gap_m / 2:
+            return None
+        tail = float(at_head[:, 1].max())
     iv, sc = m.intervals, m.interval_score
     after = (iv[:, 0] > tail) & (iv[:, 0] <= tail + 3 * m.gap_m) & (sc >= 1.0)
     if not after.any():
