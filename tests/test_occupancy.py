@@ -229,3 +229,48 @@ def test_scl_cloud_over_the_tail_is_occlusion(cache):
     assert hi + 1e-3 >= sc.truth_km
     # never a confident number that the cloud makes wrong
     assert d["low_confidence"] or abs(d["length_km"] - sc.truth_km) / sc.truth_km < 0.1
+
+
+def test_tci_3m_without_reference(tci3):
+    d = measure_json(tci3, reference=False)
+    assert d["mode"] == "occupancy"
+    err = abs(d["length_km"] - tci3.truth_km) / tci3.truth_km
+    assert err < 0.08 or d["low_confidence"]
+
+
+def test_mode_follows_pixel_size():
+    from queuemeasure.errors import OptionError
+    from queuemeasure.occupancy_pipeline import VEHICLES_MAX_GSD_M, resolve_mode
+
+    assert resolve_mode("auto", 0.5) == "vehicles"
+    assert resolve_mode("auto", VEHICLES_MAX_GSD_M) == "vehicles"
+    assert resolve_mode("auto", 3.0) == "occupancy"
+    assert resolve_mode("vehicles", 10.0) == "vehicles"
+    with pytest.raises(OptionError):
+        resolve_mode("cars", 1.0)
+
+
+def test_fine_tile_reports_vehicles_mode(curve_scenes):
+    sc = curve_scenes["utm"]
+    r = measure(sc.path, sc.road_path, head=sc.head, workers=1)
+    d = r.to_dict()
+    assert d["mode"] == "vehicles" and d["low_confidence"] is False
+    assert d["vehicle_count_estimate"] is None
+
+
+def test_bad_mode_is_a_usage_error(l2a10):
+    res = run_cli("measure", l2a10.tile, "--road", l2a10.road, "--mode", "cars", "--json")
+    assert res.exit_code == 2
+
+
+def test_scaler_makes_values_physical():
+    from queuemeasure.corridor import Scaler
+
+    s = Scaler("uint16", physical=(np.full(2, 1e-4), np.full(2, -0.1)))
+    raw = np.array([[1000, 2000], [3000, 11000]] * 10, np.uint16)
+    s.fit(raw)
+    out = s(raw)
+    # reflectance (DN - 1000) / 10000, then one gain for both bands
+    refl = raw.astype(np.float64) * 1e-4 - 0.1
+    ratio = out / np.where(refl == 0, np.nan, refl)
+    assert np.nanstd(ratio) < 1e-5
