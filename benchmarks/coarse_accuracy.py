@@ -150,11 +150,17 @@ def summarise(rows: list[dict]) -> dict:
         "3m_ref": lambda r: r["gsd_m"] < 5 and r["reference"] and "empty" not in r["tags"],
         "10m_ref": lambda r: r["gsd_m"] >= 5 and r["reference"] and "empty" not in r["tags"],
     }.items():
-        e = errs(sel)
+        # the error statistics are over the numbers given as quotable (low_confidence
+        # false); the flagged ones are counted apart, with how many were right anyway
+        e = errs(lambda r: sel(r) and not r["low_confidence"])
         cov = [r["in_range"] for r in rows if sel(r)]
+        flagged = [r for r in rows if sel(r) and r["low_confidence"]]
         out[key] = {"n": len(e), "median": statistics.median(e) if e else None,
                     "max": max(e) if e else None,
-                    "coverage": sum(cov) / len(cov) if cov else None}
+                    "coverage": sum(cov) / len(cov) if cov else None,
+                    "low_confidence": len(flagged),
+                    "confident_wrong": sum(1 for r in rows if sel(r) and not r["low_confidence"]
+                                           and abs(r["rel_error"] or 0) > 0.10)}
     noref10 = [r for r in rows if r["gsd_m"] >= 5 and not r["reference"] and "empty" not in r["tags"]]
     out["10m_noref"] = {
         "n": len(noref10),
@@ -189,14 +195,20 @@ def summary_text(s: dict) -> str:
         return "—" if x is None else f"{100 * x:.1f} %"
 
     t = TARGETS
+    def flagged(k: str) -> str:
+        return f"; {s[k]['low_confidence']} more flagged low_confidence"
+
     return "\n".join([
+        "(errors over the cases not flagged low_confidence)",
         f"3 m, no reference: median |error| {pct(s['3m_noref']['median'])} (target <= {pct(t['3m_noref_median'])}), "
-        f"max {pct(s['3m_noref']['max'])} (<= {pct(t['3m_noref_max'])}), n={s['3m_noref']['n']}",
+        f"max {pct(s['3m_noref']['max'])} (<= {pct(t['3m_noref_max'])}), n={s['3m_noref']['n']}"
+        + flagged("3m_noref"),
         f"3 m, with reference: median {pct(s['3m_ref']['median'])}, max {pct(s['3m_ref']['max'])}, "
-        f"truth in range {pct(s['3m_ref']['coverage'])}",
+        f"truth in range {pct(s['3m_ref']['coverage'])}, n={s['3m_ref']['n']}" + flagged("3m_ref"),
         f"10 m, with reference: median {pct(s['10m_ref']['median'])} (<= {pct(t['10m_ref_median'])}), "
         f"max {pct(s['10m_ref']['max'])} (<= {pct(t['10m_ref_max'])}), truth in range "
-        f"{pct(s['10m_ref']['coverage'])} (>= {pct(t['10m_ref_coverage'])}), n={s['10m_ref']['n']}",
+        f"{pct(s['10m_ref']['coverage'])} (>= {pct(t['10m_ref_coverage'])}, all cases), "
+        f"n={s['10m_ref']['n']}" + flagged("10m_ref"),
         f"10 m, no reference: {s['10m_noref']['low_confidence']} of {s['10m_noref']['n']} low_confidence, "
         f"{s['10m_noref']['confident_wrong']} confident and wrong by > 10 % (target 0)",
         f"empty road: longest {s['empty_max_km'] if s['empty_max_km'] is None else round(s['empty_max_km'], 3)} km "

@@ -42,9 +42,9 @@ OCCUPANCY_MIN_GSD_M = 1.3
 #: Occupancy is not attempted on pixels coarser than this (a car is a hundredth of one).
 OCCUPANCY_MAX_GSD_M = 30.0
 #: Spacing prior: road metres per queued vehicle per lane — cars 6.5-8.5 m (a 4.5 m car
-#: and a 2-4 m gap); with up to a fifth trucks and buses (12-18 m plus gap) the mean
-#: spacing grows to about 10 m.
-SPACING_PRIOR_M = (6.5, 10.0)
+#: and a 2-4 m gap); trucks and buses (12-18 m plus their gap) raise the mean: about
+#: 10 m with a fifth of them, 12 m when they are more than half the queue.
+SPACING_PRIOR_M = (6.5, 12.0)
 #: Reference images farther off in pixel size than this factor are refused.
 MAX_GSD_RATIO = 3.0
 #: Corridor read beside the carriageway as context: this many pixels, at least 12 m.
@@ -823,7 +823,7 @@ def _to_result(m: _Side, sides: Any, *, gsd: float, max_gap: float, raster_crs: 
         f"occupancy mode ({'change against the reference' if with_reference else 'texture, no reference'}"
         f", bands {','.join(bands)}): vehicle_count_estimate from the occupied length, "
         f"{lanes[0]}-{lanes[1]} lane(s) and {SPACING_PRIOR_M[0]:g}-{SPACING_PRIOR_M[1]:g} m "
-        "per vehicle per lane (cars 6.5-8.5 m; trucks longer)")
+        "per vehicle per lane (cars 6.5-8.5 m; trucks and buses raise it to 10-12 m)")
     if m.shift_m is not None:
         notes.append(f"reference aligned by {m.shift_m[0]:+.1f} m east, {m.shift_m[1]:+.1f} m north "
                      "(its CRS units)")
