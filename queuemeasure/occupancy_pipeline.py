@@ -915,6 +915,8 @@ def _hidden_after(m: _Side) -> tuple[float, float] | None:
 
 #: ... and at any pixel size, with or without a reference
 MIN_SEPARATION_ANY = 4.0
+#: a queue shorter than this many pixels is not told from a few vehicles
+MIN_QUEUE_PX = 10.0
 
 
 def _confidence(m: _Side, *, gsd: float, with_reference: bool) -> tuple[bool, list[str]]:
@@ -935,6 +937,9 @@ def _confidence(m: _Side, *, gsd: float, with_reference: bool) -> tuple[bool, li
         why.append(f"low confidence: the queue's evidence stands only {m.separation:.1f} noise units "
                    f"above the free road's ({MIN_SEPARATION_ANY:g} needed): low contrast"
                    + ("" if with_reference else "; give --reference (the road on a date it was free)"))
+    if chain.count and chain.length_m < MIN_QUEUE_PX * gsd:
+        why.append(f"low confidence: a queue of {chain.length_m:.0f} m is under {MIN_QUEUE_PX:g} pixels: "
+                   "too short to tell from a few vehicles (or a bright or dark patch) at this pixel size")
     observed = m.observed & ~m.occluded
     if chain.count and not with_reference:
         s_mid = 0.5 * (m.edges[:-1] + m.edges[1:])

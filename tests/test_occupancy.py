@@ -212,7 +212,7 @@ def test_real_sentinel2_moving_trucks_are_not_a_confident_queue(half_width, head
     r = measure(str(S2TD), road, head=ll[head_at], half_width=half_width, workers=1)
     assert r.mode == "occupancy"
     assert r.profile["occupancy_score"].size > 0
-    assert r.low_confidence or r.length_km < 0.2, (r.length_km, r.notes)
+    assert r.low_confidence, (r.length_km, r.notes)
     assert r.low_confidence == any(n.startswith("low confidence") for n in r.notes)
 
 
