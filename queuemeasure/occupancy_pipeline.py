@@ -843,6 +843,8 @@ def _to_result(m: _Side, sides: Any, *, gsd: float, max_gap: float, raster_crs: 
                  "occluded_m": m.occluded_iv.tolist(), "road_lonlat": m.path.lonlat,
                  "road_station_m": m.path.station_m,
                  "occupancy_station_m": s_mid, "occupancy_score": m.score,
+                 # the occupied share relative to the queue's own density (0-1), per station
+                 "occupancy_share": np.clip(m.share, 0.0, 1.0) if m.share.size else m.share,
                  "occupancy_threshold": m.thresholds, "occupied_m": m.intervals.tolist(),
                  "queue_start_m": chain.start_m if chain.count else None},
     )

@@ -14,9 +14,11 @@ across the road, bands), evidence per row out. Two estimators share one output,
   makes the carriageway vary along the road, where free asphalt is smooth; each row's
   along-road texture energy is expressed in units of the strip's sensor noise.
 
-:func:`occupied_runs` then turns a row profile into occupied stretches (hysteresis
-threshold, ends refined as change points), and :func:`carriageway_share` converts the
-evidence into a share of the carriageway covered, with its noise.
+:func:`smooth_rows`, :func:`sustained_energy`, :func:`hysteresis_runs` and
+:func:`outermost_edges` then turn the row profiles into occupied stretches (hysteresis
+thresholds, ends at the outermost pixels holding their own evidence); the pipeline
+(:mod:`queuemeasure.occupancy_pipeline`) scores them against their no-vehicle level and
+the queue's own density.
 """
 
 from __future__ import annotations
@@ -31,11 +33,10 @@ __all__ = [
     "change_evidence",
     "texture_evidence",
     "smooth_rows",
+    "sustained_energy",
     "occupied_runs",
     "hysteresis_runs",
     "outermost_edges",
-    "refine_edges",
-    "carriageway_share",
 ]
 
 #: |N(0,1)| quantiles used for noise estimates from absolute values
@@ -302,80 +303,6 @@ def hysteresis_runs(high: np.ndarray, low: np.ndarray, *, min_rows: int = 1) -> 
     return np.column_stack([starts[keep], stops[keep]]).astype(np.int64)
 
 
-def refine_edges(x: np.ndarray, runs: np.ndarray, *, reach: int) -> np.ndarray:
-    """Move each run's ends to the best step change point within ``reach`` rows.
-
-    At each end, the position that best splits the unsmoothed profile ``x`` into the
-    run's level on one side and the outside level on the other (least squares over
-    ``reach`` rows either side) is taken: unbiased where a smoothed profile crossing a
-    threshold would shift the end by a fraction of the smoothing window.
-    """
-    out = runs.copy()
-    n = x.size
-    xv = np.where(np.isfinite(x), x, np.nan)
-    for i, (a, b) in enumerate(runs.tolist()):
-        for j, (pos, inside_after) in enumerate(((a, True), (b, False))):
-            lo, hi = max(0, pos - 2 * reach), min(n, pos + 2 * reach)
-            seg = xv[lo:hi]
-            if seg.size < 4 or np.isnan(seg).all():
-                continue
-            seg = np.where(np.isnan(seg), np.nanmedian(seg), seg)
-            c1 = np.concatenate([[0.0], np.cumsum(seg)])
-            c2 = np.concatenate([[0.0], np.cumsum(seg * seg)])
-            m = seg.size
-            t = np.arange(1, m)
-            left_n, right_n = t, m - t
-            sse = (c2[t] - c1[t] ** 2 / left_n) + (c2[m] - c2[t] - (c1[m] - c1[t]) ** 2 / right_n)
-            mean_l = c1[t] / left_n
-            mean_r = (c1[m] - c1[t]) / right_n
-            # the step must go the right way: up into the run, down out of it
-            right_way = mean_r > mean_l if inside_after else mean_l > mean_r
-            near = np.abs(lo + t - pos) <= reach
-            cand = right_way & near
-            if cand.any():
-                sse = np.where(cand, sse, np.inf)
-                out[i, j] = lo + int(t[int(np.argmin(sse))])
-    out[:, 1] = np.maximum(out[:, 1], out[:, 0] + 1)
-    return out
-
-
-def half_level_edges(q: np.ndarray, runs: np.ndarray, *, width: int) -> np.ndarray:
-    """Move each run's ends to where the smoothed linear profile ``q`` crosses half-way
-    between the run's level and the level outside.
-
-    ``q`` is a running mean over ``width`` rows of a quantity linear in the occupied
-    share (a change projected on the queue's colour, or a texture energy): a step in it,
-    smoothed by a box, crosses the half-way level exactly at the step, whatever the
-    window — where a fixed threshold would move the end by a fraction of the window.
-    The inside level is taken from the run's last (first) stretch near the end, the
-    outside level beyond it (0 when there is no road beyond, e.g. at the head).
-    """
-    out = runs.copy()
-    n = q.size
-    w = max(1, int(width))
-    for i, (a, b) in enumerate(runs.tolist()):
-        lin = q[max(a, b - 3 * w): max(a + 1, b - w)]
-        lout = q[min(n, b + w): min(n, b + 3 * w)]
-        mid = _mid(lin, lout)
-        if np.isfinite(mid):
-            lo, hi = max(a, b - 2 * w), min(n, b + w)
-            seg = q[lo:hi]
-            above = np.flatnonzero(seg >= mid)
-            if above.size:
-                out[i, 1] = lo + int(above[-1]) + 1
-        lin = q[min(b - 1, a + w): min(b, a + 3 * w)]
-        lout = q[max(0, a - 3 * w): max(0, a - w)]
-        mid = _mid(lin, lout)
-        if np.isfinite(mid):
-            lo, hi = max(0, a - w), min(b, a + 2 * w)
-            seg = q[lo:hi]
-            above = np.flatnonzero(seg >= mid)
-            if above.size:
-                out[i, 0] = lo + int(above[0])
-    out[:, 1] = np.maximum(out[:, 1], out[:, 0] + 1)
-    return out
-
-
 def outermost_edges(z: np.ndarray, runs: np.ndarray, *, width: int, level: float) -> np.ndarray:
     """Move each run's ends to its outermost rows where the lightly smoothed evidence
     ``z`` (noise units) exceeds ``level``, searched within ``width`` rows inside the
@@ -394,29 +321,3 @@ def outermost_edges(z: np.ndarray, runs: np.ndarray, *, width: int, level: float
         if hit.size:
             out[i, 1] = lo + int(hit[-1]) + 1
     return out
-
-
-def _mid(inside: np.ndarray, outside: np.ndarray) -> float:
-    inside = inside[np.isfinite(inside)]
-    outside = outside[np.isfinite(outside)]
-    if not inside.size:
-        return float("nan")
-    lo = float(np.median(outside)) if outside.size else 0.0
-    hi = float(np.median(inside))
-    return 0.5 * (hi + lo) if hi > lo else float("nan")
-
-
-def carriageway_share(
-    signed: np.ndarray, energy: np.ndarray, *, contrast: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Share of the carriageway covered (0-1) and its noise, from the change evidence.
-
-    The excess change energy above the noise (``energy - 1``, in squared noise units)
-    divided by the energy a fully covered carriageway would give (``contrast**2``, the
-    squared vehicle-to-asphalt contrast in noise units) is the square of the covered
-    share; its noise follows from the energy's (a sum of squared unit normals).
-    """
-    excess = np.clip(np.asarray(energy, dtype=float) - 1.0, 0.0, None)
-    share = np.sqrt(excess) / max(contrast, 1e-6)
-    sigma = 1.0 / (max(contrast, 1e-6) * np.sqrt(np.maximum(excess, 1.0)))
-    return np.clip(share, 0.0, 1.0), sigma
