@@ -116,6 +116,20 @@ class _Side:
     notes: list[str] = field(default_factory=list)
 
 
+@contextlib.contextmanager
+def _opened(opener: Callable[[Any], Any], source: Any, what: str) -> Iterator[Any]:
+    """``opener(source)`` with its errors saying which input they are about."""
+    try:
+        cm = opener(source)
+        ds = cm.__enter__()
+    except RasterError as exc:
+        raise RasterError(f"{what}: {exc}") from None
+    try:
+        yield ds
+    finally:
+        cm.__exit__(None, None, None)
+
+
 def _gsd_at(ds: Any, lonlat: tuple[float, float]) -> float:
     x, y = geo.transformer(geo.WGS84, ds.crs).transform(*lonlat)
     dx, dy = ground_pixel_size(ds, (x, y))
@@ -208,11 +222,11 @@ def measure_occupancy(
         ds = stack.enter_context(open_tile(tile))
         src = _source(ds, bands, sides.head_lonlat)
         if cloud_mask is not None:
-            mds = stack.enter_context(open_tile(cloud_mask))
+            mds = stack.enter_context(_opened(open_tile, cloud_mask, "cloud mask"))
             src.mask, src.mask_crs = BlockSampler(mds, [1]), mds.crs
         ref = None
         if reference is not None:
-            rds = stack.enter_context(open_tile(reference))
+            rds = stack.enter_context(_opened(open_tile, reference, "reference"))
             ref = _source(rds, None, sides.head_lonlat)
             ratio = max(ref.gsd, src.gsd) / min(ref.gsd, src.gsd)
             if ratio > MAX_GSD_RATIO:
