@@ -251,10 +251,12 @@ def measure_occupancy(
         tile_name = ds.name if not isinstance(tile, (str, os.PathLike)) else os.fspath(tile)
         blocks = src.sampler.blocks_read + (ref.sampler.blocks_read if ref else 0)
         band_names = src.names
+        reference_name = None if ref is None else (
+            os.fspath(reference) if isinstance(reference, (str, os.PathLike)) else ref.ds.name)
     best = max(measured, key=lambda m: (m.chain.length_m, m.path.side == "forward"))
     result = _to_result(best, sides, gsd=gsd, max_gap=max_gap, raster_crs=raster_crs,
                         tile=tile_name, synthetic=synthetic, with_reference=ref is not None,
-                        half_width=half_width, bands=band_names)
+                        half_width=half_width, bands=band_names, reference_name=reference_name)
     if len(sides.sides) == 2:
         other = [m for m in measured if m is not best][0]
         result.notes.append(
@@ -820,7 +822,8 @@ def _count_estimate(length_m: float, lanes: tuple[int, int]) -> tuple[int, int] 
 
 
 def _to_result(m: _Side, sides: Any, *, gsd: float, max_gap: float, raster_crs: str, tile: str,
-               synthetic: bool, with_reference: bool, half_width: float, bands: list[str]) -> QueueResult:
+               synthetic: bool, with_reference: bool, half_width: float, bands: list[str],
+               reference_name: str | None = None) -> QueueResult:
     chain = m.chain
     assert chain is not None
     lo, hi = _range(m, gsd=gsd, max_gap=m.gap_m)
@@ -860,7 +863,8 @@ def _to_result(m: _Side, sides: Any, *, gsd: float, max_gap: float, raster_crs: 
                  # the occupied share relative to the queue's own density (0-1), per station
                  "occupancy_share": np.clip(m.share, 0.0, 1.0) if m.share.size else m.share,
                  "occupancy_threshold": m.thresholds, "occupied_m": m.intervals.tolist(),
-                 "queue_start_m": chain.start_m if chain.count else None},
+                 "queue_start_m": chain.start_m if chain.count else None,
+                 "reference": reference_name},
     )
     result.mode = "occupancy"
     result.low_confidence = low_conf

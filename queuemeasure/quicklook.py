@@ -249,7 +249,10 @@ def _gather(result: "QueueResult", road: Any, road_crs: Any, *, overview: bool,
         for key in excerpts:
             ex = _plan_excerpt(result, sc, key)
             if ex is not None:
-                _read_excerpt(ds, bands, ex, stretch)
+                if key == "reference":
+                    _read_reference_excerpt(ds, result, ex)
+                else:
+                    _read_excerpt(ds, bands, ex, stretch)
                 sc.excerpts.append(ex)
     return sc
 
@@ -372,6 +375,11 @@ def _plan_excerpt(result: "QueueResult", sc: _Scene, key: str) -> _Excerpt | Non
         centre = sc.tail_px
         reason = str(result.truncation_reason or "").replace("_", " ")
         title = f"B  tail, km {span[1] / 1000:.2f}" + (f" ({reason})" if result.truncated else "")
+    elif key == "reference":
+        # the reference date at the tail (at the head without a queue), on the tile's grid
+        centre = sc.tail_px if sc.tail_px is not None else sc.head_px
+        where = f"tail, km {span[1] / 1000:.2f}" if (span is not None and sc.tail_px is not None) else "head"
+        title = f"C  reference date at the {where}"
     elif key == "occlusion":
         occ = _worst_occlusion(result)
         if occ is not None:
@@ -386,7 +394,7 @@ def _plan_excerpt(result: "QueueResult", sc: _Scene, key: str) -> _Excerpt | Non
         else:
             return None
     else:
-        raise ValueError(f"unknown excerpt {key!r}: head, tail or occlusion")
+        raise ValueError(f"unknown excerpt {key!r}: head, tail, occlusion or reference")
     ex = _Excerpt(key, title, np.asarray(centre, float), None, side_px=side)
     c0 = int(round(centre[0] - side / 2))
     r0 = int(round(centre[1] - side / 2))
@@ -411,6 +419,33 @@ def _read_excerpt(ds: Any, bands: list[int], ex: _Excerpt, stretch: _Stretch) ->
         m &= np.isfinite(d).all(axis=0)
         d = np.where(np.isfinite(d), d, 0)
     ex.image = stretch.rgba(d, m)
+
+
+def _read_reference_excerpt(ds: Any, result: "QueueResult", ex: _Excerpt) -> None:
+    """The reference (occupancy mode) warped onto the tile's grid in the excerpt's window
+    (any CRS; GDAL's warper reads only the blocks the window needs), with its own stretch."""
+    import rasterio
+    from rasterio.warp import Resampling, reproject
+    from rasterio.windows import Window
+
+    from .raster import band_roles, open_tile
+
+    ref = (result.profile or {}).get("reference")
+    if ref is None or ex.window is None:
+        return
+    a0, b0, a1, b1 = ex.window
+    win = Window(a0, b0, a1 - a0, b1 - b0)
+    with open_tile(ref) as rds:
+        bands = band_roles(rds).image[:3]
+        out = np.full((len(bands), b1 - b0, a1 - a0), np.nan, np.float32)
+        for i, b in enumerate(bands):
+            reproject(source=rasterio.band(rds, b), destination=out[i],
+                      dst_transform=ds.window_transform(win), dst_crs=ds.crs, dst_nodata=np.nan,
+                      resampling=Resampling.bilinear)
+    m = np.isfinite(out).all(axis=0)
+    if rds.nodata is not None:
+        m &= ~np.all(out == rds.nodata, axis=0)
+    ex.image = _Stretch().rgba(np.nan_to_num(out), m)
 
 
 # --------------------------------------------------------------------- drawing
@@ -761,7 +796,9 @@ def quicklook_figure(result: "QueueResult", *, road: Any = None, road_crs: Any =
     ax_map = fig.add_subplot(gs[0:2, 0])
     gs_ex = gs[0, 1].subgridspec(1, 3, wspace=0.12)
     gs_pr = gs[1, 1].subgridspec(1, 1)
-    sc = _gather(result, road, road_crs, overview=True, excerpts=("head", "tail", "occlusion"),
+    third = ("reference" if getattr(result, "mode", "vehicles") == "occupancy"
+             and (result.profile or {}).get("reference") else "occlusion")
+    sc = _gather(result, road, road_crs, overview=True, excerpts=("head", "tail", third),
                  map_ratio=_axes_ratio(ax_map))
     _draw_map(ax_map, result, sc)
     ax_map.set_title("Map of the searched road", fontsize=10, loc="left")

@@ -274,3 +274,18 @@ def test_scaler_makes_values_physical():
     refl = raw.astype(np.float64) * 1e-4 - 0.1
     ratio = out / np.where(refl == 0, np.nan, refl)
     assert np.nanstd(ratio) < 1e-5
+
+
+def test_occupancy_quicklook(l2a10, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "q.png"
+    args = ["measure", l2a10.tile, "--road", l2a10.road, "--reference", l2a10.reference,
+            "--quicklook", out]
+    res = run_cli(*args)
+    assert res.exit_code == 0, res.output
+    assert out.stat().st_size > 10_000
+    r = measure(l2a10.tile, l2a10.road, reference=l2a10.reference, workers=1)
+    assert r.profile["reference"] == str(l2a10.reference)
+    share = r.profile["occupancy_share"]
+    assert share.shape == r.profile["occupancy_score"].shape
+    assert np.nanmin(share) >= 0 and np.nanmax(share) <= 1
