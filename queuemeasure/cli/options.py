@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-__all__ = ["LonLat", "BandList", "CRSParam", "overwrite_opt", "precision_opt"]
+__all__ = ["LonLat", "BandList", "CRSParam", "overwrite_opt", "precision_opt", "vector_format_opt"]
 
 
 class LonLatType(click.ParamType):
@@ -69,4 +69,10 @@ overwrite_opt = click.option("--overwrite", is_flag=True, help="Replace output f
 precision_opt = click.option(
     "--precision", type=click.IntRange(0, 15), default=None,
     help="Round output coordinates to this many decimals (default: full precision).",
+)
+
+vector_format_opt = click.option(
+    "--format", "vector_format", metavar="FORMAT", default=None,
+    help="Vector format when the extension does not say: geojson, gpkg (GeoPackage) or fgb "
+         "(FlatGeobuf) [default: by extension].",
 )
