@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from .errors import OutputFormatError
 
 __all__ = ["Format", "VECTOR_FORMATS", "IMAGE_FORMATS", "TABLE_FORMATS", "vector_format",
-           "image_format", "table_format",
+           "image_format", "table_format", "road_format",
            "require_pyogrio", "savefig_kwargs"]
 
 
@@ -80,6 +80,24 @@ def _extension(path: str | os.PathLike[str]) -> str:
     return os.path.splitext(os.fspath(path))[1].lower()
 
 
+def _by_extension(path: str | os.PathLike[str], table: tuple[Format, ...]) -> Format | None:
+    ext = _extension(path)
+    return next((f for f in table if ext in f.extensions), None)
+
+
+def _require(path: str | os.PathLike[str], table: tuple[Format, ...], refusal: str) -> Format:
+    """The format of ``path``'s extension in ``table``, else OutputFormatError(refusal)."""
+    fmt = _by_extension(path, table)
+    if fmt is None:
+        raise OutputFormatError(refusal)
+    return fmt
+
+
+def _unknown(path: str | os.PathLike[str], what: str) -> str:
+    return (f"cannot tell the {what} of {os.fspath(path)} from its extension "
+            f"{_extension(path) or '(none)'}")
+
+
 def _refusal(token: str) -> str | None:
     for names, why in _REFUSED_VECTOR.items():
         if token in names:
@@ -107,33 +125,36 @@ def vector_format(path: str | os.PathLike[str], format: str | None = None, *,
         For an unknown extension or format, a refused one (Shapefile), an extension that
         contradicts ``format``, or a missing pyogrio; the message is one line.
     """
-    ext = _extension(path)
-    by_ext = {e: f for f in VECTOR_FORMATS for e in f.extensions}
-    if format is not None:
-        key = format.strip().lower().lstrip(".")
-        why = _refusal(key)
-        if why:
-            raise OutputFormatError(why)
-        fmt = next((f for f in VECTOR_FORMATS if key in (f.key, f.name.lower())), None)
-        if fmt is None:
-            raise OutputFormatError(
-                f"unknown vector format {format!r}: choose one of {_listing(VECTOR_FORMATS)}")
-        if (ext in by_ext and by_ext[ext] is not fmt) or _refusal(ext):
-            raise OutputFormatError(
-                f"{os.fspath(path)} has the extension of another format than {fmt.name}: "
-                f"use {fmt.extensions[0]} or leave out --format")
-    else:
-        why = _refusal(ext)
-        if why:
-            raise OutputFormatError(why)
-        fmt = by_ext.get(ext)  # type: ignore[assignment]
-        if fmt is None:
-            raise OutputFormatError(
-                f"cannot tell the format of {os.fspath(path)} from its extension "
-                f"{ext or '(none)'!s}: vector outputs are {_listing(VECTOR_FORMATS)}")
+    fmt = _vector_by_name(path, format) if format is not None else _vector_by_extension(path)
     if check_writer and fmt.needs == "vector":
         require_pyogrio(fmt)
     return fmt
+
+
+def _vector_by_name(path: str | os.PathLike[str], format: str) -> Format:
+    key = format.strip().lower().lstrip(".")
+    why = _refusal(key)
+    if why:
+        raise OutputFormatError(why)
+    fmt = next((f for f in VECTOR_FORMATS if key in (f.key, f.name.lower())), None)
+    if fmt is None:
+        raise OutputFormatError(
+            f"unknown vector format {format!r}: choose {', '.join(f.key for f in VECTOR_FORMATS)}"
+            f" ({_listing(VECTOR_FORMATS)})")
+    other = _by_extension(path, VECTOR_FORMATS)
+    if (other is not None and other is not fmt) or _refusal(_extension(path)):
+        raise OutputFormatError(
+            f"{os.fspath(path)} has the extension of another format than {fmt.name}: "
+            f"use {fmt.extensions[0]} or leave out --format")
+    return fmt
+
+
+def _vector_by_extension(path: str | os.PathLike[str]) -> Format:
+    why = _refusal(_extension(path))
+    if why:
+        raise OutputFormatError(why)
+    return _require(path, VECTOR_FORMATS,
+                    f"{_unknown(path, 'format')}: vector outputs are {_listing(VECTOR_FORMATS)}")
 
 
 def require_pyogrio(fmt: Format) -> None:
@@ -154,13 +175,8 @@ def image_format(path: str | os.PathLike[str]) -> Format:
     OutputFormatError
         When the extension is not one of :data:`IMAGE_FORMATS` (one line listing them).
     """
-    ext = _extension(path)
-    for f in IMAGE_FORMATS:
-        if ext in f.extensions:
-            return f
-    raise OutputFormatError(
-        f"cannot tell the picture format of {os.fspath(path)} from its extension "
-        f"{ext or '(none)'!s}: pictures are {_listing(IMAGE_FORMATS)}")
+    return _require(path, IMAGE_FORMATS,
+                    f"{_unknown(path, 'picture format')}: pictures are {_listing(IMAGE_FORMATS)}")
 
 
 def table_format(path: str | os.PathLike[str]) -> Format:
@@ -171,13 +187,22 @@ def table_format(path: str | os.PathLike[str]) -> Format:
     OutputFormatError
         For any other extension (one line, pointing vector files to ``--vector``).
     """
-    ext = _extension(path)
-    for f in TABLE_FORMATS:
-        if ext in f.extensions:
-            return f
-    raise OutputFormatError(
-        f"the results table {os.fspath(path)} is written as CSV: name it .csv (the queues "
-        f"as {', '.join(f.name for f in VECTOR_FORMATS)} go to --vector)")
+    return _require(path, TABLE_FORMATS,
+                    f"the results table {os.fspath(path)} is written as CSV: name it .csv (the "
+                    f"queues as {', '.join(f.name for f in VECTOR_FORMATS)} go to --vector)")
+
+
+def road_format(path: str | os.PathLike[str]) -> Format:
+    """GeoJSON, the one format a traced road is written in (the one ``--road`` reads).
+
+    Raises
+    ------
+    OutputFormatError
+        For any other extension (one line).
+    """
+    return _require(path, VECTOR_FORMATS[:1],
+                    f"the road {os.fspath(path)} is written as GeoJSON, the format --road reads: "
+                    f"name it {' or '.join(VECTOR_FORMATS[0].extensions)}")
 
 
 def savefig_kwargs(fmt: Format, software: str = "queuemeasure") -> dict[str, object]:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import queuemeasure as qm
 from queuemeasure.cli.main import cli
-from queuemeasure.formats import image_format, table_format, vector_format
+from queuemeasure.formats import image_format, road_format, table_format, vector_format
 
 pyogrio = pytest.importorskip("pyogrio")
 shapely = pytest.importorskip("shapely")
@@ -137,6 +137,15 @@ def test_format_table():
     assert table_format("r.csv").key == "csv"
     with pytest.raises(qm.OutputFormatError, match="--vector"):
         table_format("r.gpkg")
+    assert road_format("road.geojson").key == "geojson"
+    with pytest.raises(qm.OutputFormatError, match="GeoJSON, the format --road reads"):
+        road_format("road.gpkg")
+
+
+def test_trace_writes_geojson_only(tmp_path):
+    res = run("trace", TILE, "--from", "44.631,42.768", "--to", "44.6305,42.7745", "--out", tmp_path / "r.gpkg")
+    assert "the format --road reads" in one_line_error(res)
+    assert os.listdir(tmp_path) == []
 
 
 # ------------------------------------------------------------------ read back, feature by feature

@@ -63,10 +63,10 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
         raise click.UsageError("give --road ROAD, or --head with --trace-to LON,LAT")
     if trace_to is not None and head is None:
         raise click.UsageError("--trace-to needs --head (where the traced road starts)")
-    _check_formats(out, vector_format, quicklook)
     for path in (out, quicklook):
         if path:
             check_output_path(path, overwrite=overwrite, inputs=[tile, road])
+    _check_formats(out, vector_format, quicklook)
     if trace_to is not None:
         from ..trace import trace_road
 
