@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .errors import OutputError
 from .export import atomic_dir_path
 from .formats import Format, vector_format
 
@@ -185,9 +186,13 @@ def write_layers(path: str | os.PathLike[str], layers: Sequence[Layer], fmt: For
                 options["DESCRIPTION"] = description
             if fmt.key == "fgb" and any(g is None for g in layer.geometries):
                 options["SPATIAL_INDEX"] = "NO"  # its packed R-tree cannot hold a null geometry
-            write(str(tmp), layer.geometries, layer.columns, layer.fields, field_mask=layer.masks,
-                  layer=layer.name, driver=fmt.driver, geometry_type=layer.geometry_type,
-                  crs="EPSG:4326", encoding="UTF-8", layer_options=options)
+            try:
+                write(str(tmp), layer.geometries, layer.columns, layer.fields, field_mask=layer.masks,
+                      layer=layer.name, driver=fmt.driver, geometry_type=layer.geometry_type,
+                      crs="EPSG:4326", encoding="UTF-8", layer_options=options)
+            except (RuntimeError, ValueError) as exc:  # pyogrio's errors: GDAL could not write
+                raise OutputError(f"cannot write {os.fspath(path)} ({fmt.name}, layer {layer.name}): "
+                                  f"{' '.join(str(exc).split())}") from exc
     return Path(os.fspath(path))
 
 

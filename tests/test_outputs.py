@@ -278,23 +278,29 @@ def test_failed_write_leaves_nothing(result, tmp_path, monkeypatch):
 
     real = pyogrio.raw.write
     calls = []
+    failure = [pyogrio.errors.DataSourceError("disk full (simulated)")]
 
     def fail_on_second_layer(path, *args, **kwargs):
         calls.append(path)
         if len(calls) == 2:  # the first layer is on disk, with GDAL's own files
-            raise pyogrio.errors.DataSourceError("disk full (simulated)")
+            raise failure[0]
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(pyogrio.raw, "write", fail_on_second_layer)
     path = tmp_path / "q.gpkg"
-    with pytest.raises(pyogrio.errors.DataSourceError):
+    with pytest.raises(qm.OutputError, match=r"cannot write .*q.gpkg \(GeoPackage, layer vehicles\): disk full"):
         result.to_file(path)
     assert os.listdir(tmp_path) == []
     # with --overwrite, a failed write leaves the old file as it was
     path.write_bytes(b"old")
     calls.clear()
-    res = run("measure", TILE, "--road", ROAD, "--out", path, "--overwrite")
-    assert res.exit_code == 1 and "disk full" in res.stderr
+    assert "disk full" in one_line_error(run("measure", TILE, "--road", ROAD, "--out", path, "--overwrite"))
+    assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["q.gpkg"]
+    # Ctrl-C in the middle of the write: the same
+    failure[0] = KeyboardInterrupt()
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        result.to_file(path, overwrite=True)
     assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["q.gpkg"]
 
 
