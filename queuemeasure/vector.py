@@ -110,11 +110,16 @@ def _column(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(text, dtype=object), mask
 
 
-def _wkb(geometry: Mapping[str, Any] | None) -> bytes | None:
+def _wkb(geometries: Sequence[Mapping[str, Any] | None]) -> np.ndarray:
+    """GeoJSON geometries (or None) as an object array of WKB (or None), in one GEOS pass."""
     import shapely
-    from shapely.geometry import shape
 
-    return None if geometry is None else shapely.to_wkb(shape(geometry))
+    out = np.full(len(geometries), None, dtype=object)
+    present = [i for i, g in enumerate(geometries) if g is not None]
+    if present:
+        text = [json.dumps(geometries[i]) for i in present]  # repr of floats: exact round trip
+        out[present] = shapely.to_wkb(shapely.from_geojson(text))
+    return out
 
 
 def _geometry_type(features: Sequence[Mapping[str, Any]], default: str) -> str:
@@ -144,7 +149,7 @@ def layer_tables(features: Iterable[Mapping[str, Any]], layer_of: Callable[[Mapp
         rows = [flat_properties(f.get("properties") or {}) for f in feats]
         keys = list(dict.fromkeys(k for r in rows for k in r))
         layer = Layer(name, _geometry_type(feats, (geometry_types or {}).get(name, "Unknown")),
-                      np.array([_wkb(f.get("geometry")) for f in feats], dtype=object))
+                      _wkb([f.get("geometry") for f in feats]))
         for key in keys:
             values, mask = _column([r.get(key) for r in rows])
             layer.fields.append(key)
