@@ -17,6 +17,7 @@ __all__ = [
     "CRSError",
     "OptionError",
     "OutputError",
+    "MissingDependencyError",
     "QueueMeasureWarning",
     "SlowReadWarning",
     "RoadGapWarning",
@@ -58,6 +59,10 @@ class OptionError(InputError):
 
 class OutputError(QueueMeasureError, OSError):
     """An output cannot be written (exists without overwrite, directory missing, ...)."""
+
+
+class MissingDependencyError(QueueMeasureError, ImportError):
+    """An optional extra is not installed; the message says which and how to install it."""
 
 
 class QueueMeasureWarning(UserWarning):

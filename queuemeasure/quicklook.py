@@ -35,7 +35,7 @@ from .errors import OutputError, QueueMeasureError
 if TYPE_CHECKING:  # pragma: no cover
     from .result import QueueResult
 
-__all__ = ["write_quicklook", "plot_result", "quicklook_figure", "OVERVIEW_MAX_PX"]
+__all__ = ["write_quicklook", "plot_result", "quicklook_figure", "thumbnail", "OVERVIEW_MAX_PX"]
 
 #: Longest side, in pixels, of the decimated map image.
 OVERVIEW_MAX_PX = 1500
@@ -203,7 +203,7 @@ class _Stretch:
 
 def _gather(result: "QueueResult", road: Any, road_crs: Any, *, overview: bool,
             excerpts: Sequence[str], max_px: int = OVERVIEW_MAX_PX,
-            map_ratio: float | None = None) -> _Scene:
+            map_ratio: float | None = None, near_px: float | None = None) -> _Scene:
     from .raster import ground_pixel_size, open_tile
 
     ll, st, others, exact = _searched_road(result, road, road_crs)
@@ -245,7 +245,7 @@ def _gather(result: "QueueResult", road: Any, road_crs: Any, *, overview: bool,
         bands = _display_bands(ds, result)
         stretch = _Stretch()
         if overview:
-            _read_overview(ds, bands, sc, stretch, max_px)
+            _read_overview(ds, bands, sc, stretch, max_px, near_px)
         for key in excerpts:
             ex = _plan_excerpt(result, sc, key)
             if ex is not None:
@@ -295,8 +295,14 @@ def _map_box(sc: _Scene, ratio: float | None = None) -> tuple[float, float, floa
     return cc - hw, cc + hw, rc - hh, rc + hh
 
 
-def _read_overview(ds: Any, bands: list[int], sc: _Scene, stretch: _Stretch, max_px: int) -> None:
-    """Decimated read of the map's extent, chunk by chunk, only near the road."""
+def _read_overview(ds: Any, bands: list[int], sc: _Scene, stretch: _Stretch, max_px: int,
+                   near_px: float | None = None) -> None:
+    """Decimated read of the map's extent, chunk by chunk, only near the road.
+
+    ``near_px`` (output pixels) narrows the band read around the road, in chunks of a
+    block, for a thumbnail; by default the band is 12 % of the map's long side wide.
+    The tile's overviews serve the decimated reads when it has them.
+    """
     from rasterio.enums import Resampling
     from rasterio.windows import Window
 
@@ -307,15 +313,19 @@ def _read_overview(ds: Any, bands: list[int], sc: _Scene, stretch: _Stretch, max
     if cc1 <= cc0 or rr1 <= rr0:
         return
     w, h = -(-(cc1 - cc0) // f), -(-(rr1 - rr0) // f)
-    chunk = f * max(1, _CHUNK_PX // f)
     long_m = max((c1 - c0) * sc.gsd_xy[0], (r1 - r0) * sc.gsd_xy[1])
-    buf_px = max(150.0, 0.12 * long_m) / min(sc.gsd_xy)
+    if near_px is None:
+        chunk = f * max(1, _CHUNK_PX // f)
+        buf_px = max(150.0, 0.12 * long_m) / min(sc.gsd_xy)
+    else:
+        chunk = f * max(1, int(ds.block_shapes[0][1]) // f)
+        buf_px = near_px * f
     roads = [sc.road_px, *sc.other_px]
     pts = np.vstack([_densify(r, chunk / 3.0) for r in roads] + [sc.head_px[None]])
     nb = len(bands)
     data = np.zeros((nb, h, w), dtype=ds.dtypes[bands[0] - 1])
     mask = np.zeros((h, w), bool)
-    rs = Resampling.average if f > 1 else Resampling.nearest
+    rs = Resampling.average if f > 1 and near_px is None else Resampling.nearest
     for r in range(rr0, rr1, chunk):
         for c in range(cc0, cc1, chunk):
             wc, wr = min(chunk, cc1 - c), min(chunk, rr1 - r)
@@ -822,3 +832,48 @@ def plot_result(result: "QueueResult", ax: Any = None, *, what: str = "map", roa
         ax.text(0.5, 0.5, f"nothing to show at the {what}", ha="center", va="center",
                 transform=ax.transAxes)
     return ax
+
+
+#: Side of the thumbnail, in pixels, and the width of the band read around the road in
+#: thumbnail pixels (a decimated read of the blocks there only).
+THUMBNAIL_PX = 280
+_THUMB_NEAR_PX = 4.0
+
+
+def thumbnail(result: "QueueResult", *, size_px: int = THUMBNAIL_PX, quality: int = 70) -> bytes:
+    """A small JPEG of the quicklook's map: the searched road, the queue, head and tail.
+
+    Made for ``QueueResult._repr_html_``: a decimated read (the tile's overviews when
+    it has them) of only the blocks within a few thumbnail pixels of the road, so a
+    20 km road costs a fraction of a second, and the picture is a few tens of kB.
+    Vehicles are drawn only when the map is short enough for them to be seen.
+
+    Parameters
+    ----------
+    result : QueueResult
+    size_px : int
+        Width and height of the picture in pixels.
+    quality : int
+        JPEG quality (1-95).
+
+    Returns
+    -------
+    bytes
+        The JPEG file's bytes.
+    """
+    _need_matplotlib()
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    dpi = 80.0
+    fig = Figure(figsize=(size_px / dpi, size_px / dpi), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    sc = _gather(result, None, None, overview=True, excerpts=(), max_px=size_px, map_ratio=1.0,
+                 near_px=_THUMB_NEAR_PX)
+    _draw_map(ax, result, sc, legend=False)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="jpeg", dpi=dpi, pil_kwargs={"quality": int(quality), "optimize": True})
+    return buf.getvalue()
