@@ -36,7 +36,8 @@ from .quicklook import C_FREE, C_HEAD, C_OCC, C_QUEUE, C_TAIL, _searched_road
 if TYPE_CHECKING:  # pragma: no cover
     from .result import QueueResult
 
-__all__ = ["explore", "write_map", "map_html", "check_map_path", "MAP_HINT", "MAP_EXTENSIONS"]
+__all__ = ["explore", "write_map", "map_html", "check_map_path", "require_folium", "MAP_HINT",
+           "MAP_EXTENSIONS"]
 
 MAP_HINT = "interactive maps need folium: pip install 'queuemeasure[map]'"
 MAP_EXTENSIONS = (".html", ".htm")
@@ -50,7 +51,8 @@ _VEHICLE_STYLE = {
 }
 
 
-def _folium() -> Any:
+def require_folium() -> Any:
+    """Import folium, or say in one line how to install the ``map`` extra."""
     try:
         import folium
     except ImportError:
@@ -321,7 +323,7 @@ def explore(result: "QueueResult", *, tiles: str | None = "OpenStreetMap", road:
     MissingDependencyError
         When folium is not installed.
     """
-    folium = _folium()
+    folium = require_folium()
     ll, st, others, exact = _searched_road(result, road, road_crs)
     m = folium.Map(tiles=tiles, control_scale=True, height=height)
     footprint = _add_footprint(folium, m, result)
