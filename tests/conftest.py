@@ -52,3 +52,19 @@ def lars_result():
     if not tile.exists():
         pytest.skip(f"needs {tile.name}")
     return qm.measure(tile, road, **kw)
+
+
+@pytest.fixture
+def read_calls(monkeypatch):
+    """Every ``DatasetReader.read`` call made during the test, as (window, out_shape)."""
+    import rasterio
+
+    calls = []
+    orig = rasterio.io.DatasetReader.read
+
+    def spy(self, *a, **kw):
+        calls.append((kw.get("window"), kw.get("out_shape")))
+        return orig(self, *a, **kw)
+
+    monkeypatch.setattr(rasterio.io.DatasetReader, "read", spy)
+    return calls

@@ -67,21 +67,12 @@ def test_repr_html_of_the_20_km_queue_is_small_with_a_thumbnail(lars_result):
     assert jpeg[:2] == b"\xff\xd8" and len(jpeg) < 60_000
 
 
-def test_thumbnail_reads_decimated_windows_near_the_road(short, monkeypatch):
+def test_thumbnail_reads_decimated_windows_near_the_road(short, read_calls):
     pytest.importorskip("matplotlib")
-    import rasterio
-
     from queuemeasure.quicklook import THUMBNAIL_PX, thumbnail
 
     _, r = short
-    calls = []
-    orig = rasterio.io.DatasetReader.read
-
-    def spy(self, *a, **kw):
-        calls.append((kw.get("window"), kw.get("out_shape")))
-        return orig(self, *a, **kw)
-
-    monkeypatch.setattr(rasterio.io.DatasetReader, "read", spy)
+    calls = read_calls
     jpeg = thumbnail(r)
     from io import BytesIO
 

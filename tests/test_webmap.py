@@ -15,7 +15,7 @@ import queuemeasure as qm
 from conftest import lars_args
 from queuemeasure.cli.main import cli
 from queuemeasure.errors import MissingDependencyError, OutputError
-from scenes import paint_scene
+from scenes import blank_across_road, paint_scene
 
 folium = pytest.importorskip("folium")
 
@@ -70,19 +70,8 @@ def test_layers_of_the_map(short):
 
 
 def test_occluded_stretches_are_drawn(tmp_path):
-    import rasterio
-
-    from queuemeasure import geo
-
     s = paint_scene(tmp_path, road_len=700, queue_len=500, name="occ")
-    ll = qm.prepare_road(s.road_path, head=s.head).sides[0].lonlat_at(np.array([200.0, 230.0]))
-    with rasterio.open(s.path, "r+") as ds:
-        ds.nodata = 0
-        x, y = geo.transformer(4326, ds.crs).transform(ll[:, 0], ll[:, 1])
-        rows, _ = rasterio.transform.rowcol(ds.transform, x, y)
-        data = ds.read()
-        data[:, min(rows):max(rows), :] = 0
-        ds.write(data)
+    blank_across_road(s, 200.0, 230.0)
     r = qm.measure(s.path, s.road_path, head=s.head)
     assert r.occluded_stretches_km
     page = map_html(r.explore(tiles=None))
