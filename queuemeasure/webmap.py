@@ -250,7 +250,7 @@ def _raw(text: str) -> Any:
     from branca.element import Element
 
     el = Element()
-    el.render = lambda **kwargs: text
+    el.render = lambda **kwargs: text  # type: ignore[method-assign]
     return el
 
 

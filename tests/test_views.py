@@ -83,6 +83,30 @@ def test_thumbnail_reads_decimated_windows_near_the_road(short, read_calls):
     assert all(max(shape[-2:]) <= THUMBNAIL_PX for _, shape in calls)
 
 
+@pytest.mark.parametrize("overviews", [False, True])
+def test_thumbnail_image_only_when_cheap(short, tmp_path, monkeypatch, read_calls, overviews):
+    """Over the read budget, a tile without overviews gets no image; one with them does."""
+    pytest.importorskip("matplotlib")
+    import copy
+    import shutil
+
+    import rasterio
+
+    from queuemeasure import quicklook
+
+    s, r = short
+    tile = tmp_path / "t.tif"
+    shutil.copy(s.path, tile)
+    if overviews:
+        with rasterio.open(tile, "r+") as ds:
+            ds.build_overviews([2, 4, 8])
+    moved = copy.copy(r)
+    moved.tile = str(tile)
+    monkeypatch.setattr(quicklook, "THUMBNAIL_MAX_READS", 0)
+    assert quicklook.thumbnail(moved)[:2] == b"\xff\xd8"
+    assert bool(read_calls) == overviews
+
+
 def test_repr_html_without_matplotlib_has_no_thumbnail(short, monkeypatch):
     _, r = short
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # "import matplotlib" fails
