@@ -5,9 +5,10 @@
 - the tile's footprint (its pixel grid's outline, also for a rotated or geographic grid);
 - the searched road (the other side of the head dashed);
 - the occluded stretches of the searched road (trees, clouds, missing data);
+- the queue line, a translucent band under the vehicles;
 - every detected vehicle, coloured by queued / not queued / below threshold -- *one*
   GeoJSON layer, so that a 20 km queue of 3 000 vehicles stays responsive;
-- the queue line, and the head and tail points;
+- the head and tail points;
 
 with a scale bar and a caption (length, range, count, truncation; SYNTHETIC when the tile
 is). The basemap is optional: ``tiles=None`` draws none, and the page then needs no
@@ -194,7 +195,7 @@ def _add_queue(folium: Any, m: Any, result: "QueueResult", precision: int | None
     label = f"queue: {bound}{result.length_km:.3f} km, {result.vehicle_count} vehicles"
     folium.GeoJson(
         _fc([_line(q, precision, role="queue", length_km=result.length_km)]), name=label,
-        style_function=lambda f: {"color": C_QUEUE, "weight": 5, "opacity": 0.85,
+        style_function=lambda f: {"color": C_QUEUE, "weight": 6, "opacity": 0.6,
                                   "className": "qm-queue"},
         tooltip=label,
     ).add_to(m)
@@ -329,8 +330,8 @@ def explore(result: "QueueResult", *, tiles: str | None = "OpenStreetMap", road:
     footprint = _add_footprint(folium, m, result)
     _add_road(folium, m, ll, others, exact, precision)
     _add_occluded(folium, m, result, ll, st, precision)
+    _add_queue(folium, m, result, precision)  # under the vehicles, which stay visible
     _add_vehicles(folium, m, result, precision)
-    _add_queue(folium, m, result, precision)
     _add_ends(folium, m, result)
     folium.LayerControl(collapsed=False).add_to(m)
     m.fit_bounds(_bounds(result, ll))

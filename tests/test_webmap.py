@@ -226,5 +226,5 @@ def test_map_of_the_20_km_queue_in_headless_chromium(browser, lars_result, tmp_p
     shot = tmp_path / "map.png"
     assert browser.save_screenshot(str(shot))
     rgb = np.asarray(Image.open(shot).convert("RGB")).astype(int)
-    red = (abs(rgb[..., 0] - 0xFF) < 40) & (abs(rgb[..., 1] - 0x3B) < 40) & (abs(rgb[..., 2] - 0x1F) < 40)
-    assert red.sum() > 500  # the queue line is drawn in its colour
+    red = (rgb[..., 0] > 200) & (rgb[..., 0] - rgb[..., 1] > 80) & (rgb[..., 0] - rgb[..., 2] > 80)
+    assert red.sum() > 500  # the queue line is drawn in its colour (translucent red)
