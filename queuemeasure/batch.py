@@ -381,6 +381,18 @@ class BatchResult:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    def __repr__(self) -> str:
+        """One line: the row, and its length and count (or its error); no geometry."""
+        head = f"BatchResult(id={self.id!r}, site={self.site!r}, date={self.date!r}, {self.status}"
+        r = self.result or {}
+        if not self.ok:
+            return f"{head}: {self.error})"
+        lo, hi = r.get("length_km_range") or (float("nan"), float("nan"))
+        bound = "at least " if r.get("truncated") else ""
+        return (f"{head}: {bound}{r.get('length_km', float('nan')):.3f} km "
+                f"(range {lo:.3f}-{hi:.3f}), {r.get('vehicle_count')} vehicles, "
+                f"truncated={bool(r.get('truncated'))}, tile={os.path.basename(self.tile)!r})")
+
     @property
     def feature(self) -> dict[str, Any] | None:
         """The queue as a GeoJSON Feature (WGS84); null geometry when there is no queue.

@@ -18,6 +18,7 @@ __all__ = [
     "OptionError",
     "OutputError",
     "OutputFormatError",
+    "MissingDependencyError",
     "QueueMeasureWarning",
     "SlowReadWarning",
     "RoadGapWarning",
@@ -63,6 +64,8 @@ class OutputError(QueueMeasureError, OSError):
 
 class OutputFormatError(InputError):
     """An output's format is unknown, refused (Shapefile) or needs a missing package."""
+class MissingDependencyError(QueueMeasureError, ImportError):
+    """An optional extra is not installed; the message says which and how to install it."""
 
 
 class QueueMeasureWarning(UserWarning):

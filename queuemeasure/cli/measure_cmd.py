@@ -40,6 +40,9 @@ from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt, v
 @click.option("--quicklook", type=click.Path(dir_okay=False), default=None,
               help="Write a quicklook picture (.png, .jpg, .pdf or .svg): map, full-resolution "
                    "excerpts, occupancy profile.")
+@click.option("--map", "map_path", type=click.Path(dir_okay=False), default=None, metavar="MAP.html",
+              help="Write an interactive HTML map (Leaflet inside: opens offline; OSM basemap "
+                   "online): road, queue, vehicles, occlusions. Needs queuemeasure[map].")
 @overwrite_opt
 @precision_opt
 @click.option("--progress/--no-progress", default=None,
@@ -53,7 +56,7 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             max_gap: float, half_width: float, bands: Any, sensitivity: float, as_json: bool,
             out: str | None, vector_format: str | None, quicklook: str | None, overwrite: bool,
             precision: int | None,
-            progress: bool | None, workers: int | None) -> None:
+            progress: bool | None, workers: int | None, map_path: str | None = None) -> None:
     """Measure the vehicle queue on ROAD in TILE (a GeoTIFF path or a URL GDAL reads)."""
     _without_boto3_for_local(tile)
     from ..export import check_output_path
@@ -73,6 +76,8 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
         road = trace_road(tile, head, trace_to, bands=bands)
     if out and quicklook and os.path.abspath(out) == os.path.abspath(quicklook):
         raise click.UsageError("--out and --quicklook must be different files")
+    if map_path:  # --map: checked before measuring (extension, path, folium installed)
+        _check_map(map_path, overwrite, [tile, road], [out, quicklook])
     quiet = (ctx.obj or {}).get("quiet", False)
     show = progress if progress is not None else (sys.stderr.isatty() and not quiet)
     bar = _progress_bar() if show else None
@@ -97,11 +102,13 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
                 with contextlib.suppress(OSError):
                     os.unlink(quicklook)
             raise
+    if map_path:
+        _write_map(result, map_path, overwrite, road, road_crs, written=[out, quicklook])
     if as_json:
         click.echo(json.dumps(result.to_dict(precision)))
     else:
         click.echo(result.summary())
-        for path in (out, quicklook):
+        for path in (out, quicklook, map_path):
             if path:
                 click.echo(f"wrote {path}")
 
@@ -116,6 +123,29 @@ def _check_formats(out: str | None, vector_format: str | None, quicklook: str | 
         check_vector(out, vector_format)
     if quicklook:
         image_format(quicklook)
+
+
+def _check_map(map_path: str, overwrite: bool, inputs: list[Any], others: list[str | None]) -> None:
+    """--map: an .html path that can be written, not another output, and folium installed."""
+    from ..webmap import require_folium, check_map_path
+
+    if any(o and os.path.abspath(o) == os.path.abspath(map_path) for o in others):
+        raise click.UsageError("--map must be a file of its own (not --out or --quicklook)")
+    check_map_path(map_path, overwrite=overwrite, inputs=inputs)
+    require_folium()
+
+
+def _write_map(result: Any, map_path: str, overwrite: bool, road: Any, road_crs: Any,
+               written: list[str | None]) -> None:
+    """Write the --map page; on failure remove this run's other outputs too."""
+    try:
+        result.write_map(map_path, overwrite=overwrite, road=road, road_crs=road_crs)
+    except BaseException:
+        for path in written:
+            if path:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        raise
 
 
 def _without_boto3_for_local(tile: str) -> None:
