@@ -119,7 +119,8 @@ def test_cli_map_writes_the_page_of_the_20_km_queue(tmp_path, lars_result):
 
 @pytest.mark.parametrize("name, extra, message", [
     ("q.png", [], "should end in .html"),
-    ("q.html", ["--out", "{dir}/q.html"], "--map must be a file of its own"),
+    # the same file as --out: refused (no vector format ends in .html)
+    ("q.html", ["--out", "{dir}/q.html"], "extension .html"),
 ])
 def test_cli_map_refusals(short, tmp_path, name, extra, message):
     s, _ = short
