@@ -2,7 +2,7 @@
 
 A road comes in as GeoJSON (file or string; a geometry, Feature or FeatureCollection of
 LineStrings/MultiLineStrings), WKT, or a shapely geometry, in WGS84 lon/lat unless a CRS
-is given. It leaves as one or two :class:`RoadPath` objects that start at the head and
+is given, or as OpenStreetMap data from which :mod:`queuemeasure.osm` builds the line. It leaves as one or two :class:`RoadPath` objects that start at the head and
 carry their vertices in WGS84, in a local metric frame, and as geodesic stations (true
 ground metres on the WGS84 ellipsoid) from the head.
 """
@@ -256,6 +256,8 @@ def load_road(source: Any, crs: Any = None) -> tuple[list[np.ndarray], CRS]:
         When the source cannot be read or holds no usable line.
     """
     legacy = None
+    if _is_osm(source):
+        source = osm_line(source)
     if isinstance(source, BaseGeometry):
         geoms: list[BaseGeometry] = [source]
     elif isinstance(source, dict):
@@ -310,6 +312,32 @@ def load_road(source: Any, crs: Any = None) -> tuple[list[np.ndarray], CRS]:
                 "give it with --road-crs"
             )
     return parts, road_crs
+
+
+def _is_osm(source: Any) -> bool:
+    if not isinstance(source, (str, os.PathLike, dict)):
+        return False
+    from .osm import is_osm_source
+
+    return is_osm_source(source)
+
+
+def osm_line(source: Any, select: Any = None, head: tuple[float, float] | None = None) -> LineString:
+    """The road line built from OSM data (see :func:`queuemeasure.osm.osm_road`).
+
+    ``select`` is a :class:`~queuemeasure.osm.Selection` or a mapping of
+    :func:`~queuemeasure.osm.osm_road`'s keywords (``ref``, ``name``, ``ids``, ``tags``,
+    ``toward``, ``layer``, ``selection``); None selects every highway way.
+    """
+    from .osm import Selection, osm_road
+
+    if isinstance(select, Selection):
+        return osm_road(source, selection=select, head=head).line
+    opts = dict(select or {})
+    unknown = set(opts) - {"ref", "name", "ids", "tags", "toward", "layer", "selection"}
+    if unknown:
+        raise RoadError(f"unknown road selection key(s): {', '.join(sorted(unknown))}")
+    return osm_road(source, head=head, **opts).line
 
 
 # ----------------------------------------------------------------------------- joining
@@ -408,13 +436,16 @@ def prepare_road(
     direction: Direction = "both",
     max_head_distance_m: float = MAX_HEAD_DISTANCE_M,
     max_join_gap_m: float = MAX_JOIN_GAP_M,
+    road_select: Any = None,
 ) -> RoadSides:
     """Load a road, join it into one path and cut it at the head.
 
     Parameters
     ----------
     source
-        See :func:`load_road`.
+        See :func:`load_road`; or OSM data (``.osm``, ``.osm.pbf``, Overpass JSON,
+        GeoPackage/FlatGeobuf of OSM lines), from which the road is built from the head
+        upstream (:func:`queuemeasure.osm.osm_road`).
     crs : CRS-like, optional
         The road's CRS (default WGS84).
     head : (lon, lat), optional
@@ -426,11 +457,18 @@ def prepare_road(
         Refuse a head farther than this from the road.
     max_join_gap_m : float
         Largest gap between parts that is bridged.
+    road_select : Selection or mapping, optional
+        Which OSM ways make the road, and ``toward`` (see :func:`osm_line`); the source
+        is then read as OSM data whatever its name.
 
     Returns
     -------
     RoadSides
     """
+    if road_select is not None or _is_osm(source):
+        if crs is not None and not geo.parse_crs(crs).equals(geo.WGS84):
+            raise RoadError("OSM data is WGS84 lon/lat: drop the road CRS")
+        source, crs = osm_line(source, road_select, head), None
     parts, road_crs = load_road(source, crs)
     # the local frame: centred on the head, or on the road's first vertex
     first = parts[0][0]
