@@ -31,6 +31,9 @@ MAX_GAP_M = 30.0
 #: Ways this much farther from a point than the nearest way are also tried there (the
 #: other carriageway of a dual carriageway may be the farther one).
 ATTACH_SLACK_M = 40.0
+#: Reaching the road from a point costs this many times the distance: the path starts on
+#: the way at the head rather than jumping to a nearby one, unless only that one leads.
+ATTACH_PENALTY = 3.0
 #: A point farther than this from every selected way is refused.
 MAX_ATTACH_M = 100.0
 #: A second side of the head longer than this is mentioned when no ``toward`` is given.
@@ -295,11 +298,15 @@ def _search(g: _Graph, local: object, h_att: list[_Attach], t_att: list[_Attach]
     virt: dict[int, np.ndarray] = {}
     attach: dict[int, list[tuple[float, int]]] = {}
     entry: list[tuple[int, int, float]] = []  # (from, to, cost) of the super nodes
+    same: dict[int, int] = {}  # virtual node -> the OSM node it lies on
     for k, at in enumerate(h_att + t_att):
         v = n + 2 + k
         virt[v] = at.xy
+        if at.t in (0.0, 1.0):
+            same[v] = int(g.a[at.edge] if at.t == 0.0 else g.b[at.edge])
         attach.setdefault(at.edge, []).append((at.t, v))
-        entry.append((H, v, at.dist) if k < len(h_att) else (v, T, at.dist))
+        cost = ATTACH_PENALTY * at.dist
+        entry.append((H, v, cost) if k < len(h_att) else (v, T, cost))
     notes: list[str] = []
     for directed in (True, False):
         moves = _moves(g, attach, directed)
@@ -307,7 +314,7 @@ def _search(g: _Graph, local: object, h_att: list[_Attach], t_att: list[_Attach]
             moves.setdefault(u, []).append((v, c, -2))
         dist, pred = _dijkstra(moves, H)
         if not has_toward:
-            target = _farthest(dist, pred, H, n, notes)
+            target = _farthest(g, dist, pred, H, notes)
         elif T in dist:
             target = T
         else:
@@ -315,33 +322,37 @@ def _search(g: _Graph, local: object, h_att: list[_Attach], t_att: list[_Attach]
         if not directed:
             notes.append("no selected way leads from --toward to the head in the direction of "
                          "traffic (one-way tags): the path ignores one-way restrictions")
-        return _result(g, local, virt, pred, H, target, notes)
+        return _result(g, local, virt, pred, H, target, notes, same)
     raise RoadError(_pieces_message(g, h_att, t_att))
 
 
-def _farthest(dist: dict[int, float], pred: dict[int, tuple[int, int]], H: int, n: int, notes: list[str]) -> int:
-    """The farthest real node upstream of the head; note a long other side."""
-    real = {v: d for v, d in dist.items() if v < n}
-    target = max(real, key=real.get)  # type: ignore[arg-type]
+def _farthest(g: _Graph, dist: dict[int, float], pred: dict[int, tuple[int, int]], H: int,
+              notes: list[str]) -> int:
+    """The end of the road upstream of the head: the reachable OSM node farthest from the
+    head as the crow flies (not the farthest by path, which may be a ramp reached by a
+    detour); note a long other side."""
+    n = len(g.xy)
+    real = np.array([v for v in dist if v < n])
+    crow = np.hypot(*g.xy[real].T)  # the local frame is centred on the head
+    target = int(real[np.argmax(crow)])
     first: dict[int, int] = {}  # the node each one is reached through, first after the head
     for v in sorted(dist, key=dist.get):  # type: ignore[arg-type]
         if v == H:
             continue
         u = pred[v][0]
         first[v] = v if u == H or pred.get(u, (None,))[0] == H else first[u]
-    side = first[target]
-    other = [d for v, d in real.items() if first[v] != side]
-    if other and max(other) > OTHER_SIDE_NOTE_M:
-        notes.append(f"the selected ways also run {max(other) / 1000:.2f} km on the other side "
-                     f"of the head; the path takes the longer side ({real[target] / 1000:.2f} km): "
-                     "give --toward to choose")
+    other = crow[np.array([first[v] != first[target] for v in real])]
+    if other.size and other.max() > OTHER_SIDE_NOTE_M:
+        notes.append(f"the selected ways also run {other.max() / 1000:.2f} km (as the crow flies) "
+                     f"on the other side of the head; the path takes the longer side "
+                     f"({crow.max() / 1000:.2f} km): give --toward to choose")
     return target
 
 
 def _result(g: _Graph, local: object, virt: dict[int, np.ndarray], pred: dict[int, tuple[int, int]],
-            H: int, target: int, notes: list[str]) -> PathResult:
+            H: int, target: int, notes: list[str], same: dict[int, int] | None = None) -> PathResult:
     nodes, edges = _walk(pred, H, target)
-    inner = [v for v in nodes if v < len(g.xy) or v in virt]
+    inner = [(same or {}).get(v, v) for v in nodes if v < len(g.xy) or v in virt]
     xy = np.array([g.xy[v] if v < len(g.xy) else virt[v] for v in inner])
     lon, lat = geo.transformer(local, geo.WGS84).transform(xy[:, 0], xy[:, 1])
     ll = np.column_stack([lon, lat])
@@ -363,6 +374,9 @@ def _result(g: _Graph, local: object, virt: dict[int, np.ndarray], pred: dict[in
         elif not ways or ways[-1] != g.ways[w].id:
             ways.append(g.ways[w].id)
     keep = np.concatenate([[True], np.hypot(*np.diff(xy, axis=0).T) > 1e-6])
+    for i in np.flatnonzero(~keep):  # a point on an OSM node: keep the node's exact position
+        if inner[i] < len(g.xy):
+            ll[i - 1] = ll[i]
     return PathResult(ll[keep], ways, notes, gaps)
 
 

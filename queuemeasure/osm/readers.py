@@ -14,13 +14,14 @@ import gzip
 import json
 import os
 import re
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..errors import RoadError
+from ..errors import RoadError, RoadWarning
 from .model import OsmData, OsmRelation, OsmWay
 
 __all__ = ["read_osm", "is_osm_source", "read_overpass", "OSM_SUFFIXES"]
@@ -267,10 +268,17 @@ def read_overpass(obj: Any) -> OsmData:
                 member_geoms.extend((int(m["ref"]), {}, m["geometry"]) for m in members if m.get("geometry"))
     except (KeyError, TypeError, ValueError) as exc:
         raise RoadError(f"Overpass JSON element is malformed ({type(exc).__name__}: {exc})") from None
+    untagged = 0
     for wid, tags, geom in member_geoms:  # relation members given only inside the relation
         if wid not in seen:
             seen.add(wid)
-            ways.extend(_way_pieces(wid, tags, list(range(len(geom))), dict(enumerate(_geometry(geom))).get))
+            untagged += 1
+            pts = _geometry(geom)
+            ways.extend(_way_pieces(wid, tags, list(range(len(pts))), dict(enumerate(pts)).get))
+    if untagged:
+        warnings.warn(f"{untagged} ways come only as relation members, without their tags: "
+                      "one-way roads and roundabouts are not known; add 'way(r);' to the "
+                      "Overpass query (see the README)", RoadWarning, stacklevel=3)
     if elements and not ways and not nodes and any(e.get("type") == "way" for e in elements):
         raise RoadError("Overpass JSON ways carry no positions: run the query with 'out geom;' "
                         "(or 'out body; >; out skel qt;')")

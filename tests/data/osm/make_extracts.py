@@ -3,7 +3,7 @@
 python extract.py SRC DST WEST SOUTH EAST NORTH HIGHWAY_CLASSES [REF]
 
 Keeps the ways whose highway tag is one of HIGHWAY_CLASSES (comma-separated, or "*") and
-whose nodes all lie in the box (with REF: only the ways with that ref, and the
+whose nodes all lie in the box (nodes the source lacks are left as they are) (with REF: only the ways with that ref, and the
 junction=roundabout ways touching them), their nodes (without tags or metadata), and the
 road route relations that hold any of them (members trimmed to the kept ways).
 """
@@ -27,7 +27,9 @@ cands = {}
 for o in osmium.FileProcessor(src, osmium.osm.WAY):
     t = dict(o.tags)
     ids = [nd.ref for nd in o.nodes]
-    if "highway" in t and ("*" in classes or t["highway"] in classes) and all(inside(i) for i in ids):
+    known = [i for i in ids if i in loc]  # the source file may lack some nodes of a way
+    if ("highway" in t and ("*" in classes or t["highway"] in classes) and len(known) >= 2
+            and all(inside(i) for i in known)):
         cands[o.id] = (t, ids)
 if only_ref:
     keep = {i: v for i, v in cands.items() if only_ref in v[0].get("ref", "").split(";")}
@@ -36,7 +38,7 @@ if only_ref:
                  if v[0].get("junction") == "roundabout" and used.intersection(v[1])})
 else:
     keep = cands
-nodes = {nid for t, ids in keep.values() for nid in ids}
+nodes = {nid for t, ids in keep.values() for nid in ids if nid in loc}
 rels = []
 for o in osmium.FileProcessor(src, osmium.osm.RELATION):
     t = dict(o.tags)
