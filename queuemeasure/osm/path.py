@@ -368,9 +368,7 @@ def _result(g: _Graph, local: object, virt: dict[int, np.ndarray], pred: dict[in
         w = int(g.way[e])
         if w < 0:
             gaps.append(float(g.cost[e]))
-            near = [g.ways[int(x)].label for x in g.way[(g.a == g.a[e]) | (g.b == g.a[e]) | (g.a == g.b[e]) | (g.b == g.b[e])] if x >= 0]
-            notes.append(f"bridged a {g.cost[e]:.1f} m gap between OSM ways "
-                         f"{' and '.join(dict.fromkeys(near)) or '(unknown)'}")
+            notes.append(f"bridged a {g.cost[e]:.1f} m gap between OSM ways {_ways_at(g, e)}")
         elif not ways or ways[-1] != g.ways[w].id:
             ways.append(g.ways[w].id)
     keep = np.concatenate([[True], np.hypot(*np.diff(xy, axis=0).T) > 1e-6])
@@ -380,16 +378,23 @@ def _result(g: _Graph, local: object, virt: dict[int, np.ndarray], pred: dict[in
     return PathResult(ll[keep], ways, notes, gaps)
 
 
+def _ways_at(g: _Graph, e: int) -> str:
+    """The ways that end at either side of gap edge ``e``."""
+    ends = (g.a[e], g.b[e])
+    touching = np.isin(g.a, ends) | np.isin(g.b, ends)
+    labels = dict.fromkeys(g.ways[int(w)].label for w in g.way[touching] if w >= 0)
+    return " and ".join(labels) or "(unknown)"
+
+
 def _longest(g: _Graph, local: object) -> PathResult:
     """No head: the longest of the shortest paths between ends (two sweeps, undirected)."""
+    if g.comp.max(initial=0) > 0:
+        raise RoadError(_pieces_message(g, [], []))
     moves = _moves(g, {}, directed=False)
-    start = int(np.argmin(g.comp)) if len(g.comp) else 0
-    dist, _ = _dijkstra(moves, start)
+    dist, _ = _dijkstra(moves, 0)
     a = max(dist, key=dist.get)  # type: ignore[arg-type]
     dist, pred = _dijkstra(moves, a)
     b = max(dist, key=dist.get)  # type: ignore[arg-type]
-    if len(set(g.comp.tolist())) > 1:
-        raise RoadError(_pieces_message(g, [], []))
     return _result(g, local, {}, pred, a, b, [])
 
 
