@@ -305,10 +305,27 @@ def _layer(tmp_path: Path, ext: str) -> Path:
     return out
 
 
-@pytest.mark.parametrize("form", ["pbf", "geom", "nodes", "relation", "gpkg", "fgb", "dict"])
+def _turbo_geojson(path: Path) -> dict:
+    """OSM ways as overpass-turbo exports them: GeoJSON features with tags as properties
+    and ``@id``/``id`` = ``way/123``."""
+    root = ET.parse(path).getroot()
+    pos = {n.get("id"): [float(n.get("lon")), float(n.get("lat"))] for n in root.iter("node")}
+    feats = [{"type": "Feature", "id": f"way/{w.get('id')}",
+              "properties": {"@id": f"way/{w.get('id')}", **{t.get("k"): t.get("v") for t in w.iter("tag")}},
+              "geometry": {"type": "LineString", "coordinates": [pos[nd.get("ref")] for nd in w.iter("nd")]}}
+             for w in root.iter("way")]
+    return {"type": "FeatureCollection", "features": feats}
+
+
+@pytest.mark.parametrize("form", ["pbf", "geom", "nodes", "relation", "gpkg", "fgb", "dict", "geojson"])
 def test_every_format_gives_the_same_road(tmp_path, form, north_south):
     if form == "pbf":
         src, kw = ANDORRA_PBF, {}
+    elif form == "geojson":
+        pytest.importorskip("pyogrio")
+        src = tmp_path / "cg1_turbo.geojson"
+        src.write_text(json.dumps(_turbo_geojson(CG1_XML)))
+        kw = {}
     elif form in ("gpkg", "fgb"):
         src, kw = _layer(tmp_path, form), {}
     elif form == "dict":
@@ -317,7 +334,7 @@ def test_every_format_gives_the_same_road(tmp_path, form, north_south):
         src = tmp_path / f"cg1_{form}.json"
         src.write_text(json.dumps(_overpass(CG1_XML, form)))
         kw = {}
-    assert is_osm_source(src)
+    assert is_osm_source(src) == (form != "geojson")  # GeoJSON is OSM data only when selected
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         road = osm_road(src, ref="CG-1", head=NORTH, toward=SOUTH, **kw)

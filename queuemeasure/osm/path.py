@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+from pyproj import CRS
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
@@ -86,7 +87,7 @@ class _Graph:
     ways: list[OsmWay]
 
 
-def _build_graph(ways: Sequence[OsmWay], local: object) -> _Graph:
+def _build_graph(ways: Sequence[OsmWay], local: CRS) -> _Graph:
     keys = [node_keys(w.lonlat) for w in ways]
     allkeys = np.concatenate(keys)
     uniq, first, inv = np.unique(allkeys, return_index=True, return_inverse=True)
@@ -292,7 +293,7 @@ def shortest_path(
     return _search(g, local, h_att, t_att, toward is not None)
 
 
-def _search(g: _Graph, local: object, h_att: list[_Attach], t_att: list[_Attach], has_toward: bool) -> PathResult:
+def _search(g: _Graph, local: CRS, h_att: list[_Attach], t_att: list[_Attach], has_toward: bool) -> PathResult:
     n = len(g.xy)
     H, T = n, n + 1
     virt: dict[int, np.ndarray] = {}
@@ -349,7 +350,7 @@ def _farthest(g: _Graph, dist: dict[int, float], pred: dict[int, tuple[int, int]
     return target
 
 
-def _result(g: _Graph, local: object, virt: dict[int, np.ndarray], pred: dict[int, tuple[int, int]],
+def _result(g: _Graph, local: CRS, virt: dict[int, np.ndarray], pred: dict[int, tuple[int, int]],
             H: int, target: int, notes: list[str], same: dict[int, int] | None = None) -> PathResult:
     nodes, edges = _walk(pred, H, target)
     inner = [(same or {}).get(v, v) for v in nodes if v < len(g.xy) or v in virt]
@@ -386,7 +387,7 @@ def _ways_at(g: _Graph, e: int) -> str:
     return " and ".join(labels) or "(unknown)"
 
 
-def _longest(g: _Graph, local: object) -> PathResult:
+def _longest(g: _Graph, local: CRS) -> PathResult:
     """No head: the longest of the shortest paths between ends (two sweeps, undirected)."""
     if g.comp.max(initial=0) > 0:
         raise RoadError(_pieces_message(g, [], []))

@@ -62,6 +62,7 @@ class Selection:
 
     @property
     def empty(self) -> bool:
+        """True when no criterion is given (every highway way is selected)."""
         return self.ref is None and self.name is None and not self.ids and not self.tags
 
     def describe(self) -> str:
@@ -76,6 +77,7 @@ class Selection:
         return ", ".join(parts) or "every highway way"
 
     def as_dict(self) -> dict[str, Any]:
+        """The selection as JSON-ready data (for the road's GeoJSON properties)."""
         return {"ref": self.ref, "name": self.name, "ids": [f"way/{i}" for i in self.ids],
                 "tags": {k: v for k, v in self.tags}}
 
