@@ -2,9 +2,10 @@
 
 A road comes in as GeoJSON (file or string; a geometry, Feature or FeatureCollection of
 LineStrings/MultiLineStrings), WKT, or a shapely geometry, in WGS84 lon/lat unless a CRS
-is given, or as OpenStreetMap data from which :mod:`queuemeasure.osm` builds the line. It leaves as one or two :class:`RoadPath` objects that start at the head and
-carry their vertices in WGS84, in a local metric frame, and as geodesic stations (true
-ground metres on the WGS84 ellipsoid) from the head.
+is given, or as OpenStreetMap data from which :mod:`queuemeasure.osm` builds the line.
+It leaves as one or two :class:`RoadPath` objects that start at the head and carry their
+vertices in WGS84, in a local metric frame, and as geodesic stations (true ground metres
+on the WGS84 ellipsoid) from the head.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from shapely.geometry import LineString, MultiLineString, Point
 from shapely.geometry.base import BaseGeometry
 
 from . import geo
-from .errors import CRSError, HeadError, RoadError, RoadGapWarning
+from .errors import CRSError, HeadError, OptionError, RoadError, RoadGapWarning
 from .textfile import read_text_file
 
 __all__ = [
     "RoadPath",
     "RoadSides",
     "load_road",
+    "osm_line",
     "join_parts",
     "prepare_road",
     "cut_at_head",
@@ -336,7 +338,7 @@ def osm_line(source: Any, select: Any = None, head: tuple[float, float] | None =
     opts = dict(select or {})
     unknown = set(opts) - {"ref", "name", "ids", "tags", "toward", "layer", "selection"}
     if unknown:
-        raise RoadError(f"unknown road selection key(s): {', '.join(sorted(unknown))}")
+        raise OptionError(f"unknown road selection key(s): {', '.join(sorted(unknown))}")
     return osm_road(source, head=head, **opts).line
 
 
