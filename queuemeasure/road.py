@@ -259,7 +259,7 @@ def load_road(source: Any, crs: Any = None) -> tuple[list[np.ndarray], CRS]:
     """
     legacy = None
     if _is_osm(source):
-        source = osm_line(source)
+        source = osm_line(source).line
     if isinstance(source, BaseGeometry):
         geoms: list[BaseGeometry] = [source]
     elif isinstance(source, dict):
@@ -324,8 +324,9 @@ def _is_osm(source: Any) -> bool:
     return is_osm_source(source)
 
 
-def osm_line(source: Any, select: Any = None, head: tuple[float, float] | None = None) -> LineString:
-    """The road line built from OSM data (see :func:`queuemeasure.osm.osm_road`).
+def osm_line(source: Any, select: Any = None, head: tuple[float, float] | None = None) -> Any:
+    """The road built from OSM data: an :class:`~queuemeasure.osm.OsmRoad` (its ``line``
+    in WGS84, its way ids, its attribution; see :func:`queuemeasure.osm.osm_road`).
 
     ``select`` is a :class:`~queuemeasure.osm.Selection` or a mapping of
     :func:`~queuemeasure.osm.osm_road`'s keywords (``ref``, ``name``, ``ids``, ``tags``,
@@ -334,12 +335,12 @@ def osm_line(source: Any, select: Any = None, head: tuple[float, float] | None =
     from .osm import Selection, osm_road
 
     if isinstance(select, Selection):
-        return osm_road(source, selection=select, head=head).line
+        return osm_road(source, selection=select, head=head)
     opts = dict(select or {})
     unknown = set(opts) - {"ref", "name", "ids", "tags", "toward", "layer", "selection"}
     if unknown:
         raise OptionError(f"unknown road selection key(s): {', '.join(sorted(unknown))}")
-    return osm_road(source, head=head, **opts).line
+    return osm_road(source, head=head, **opts)
 
 
 # ----------------------------------------------------------------------------- joining
@@ -467,10 +468,15 @@ def prepare_road(
     -------
     RoadSides
     """
+    osm_notes = []
     if road_select is not None or _is_osm(source):
         if crs is not None and not geo.parse_crs(crs).equals(geo.WGS84):
             raise RoadError("OSM data is WGS84 lon/lat: drop the road CRS")
-        source, crs = osm_line(source, road_select, head), None
+        built = osm_line(source, road_select, head)
+        source, crs = built.line, None
+        ids = [f"way/{i}" for i in built.way_ids]
+        shown = ", ".join(ids) if len(ids) <= 6 else f"{', '.join(ids[:3])}, …, {', '.join(ids[-2:])}"
+        osm_notes.append(f"road built from {len(ids)} OpenStreetMap ways ({shown}); {built.attribution}")
     parts, road_crs = load_road(source, crs)
     # the local frame: centred on the head, or on the road's first vertex
     first = parts[0][0]
@@ -497,7 +503,7 @@ def prepare_road(
         warnings.warn(n, RoadGapWarning, stacklevel=2)
     return cut_at_head(
         xy, local, head=head, direction=direction,
-        max_head_distance_m=max_head_distance_m, notes=notes,
+        max_head_distance_m=max_head_distance_m, notes=osm_notes + notes,
     )
 
 

@@ -109,6 +109,8 @@ def test_measure_osm_road_gives_the_geojson_length(osm_scene):
     assert a["vehicle_count"] == b["vehicle_count"] > 30
     assert a["road_km_searched"] == pytest.approx(b["road_km_searched"], abs=1e-5)
     assert abs(a["length_km"] * 1000 - scene.length_m) < 10
+    assert a["notes"][0] == ("road built from 5 OpenStreetMap ways (way/100, way/101, way/102, "
+                             "way/103, way/104); © OpenStreetMap contributors, ODbL")
 
 
 def test_measure_osm_road_in_a_subprocess(osm_scene):
