@@ -232,6 +232,11 @@ def test_selection_that_cannot_be_joined_names_the_ways(cg1):
     assert msg.index("(head)") < msg.index("(toward)")
 
 
+def test_toward_at_the_head_is_refused(cg1):
+    with pytest.raises(RoadError, match="has no length"):
+        osm_road(cg1, ref="CG-1", head=NORTH, toward=NORTH)
+
+
 def test_far_points_are_refused(cg1):
     with pytest.raises(HeadError, match="the head is .* from the nearest selected way"):
         osm_road(cg1, ref="CG-1", head=(1.40, 42.47))

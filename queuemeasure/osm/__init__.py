@@ -176,6 +176,11 @@ def osm_road(
     data = source if isinstance(source, OsmData) else read_osm(source, layer=layer)
     ways = select_ways(data, sel)
     found = shortest_path(ways, hd, tw)
+    if len(found.lonlat) < 2:
+        from ..errors import RoadError
+
+        raise RoadError("the road from the head toward --toward has no length: they meet the "
+                        "selected ways at the same point")
     for note in found.notes:
         warnings.warn(note, RoadGapWarning if note.startswith("bridged") else RoadWarning, stacklevel=2)
     length = geo.geodesic_length(found.lonlat[:, 0], found.lonlat[:, 1])
