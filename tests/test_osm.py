@@ -348,6 +348,14 @@ def test_relation_members_without_their_ways_warn_that_one_way_is_unknown():
     assert len(road.way_ids) >= 30
 
 
+def test_ways_without_traffic_are_not_roads():
+    nodes = [{"type": "node", "id": i, "lat": 42.5 + i * 1e-3, "lon": 1.5} for i in (1, 2)]
+    for hw in ("proposed", "construction", "abandoned"):
+        ways = [{"type": "way", "id": 7, "nodes": [1, 2], "tags": {"highway": hw, "ref": "CG-1"}}]
+        with pytest.raises(RoadError, match="holds no highway way"):
+            read_osm({"elements": nodes + ways})
+
+
 def test_overpass_without_positions_says_out_geom(tmp_path):
     p = tmp_path / "ids.json"
     p.write_text(json.dumps({"elements": [{"type": "way", "id": 5, "nodes": [1, 2], "tags": {"highway": "primary"}}]}))

@@ -1,7 +1,8 @@
 """Reading OSM data: .osm XML, .osm.pbf, Overpass API JSON, GeoPackage/FlatGeobuf layers.
 
 Each reader returns :class:`~queuemeasure.osm.model.OsmData`: the ways that carry a
-``highway`` tag (all line features, for a layer without one) with their WGS84 vertices,
+``highway`` tag, but not those proposed, under construction or gone (all line features,
+for a layer without a ``highway`` column) with their WGS84 vertices,
 and the route relations with their member way ids. Ways are kept whole; where a file
 lacks some of a way's nodes (an extract cut through it), the way is kept as the runs of
 nodes it has, never bridged by a straight line.
@@ -139,8 +140,13 @@ def _way_pieces(wid: int, tags: dict[str, str], node_ids: list[int], lookup: Loo
     return [OsmWay(wid, tags, ll) for ll in _runs(node_ids, lookup)]
 
 
+#: ``highway`` values of ways that carry no traffic (yet, or any more).
+_NOT_ROADS = {"proposed", "construction", "planned", "abandoned", "disused", "razed"}
+
+
 def _keep(tags: dict[str, str]) -> bool:
-    return "highway" in tags
+    """A way that can carry a queue: a highway, not proposed, under construction or gone."""
+    return "highway" in tags and tags["highway"] not in _NOT_ROADS
 
 
 def _route(tags: dict[str, str]) -> bool:
@@ -342,7 +348,7 @@ def _read_layer(path: Path, layer: str | None) -> OsmData:
     ways: list[OsmWay] = []
     for i, g in enumerate(geoms):
         tags = _row_tags(fields, columns, i)
-        if "highway" in fields and not tags.get("highway"):
+        if "highway" in fields and not _keep(tags):
             continue
         wid = _row_id(fields, columns, i)
         for part in _line_parts(g):
