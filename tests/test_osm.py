@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import replace
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -202,12 +203,19 @@ def test_spurs_are_left_out(cg1, north_south):
     assert {6179692, 547792165, 547792168} <= branches and len(branches) >= 10
 
 
-def test_one_way_tags_ignored_with_a_warning_when_no_way_leads_to_the_head(cg1):
-    """Southbound, the selection lacks a piece of the carriageway (it has no ref there):
-    the path is still built, ignoring one-way tags, and says so."""
-    with pytest.warns(RoadWarning, match="ignores one-way"):
+def test_against_one_way_tags_only_where_no_selected_way_leads_to_the_head(cg1):
+    """Southbound, the selection lacks 0.9 km of the carriageway (it has no ref there): the
+    path runs against the one-way tags there only, keeps to the southbound carriageway
+    elsewhere, and says so."""
+    against = [547794062, 547794054, 547794058]
+    with pytest.warns(RoadWarning, match=r"runs 883 m against the one-way tags of "
+                      + ", ".join(f"way/{i}" for i in against)) as rec:
         road = osm_road(cg1, ref="CG-1", head=SOUTH, toward=NORTH)
-    assert road.notes and 5000 < road.length_m < 7000
+    assert len(rec) == 1 and road.notes == [str(rec[0].message)]
+    ways = {w.id: w for w in cg1.ways}
+    rest = [i for i in road.way_ids if i not in against]
+    checked = _assert_drives_toward_head(replace(road, way_ids=rest), ways)
+    assert checked >= 8 and 6000 < road.length_m < 6600
 
 
 def test_without_toward_the_road_runs_to_the_end_of_the_ways(cg1, north_south):

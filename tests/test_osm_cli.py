@@ -177,7 +177,7 @@ def test_road_command_on_real_data(tmp_path):
               "highway=primary", *where)
     assert res.exit_code == 0, res.output
     assert "Warning: no selected way leads from --toward to the head" in res.stderr
-    assert "ignores one-way" in json.loads(res.stdout)["properties"]["notes"][0]
+    assert "against the one-way tags of" in json.loads(res.stdout)["properties"]["notes"][0]
 
 
 @pytest.mark.parametrize("args, message", [

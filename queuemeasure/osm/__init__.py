@@ -161,8 +161,9 @@ def osm_road(
     RoadGapWarning
         For each gap between ways that was bridged.
     RoadWarning
-        When one-way tags had to be ignored, or the head has road on both sides and no
-        ``toward`` chose one.
+        When the path had to run against one-way tags (naming those ways), when the
+        head has road on both sides and no ``toward`` chose one, or when Overpass
+        relation members come without their ways' tags.
     """
     from ..road import _check_lonlat
 

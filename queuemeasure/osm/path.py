@@ -2,7 +2,8 @@
 
 The queue stands on the carriageway that drives toward the checkpoint, so the path is
 searched from the head *against* the direction of traffic: a one-way way is walked only
-from its end toward its start (``oneway=-1``: the other way round). Ways meet where they
+from its end toward its start (``oneway=-1``: the other way round); only when that finds
+no path may it run against one-way tags, at a cost, and it says where. Ways meet where they
 share an OSM node; ends of separate pieces closer than a few tens of metres are bridged
 (and reported). The path is the shortest one from the head to ``toward`` (or to the end
 of the selected ways), measured in a local metric frame centred on the head, so spurs,
@@ -35,6 +36,9 @@ ATTACH_SLACK_M = 40.0
 #: Reaching the road from a point costs this many times the distance: the path starts on
 #: the way at the head rather than jumping to a nearby one, unless only that one leads.
 ATTACH_PENALTY = 3.0
+#: When no path follows the one-way tags, driving against them costs this many times the
+#: distance: the path keeps to the right carriageway wherever the selection has it.
+WRONG_WAY_PENALTY = 10.0
 #: A point farther than this from every selected way is refused.
 MAX_ATTACH_M = 100.0
 #: A second side of the head longer than this is mentioned when no ``toward`` is given.
@@ -198,8 +202,10 @@ def _attachments(g: _Graph, p: np.ndarray, what: str) -> list[_Attach]:
 Moves = dict[int, list[tuple[int, float, int]]]
 
 
-def _moves(g: _Graph, attach: dict[int, list[tuple[float, int]]], directed: bool) -> Moves:
-    """Search moves (upstream: against traffic unless ``directed`` is false).
+def _moves(g: _Graph, attach: dict[int, list[tuple[float, int]]], wrong_way: float | None) -> Moves:
+    """Search moves, upstream: against the direction of traffic. A move that drives with
+    the traffic (against a one-way tag) is left out when ``wrong_way`` is None, else it
+    costs ``wrong_way`` times its length.
 
     Edges carrying attachment points are split there: ``attach[edge]`` lists
     (t, virtual node) pairs.
@@ -208,10 +214,10 @@ def _moves(g: _Graph, attach: dict[int, list[tuple[float, int]]], directed: bool
 
     def add(u: int, v: int, c: float, e: int, along: bool, against: bool) -> None:
         # moving u -> v upstream needs traffic v -> u
-        if against or not directed:
-            moves.setdefault(u, []).append((v, c, e))
-        if along or not directed:
-            moves.setdefault(v, []).append((u, c, e))
+        if against or wrong_way is not None:
+            moves.setdefault(u, []).append((v, c if against else c * wrong_way, e))  # type: ignore[operator]
+        if along or wrong_way is not None:
+            moves.setdefault(v, []).append((u, c if along else c * wrong_way, e))  # type: ignore[operator]
 
     for e in range(len(g.a)):
         a, b, c = int(g.a[e]), int(g.b[e]), float(g.cost[e])
@@ -309,8 +315,8 @@ def _search(g: _Graph, local: CRS, h_att: list[_Attach], t_att: list[_Attach], h
         cost = ATTACH_PENALTY * at.dist
         entry.append((H, v, cost) if k < len(h_att) else (v, T, cost))
     notes: list[str] = []
-    for directed in (True, False):
-        moves = _moves(g, attach, directed)
+    for wrong_way in (None, WRONG_WAY_PENALTY):
+        moves = _moves(g, attach, wrong_way)
         for u, v, c in entry:
             moves.setdefault(u, []).append((v, c, -2))
         dist, pred = _dijkstra(moves, H)
@@ -320,11 +326,30 @@ def _search(g: _Graph, local: CRS, h_att: list[_Attach], t_att: list[_Attach], h
             target = T
         else:
             continue
-        if not directed:
-            notes.append("no selected way leads from --toward to the head in the direction of "
-                         "traffic (one-way tags): the path ignores one-way restrictions")
+        if wrong_way is not None:
+            tpos = {v: t for pts in attach.values() for t, v in pts}
+            notes.append(_wrong_way_note(g, _walk(pred, H, target), tpos))
         return _result(g, local, virt, pred, H, target, notes, same)
     raise RoadError(_pieces_message(g, h_att, t_att))
+
+
+def _wrong_way_note(g: _Graph, walk: tuple[list[int], list[int]], tpos: dict[int, float]) -> str:
+    """Say which ways the path takes against their one-way tags, and for how long."""
+    nodes, edges = walk
+    against: dict[str, float] = {}
+    for u, v, e in zip(nodes[:-1], nodes[1:], edges):
+        if e < 0 or g.way[e] < 0:
+            continue
+        t = {int(g.a[e]): 0.0, int(g.b[e]): 1.0}
+        tu, tv = tpos.get(u, t.get(u, 0.0)), tpos.get(v, t.get(v, 1.0))
+        # moving along the way's order (tu < tv) upstream needs traffic against it
+        if not (g.bwd[e] if tu < tv else g.fwd[e]):
+            label = g.ways[int(g.way[e])].label
+            against[label] = against.get(label, 0.0) + float(g.cost[e]) * abs(tv - tu)
+    shown = ", ".join(list(against)[:6]) + (f" and {len(against) - 6} more" if len(against) > 6 else "")
+    return (f"no selected way leads from --toward to the head in the direction of traffic: the "
+            f"path runs {sum(against.values()):,.0f} m against the one-way tags of {shown} "
+            "(add the missing carriageway with --road-id, or check the head)")
 
 
 def _farthest(g: _Graph, dist: dict[int, float], pred: dict[int, tuple[int, int]], H: int,
@@ -391,7 +416,7 @@ def _longest(g: _Graph, local: CRS) -> PathResult:
     """No head: the longest of the shortest paths between ends (two sweeps, undirected)."""
     if g.comp.max(initial=0) > 0:
         raise RoadError(_pieces_message(g, [], []))
-    moves = _moves(g, {}, directed=False)
+    moves = _moves(g, {}, wrong_way=1.0)
     dist, _ = _dijkstra(moves, 0)
     a = max(dist, key=dist.get)  # type: ignore[arg-type]
     dist, pred = _dijkstra(moves, a)
