@@ -1,8 +1,8 @@
 """Roads from OpenStreetMap: read OSM data, choose a road's ways, build one path.
 
 >>> import queuemeasure as qm
->>> road = qm.osm_road("a161.osm.pbf", ref="А-161", head=(44.6316, 42.7441),
-...                    toward=(44.6685, 42.8106))  # doctest: +SKIP
+>>> road = qm.osm_road("a161.json", ref="А-161", head=(44.631, 42.768),
+...                    toward=(44.6819, 43.0206))  # doctest: +SKIP
 >>> road.line, road.way_ids, road.length_m, road.attribution  # doctest: +SKIP
 
 The three steps are pure functions that can be used alone: :func:`read_osm` (a file or
@@ -25,7 +25,7 @@ from ..errors import RoadGapWarning, RoadWarning
 from .model import ATTRIBUTION, OsmData, OsmRelation, OsmWay
 from .path import MAX_GAP_M, PathResult, shortest_path, traffic_directions
 from .readers import is_osm_source, read_osm, read_overpass
-from .select import Selection, normalise_ref, select_ways
+from .selection import Selection, normalise_ref, select_ways
 
 __all__ = [
     "ATTRIBUTION",
