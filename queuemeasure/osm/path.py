@@ -24,12 +24,14 @@ from scipy.spatial import cKDTree
 
 from .. import geo
 from ..errors import HeadError, RoadError
+from ..road import MAX_JOIN_GAP_M
 from .model import OsmWay, node_keys
 
 __all__ = ["PathResult", "shortest_path", "traffic_directions", "MAX_GAP_M", "ATTACH_SLACK_M"]
 
-#: Ends of separate pieces of the selection closer than this (metres) are bridged.
-MAX_GAP_M = 30.0
+#: Ends of separate pieces of the selection closer than this (metres) are bridged: the
+#: same limit as for the parts of a GeoJSON road.
+MAX_GAP_M = MAX_JOIN_GAP_M
 #: Ways this much farther from a point than the nearest way are also tried there (the
 #: other carriageway of a dual carriageway may be the farther one).
 ATTACH_SLACK_M = 40.0
