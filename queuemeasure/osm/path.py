@@ -24,7 +24,7 @@ from scipy.spatial import cKDTree
 
 from .. import geo
 from ..errors import HeadError, RoadError
-from ..road import MAX_JOIN_GAP_M
+from ..road import MAX_HEAD_DISTANCE_M, MAX_JOIN_GAP_M
 from .model import OsmWay, node_keys
 
 __all__ = ["PathResult", "shortest_path", "traffic_directions", "MAX_GAP_M", "ATTACH_SLACK_M"]
@@ -41,8 +41,9 @@ ATTACH_PENALTY = 3.0
 #: When no path follows the one-way tags, driving against them costs this many times the
 #: distance: the path keeps to the right carriageway wherever the selection has it.
 WRONG_WAY_PENALTY = 10.0
-#: A point farther than this from every selected way is refused.
-MAX_ATTACH_M = 100.0
+#: A point farther than this from every selected way is refused (as a head too far from a
+#: GeoJSON road).
+MAX_ATTACH_M = MAX_HEAD_DISTANCE_M
 #: A second side of the head longer than this is mentioned when no ``toward`` is given.
 OTHER_SIDE_NOTE_M = 50.0
 
