@@ -17,6 +17,7 @@ __all__ = [
     "CRSError",
     "OptionError",
     "OutputError",
+    "OutputFormatError",
     "QueueMeasureWarning",
     "SlowReadWarning",
     "RoadGapWarning",
@@ -59,6 +60,10 @@ class OptionError(InputError):
 
 class OutputError(QueueMeasureError, OSError):
     """An output cannot be written (exists without overwrite, directory missing, ...)."""
+
+
+class OutputFormatError(InputError):
+    """An output's format is unknown, refused (Shapefile) or needs a missing package."""
 
 
 class QueueMeasureWarning(UserWarning):

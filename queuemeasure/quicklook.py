@@ -1,6 +1,6 @@
 """The quicklook picture: what was measured, for a person to check by eye.
 
-One PNG (:func:`write_quicklook`) with
+One picture (:func:`write_quicklook`; PNG, JPEG, PDF or SVG by extension) with
 
 A. a map of the searched road with the queue drawn on it, head and tail marked, the
    excerpt frames, a scale bar and a north arrow, drawn on the tile's own grid with equal
@@ -748,13 +748,14 @@ def quicklook_figure(result: "QueueResult", *, road: Any = None, road_crs: Any =
 
 def write_quicklook(result: "QueueResult", path: str | os.PathLike[str], *, road: Any = None,
                     road_crs: Any = None, dpi: float = 100.0, overwrite: bool = False) -> str:
-    """Write the quicklook PNG of ``result`` to ``path`` (atomically).
+    """Write the quicklook picture of ``result`` to ``path`` (atomically).
 
     Parameters
     ----------
     result : QueueResult
     path : path-like
-        Output PNG.
+        Output picture; its extension chooses the format: PNG, JPEG (.jpg/.jpeg), PDF
+        or SVG (see :data:`queuemeasure.formats.IMAGE_FORMATS`).
     road, road_crs : optional
         See :func:`quicklook_figure`.
     dpi : float
@@ -769,18 +770,22 @@ def write_quicklook(result: "QueueResult", path: str | os.PathLike[str], *, road
 
     Raises
     ------
+    OutputFormatError
+        When the extension is not that of a picture format.
     OutputError
         When ``path`` exists and ``overwrite`` is false, or cannot be written. Nothing
         is left behind when drawing or writing fails.
     """
     from .export import atomic_writer, check_output_path
+    from .formats import image_format, savefig_kwargs
 
+    fmt = image_format(path)
     check_output_path(path, overwrite=overwrite, inputs=[result.tile])
     if not 10 <= float(dpi) <= 600:
         raise OutputError(f"dpi must be between 10 and 600, not {dpi}")
     fig = quicklook_figure(result, road=road, road_crs=road_crs)
     with atomic_writer(path, "wb", overwrite=overwrite) as fh:
-        fig.savefig(fh, format="png", dpi=dpi, metadata={"Software": "queuemeasure"})
+        fig.savefig(fh, dpi=dpi, **savefig_kwargs(fmt))
     return os.fspath(path)
 
 

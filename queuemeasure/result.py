@@ -192,9 +192,17 @@ class QueueResult:
         """Write :meth:`to_geojson` to ``path`` atomically."""
         write_json(path, self.to_geojson(precision), overwrite=overwrite)
 
+    def to_file(self, path: str | os.PathLike[str], *, format: str | None = None,
+                overwrite: bool = False, precision: int | None = None) -> None:
+        """Write the features of :meth:`to_geojson` as GeoJSON, GeoPackage or FlatGeobuf,
+        chosen by ``format`` or the extension (see :mod:`queuemeasure.vector`), atomically."""
+        from .vector import write_result
+
+        write_result(self, path, format=format, overwrite=overwrite, precision=precision)
+
     def quicklook(self, path: str | os.PathLike[str], *, road: Any = None, road_crs: Any = None,
                   dpi: float = 100.0, overwrite: bool = False) -> str:
-        """Write the quicklook PNG (map, full-resolution excerpts, occupancy profile, caption).
+        """Write the quicklook picture (map, excerpts, occupancy profile, caption): PNG, JPEG, PDF or SVG.
 
         Written atomically; needs matplotlib. See :func:`queuemeasure.quicklook.write_quicklook`.
         """

@@ -158,6 +158,10 @@ def test_road_command_writes_the_centreline(osm_scene, tmp_path):
     # not overwritten without --overwrite
     again = run("road", osm, "--road-ref", REF, "--head", _lonlat(head), "--out", out)
     assert again.exit_code == 2 and "exists" in again.stderr
+    # a road is written as GeoJSON only
+    bad = run("road", osm, "--road-ref", REF, "--head", _lonlat(head), "--out", tmp_path / "road.gpkg")
+    assert bad.exit_code == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert not (tmp_path / "road.gpkg").exists()
     # to stdout without --out
     res3 = run("road", osm, "--road-id", "way/102", "--road-id", "w103", "--precision", "5")
     assert res3.exit_code == 0, res3.output

@@ -10,7 +10,9 @@ from typing import Any
 
 import click
 
-from .options import BandList, CRSParam, LonLat, osm_road_options, overwrite_opt, precision_opt
+from .options import (
+    BandList, CRSParam, LonLat, osm_road_options, overwrite_opt, precision_opt, vector_format_opt,
+)
 
 
 @click.command("measure")
@@ -36,9 +38,12 @@ from .options import BandList, CRSParam, LonLat, osm_road_options, overwrite_opt
               help="Detector sensitivity (higher finds fainter vehicles).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Write a GeoJSON FeatureCollection (WGS84): queue, vehicles, head, tail.")
+              help="Write the queue, vehicles, head and tail (WGS84) as GeoJSON (.geojson), "
+                   "GeoPackage (.gpkg: layers queue, vehicles, endpoints) or FlatGeobuf (.fgb).")
+@vector_format_opt
 @click.option("--quicklook", type=click.Path(dir_okay=False), default=None,
-              help="Write a quicklook PNG: map, full-resolution excerpts, occupancy profile.")
+              help="Write a quicklook picture (.png, .jpg, .pdf or .svg): map, full-resolution "
+                   "excerpts, occupancy profile.")
 @overwrite_opt
 @precision_opt
 @click.option("--progress/--no-progress", default=None,
@@ -50,7 +55,8 @@ from .options import BandList, CRSParam, LonLat, osm_road_options, overwrite_opt
 def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road_crs: Any,
             head: Any, direction: str,
             max_gap: float, half_width: float, bands: Any, sensitivity: float, as_json: bool,
-            out: str | None, quicklook: str | None, overwrite: bool, precision: int | None,
+            out: str | None, vector_format: str | None, quicklook: str | None, overwrite: bool,
+            precision: int | None,
             progress: bool | None, workers: int | None, road_select: Any = None) -> None:
     """Measure the vehicle queue on ROAD in TILE (a GeoTIFF path or a URL GDAL reads)."""
     _without_boto3_for_local(tile)
@@ -66,6 +72,7 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
     for path in (out, quicklook):
         if path:
             check_output_path(path, overwrite=overwrite, inputs=[tile, road])
+    _check_formats(out, vector_format, quicklook)
     if trace_to is not None:
         from ..trace import trace_road
 
@@ -85,13 +92,13 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
     finally:
         if bar is not None:
             bar.close()
-    # the picture first (the likelier to fail), then the GeoJSON; a failure of either
+    # the picture first (the likelier to fail), then the vector file; a failure of either
     # leaves no output of this run behind
     if quicklook:
         result.quicklook(quicklook, road=road, road_crs=road_crs, overwrite=overwrite)
     if out:
         try:
-            result.write_geojson(out, overwrite=overwrite, precision=precision)
+            result.to_file(out, format=vector_format, overwrite=overwrite, precision=precision)
         except BaseException:
             if quicklook:
                 with contextlib.suppress(OSError):
@@ -104,6 +111,18 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
         for path in (out, quicklook):
             if path:
                 click.echo(f"wrote {path}")
+
+
+def _check_formats(out: str | None, vector_format: str | None, quicklook: str | None) -> None:
+    """Refuse, before any work, an output whose format is unknown or cannot be written."""
+    from ..formats import image_format, vector_format as check_vector
+
+    if vector_format is not None and not out:
+        raise click.UsageError("--format chooses the format of --out: give --out too")
+    if out:
+        check_vector(out, vector_format)
+    if quicklook:
+        image_format(quicklook)
 
 
 def _without_boto3_for_local(tile: str) -> None:

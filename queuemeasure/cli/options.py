@@ -7,7 +7,8 @@ from typing import Any, Callable
 
 import click
 
-__all__ = ["LonLat", "BandList", "CRSParam", "overwrite_opt", "precision_opt", "osm_road_options"]
+__all__ = ["LonLat", "BandList", "CRSParam", "overwrite_opt", "precision_opt", "vector_format_opt",
+           "osm_road_options"]
 
 
 class LonLatType(click.ParamType):
@@ -70,6 +71,12 @@ overwrite_opt = click.option("--overwrite", is_flag=True, help="Replace output f
 precision_opt = click.option(
     "--precision", type=click.IntRange(0, 15), default=None,
     help="Round output coordinates to this many decimals (default: full precision).",
+)
+
+vector_format_opt = click.option(
+    "--format", "vector_format", metavar="FORMAT", default=None,
+    help="Vector format when the extension does not say: geojson, gpkg (GeoPackage) or fgb "
+         "(FlatGeobuf) [default: by extension].",
 )
 
 

@@ -17,7 +17,7 @@ from .options import LonLat, osm_road_options, overwrite_opt, precision_opt
               help="The checkpoint, LON,LAT: the road starts there and runs upstream "
                    "(default: the longest path between the selection's ends).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Write the centreline as a GeoJSON Feature (WGS84); default: stdout.")
+              help="Write the centreline as a GeoJSON Feature (WGS84) to this .geojson; default: stdout.")
 @overwrite_opt
 @precision_opt
 def road(osmdata: str, head: Any, out: str | None, overwrite: bool, precision: int | None,
@@ -33,7 +33,10 @@ def road(osmdata: str, head: Any, out: str | None, overwrite: bool, precision: i
     if select.get("toward") is not None and head is None:
         raise click.UsageError("--toward needs --head (where the road starts)")
     if out:
+        from ..formats import road_format
+
         check_output_path(out, overwrite=overwrite, inputs=[osmdata])
+        road_format(out)
     built = osm_road(osmdata, head=head, **select)
     feat = built.to_feature(precision)
     if out:
