@@ -22,6 +22,7 @@ __all__ = [
     "QueueMeasureWarning",
     "SlowReadWarning",
     "RoadGapWarning",
+    "RoadWarning",
     "WorkerLostWarning",
 ]
 
@@ -78,6 +79,10 @@ class SlowReadWarning(QueueMeasureWarning):
 
 class RoadGapWarning(QueueMeasureWarning):
     """Parts of the road were joined across a small gap."""
+
+
+class RoadWarning(QueueMeasureWarning):
+    """The road was built with a caveat (e.g. OSM one-way tags ignored, a side chosen)."""
 
 
 class WorkerLostWarning(QueueMeasureWarning):

@@ -86,6 +86,7 @@ def measure(
     max_head_distance: float = MAX_HEAD_DISTANCE_M,
     progress: Progress | None = None,
     workers: int | None = None,
+    road_select: Any = None,
 ) -> QueueResult:
     """Measure the vehicle queue standing on ``road`` in ``tile``.
 
@@ -95,7 +96,8 @@ def measure(
         A GeoTIFF (any CRS) path, a URL GDAL reads, or an open dataset.
     road : str, os.PathLike, dict or shapely geometry
         The road centreline: GeoJSON (file, string or mapping), WKT or shapely, WGS84
-        unless ``road_crs`` says otherwise.
+        unless ``road_crs`` says otherwise; or OpenStreetMap data (``.osm``, ``.osm.pbf``,
+        Overpass JSON, GeoPackage/FlatGeobuf), with ``road_select``.
     head : (lon, lat), optional
         The checkpoint holding the queue, WGS84. Default: the road's first vertex.
     max_gap : float
@@ -119,6 +121,10 @@ def measure(
         (1: none). Default: ``$QUEUEMEASURE_WORKERS``, else 2 where forking is safe (a
         program with no other thread, on Linux); see :mod:`queuemeasure.parallel`. The
         result does not depend on it.
+    road_select : Selection or mapping, optional
+        When ``road`` is OpenStreetMap data: which ways make the road and where it
+        leads, e.g. ``{"ref": "А-161", "toward": (44.67, 42.81)}`` (see
+        :func:`queuemeasure.osm.osm_road`).
 
     Returns
     -------
@@ -147,6 +153,7 @@ def measure(
         sides = prepare_road(
             road, crs=road_crs, head=tuple(head) if head is not None else None,
             direction=direction, max_head_distance_m=max_head_distance,
+            road_select=road_select,
         )
         with open_tile(tile) as ds:
             band_idx = choose_bands(ds, bands)

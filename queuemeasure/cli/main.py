@@ -147,6 +147,10 @@ from .trace_cmd import trace  # noqa: E402
 cli.add_command(synth)
 cli.add_command(trace)
 
+from .road_cmd import road  # noqa: E402
+
+cli.add_command(road)
+
 
 def main() -> None:  # pragma: no cover
     cli(prog_name="queuemeasure")

@@ -10,13 +10,17 @@ from typing import Any
 
 import click
 
-from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt, vector_format_opt
+from .options import (
+    BandList, CRSParam, LonLat, osm_road_options, overwrite_opt, precision_opt, vector_format_opt,
+)
 
 
 @click.command("measure")
 @click.argument("tile")
 @click.option("--road", "road", metavar="ROAD", default=None,
-              help="Road centreline: GeoJSON or WKT file (WGS84 lon/lat unless --road-crs).")
+              help="Road centreline: GeoJSON or WKT file (WGS84 lon/lat unless --road-crs), "
+                   "or OSM data (.osm, .osm.pbf, Overpass .json, .gpkg, .fgb) with --road-ref etc.")
+@osm_road_options
 @click.option("--trace-to", type=LonLat, default=None,
               help="No road file: trace the road on the image from --head to this LON,LAT.")
 @click.option("--road-crs", type=CRSParam, default=None, help="CRS of the road's coordinates.")
@@ -56,7 +60,8 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             max_gap: float, half_width: float, bands: Any, sensitivity: float, as_json: bool,
             out: str | None, vector_format: str | None, quicklook: str | None, overwrite: bool,
             precision: int | None,
-            progress: bool | None, workers: int | None, map_path: str | None = None) -> None:
+            progress: bool | None, workers: int | None, map_path: str | None = None,
+            road_select: Any = None) -> None:
     """Measure the vehicle queue on ROAD in TILE (a GeoTIFF path or a URL GDAL reads)."""
     _without_boto3_for_local(tile)
     from ..export import check_output_path
@@ -66,6 +71,8 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
         raise click.UsageError("give --road ROAD, or --head with --trace-to LON,LAT")
     if trace_to is not None and head is None:
         raise click.UsageError("--trace-to needs --head (where the traced road starts)")
+    if road_select is not None and road is None:
+        raise click.UsageError("--road-ref/--road-name/--road-id/--road-tag/--toward need --road OSMDATA")
     for path in (out, quicklook):
         if path:
             check_output_path(path, overwrite=overwrite, inputs=[tile, road])
@@ -86,6 +93,7 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             tile, road, head=head, max_gap=max_gap, direction=direction, road_crs=road_crs,
             bands=bands, half_width=half_width, sensitivity=sensitivity,
             progress=bar.update_to if bar is not None else None, workers=workers,
+            road_select=road_select,
         )
     finally:
         if bar is not None:
