@@ -314,3 +314,23 @@ def test_moving_vehicles_lag_between_bands(tmp_path):
     a, b = pair("free", queue_length_m=0.0, free_per_km=15.0, oncoming_per_km=15.0)
     d = np.nanmax(np.abs(a - b), axis=(1, 2))
     assert d[0] == 0 and d[1] > 0.005 and d[2] > 0.005   # blue is the reference time
+
+
+def test_coarse_case_builder(tmp_path):
+    """benchmarks/coarse_cases.py: deterministic parameters, files and truth of a case."""
+    import importlib.util
+    import sys
+    from conftest import ROOT
+    spec = importlib.util.spec_from_file_location("qm_coarse_cases", ROOT / "benchmarks" / "coarse_cases.py")
+    cc = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = cc
+    spec.loader.exec_module(cc)
+    assert cc._variant("s2_long", 0, 15) == cc._variant("s2_long", 0, 15)
+    assert 12000 <= cc._variant("s2_long", 0, 15)["spec"]["queue_length_m"] <= 20000
+    assert cc._variant("s2_ref", 0, 15) != cc._variant("s2_ref", 1, 15)
+    case = cc.build_case("s2_empty", 0, out_dir=tmp_path)
+    assert case.empty and case.gsd_m == 10.0 and case.reference and "SYNTHETIC" in case.tile
+    noref = cc.build_case("s2_noref", 0, out_dir=tmp_path)
+    assert noref.reference is None and noref.truth_km > 1.0
+    with rasterio.open(noref.tile) as ds:
+        assert ds.tags()["SYNTHETIC"] == "yes" and ds.res == (10.0, 10.0)

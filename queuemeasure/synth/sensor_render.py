@@ -25,14 +25,15 @@ __all__ = ["render_sensor_scene", "sensor_scene", "reference_scene", "coarse_gri
 
 
 def sensor_scene(scene: Scene) -> Scene:
-    """A copy of ``scene`` with near-infrared responses fitted to reflectance products:
-    asphalt about 1.25 x its visible reflectance, tree crowns bright (0.3-0.4)."""
+    """A copy of ``scene`` whose asphalt reflects about 1.25 x its visible reflectance in
+    NIR (:data:`.sensor.DISPLAY_TO_REFLECTANCE`; the fine renderer's own NIR for the road
+    is near its visible tone, which the NIR gamma would make too bright)."""
+    from .sensor import DISPLAY_TO_REFLECTANCE as D
+    tone = float(scene.style["road_tone"])
+    vis = D["scale"][0] * tone ** D["gamma"][0]
     style = dict(scene.style)
-    style["road_nir"] = float(scene.style["road_nir"]) * 0.72
-    trees = dict(scene.trees)
-    if "nir" in trees:
-        trees["nir"] = np.asarray(trees["nir"]) * 1.3
-    return replace(scene, style=style, trees=trees)
+    style["road_nir"] = float((1.25 * vis / D["scale"][3]) ** (1.0 / D["gamma"][3]))
+    return replace(scene, style=style)
 
 
 def reference_scene(scene: Scene, date: DateModel, *, traffic_per_km: float = 1.0) -> Scene:
