@@ -51,3 +51,4 @@ queuemeasure synth empty_road_SYNTHETIC.tif \
 
 # 4. The realism comparison picture (needs matplotlib-free numpy + scikit-image only).
 python make_comparison.py
+python make_comparison_s2.py    # the Sentinel-2 comparison (needs ../shared/realdata)
