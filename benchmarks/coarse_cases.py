@@ -79,8 +79,8 @@ class CoarseCase:
     reference : str or None
         The reference date (None for ``noref`` kinds).
     cloud_mask : str or None
-        The cloud mask GeoTIFF (1 cloud, 0 clear, 255 nodata) of cloudy cases; the L2A
-        product also holds an ``SCL`` band.
+        The cloud mask GeoTIFF (1 cloud, 0 clear, 255 nodata) of cloudy cases; a
+        Sentinel-2 L2A tile also holds an ``SCL`` band (cloudy cases are always L2A).
     head_lonlat : (float, float)
         The checkpoint to pass as ``--head``.
     max_gap_m : float
