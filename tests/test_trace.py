@@ -77,6 +77,20 @@ def make_centreline(kind: str, length: float, rng) -> np.ndarray:
             i += m + int(rng.uniform(50, 110) / step)
             sign = -sign
         k = np.convolve(k, np.ones(30) / 30, mode="same")
+    elif kind == "switchback":
+        # hairpins of 17-24 m radius turning alternately left and right; the legs leave a
+        # hairpin its diameter apart and converge to 20-40 m at their far end
+        i = int(40 / step)
+        sign, leg = 1.0, 90.0
+        while i < n:
+            radius = rng.uniform(17, 24)
+            gap = min(rng.uniform(20, 40), 2 * radius - 1)
+            turn = math.pi + math.asin((2 * radius - gap) / leg)
+            m = int(turn * radius / step)
+            k[i:i + m] = sign / radius
+            i += m + int(leg / step)
+            sign = -sign
+        k = np.convolve(k, np.ones(12) / 12, mode="same")
     heading = np.concatenate([[0.0], np.cumsum(k[:-1]) * step])
     xy = np.zeros((n, 2))
     xy[1:, 0] = np.cumsum(np.sin(heading[:-1]) * step)
@@ -86,7 +100,7 @@ def make_centreline(kind: str, length: float, rng) -> np.ndarray:
 
 def paint(tmp: Path, name: str, *, kind="curve", length=900.0, gsd=0.5, queue=False,
           trees=False, river=False, seed=0, half=3.5, bands=3, user_offset=1.5,
-          pad=70.0) -> TraceScene:
+          pad=70.0, river_offset=24.0, river_like_road=False, river_along=None) -> TraceScene:
     rng = np.random.default_rng(seed)
     utm = geo.utm_crs(*ORIGIN)
     e0, n0 = geo.transformer(geo.WGS84, utm).transform(*ORIGIN)
@@ -130,9 +144,10 @@ def paint(tmp: Path, name: str, *, kind="curve", length=900.0, gsd=0.5, queue=Fa
         img[m] = tones[i]
     img += rng.normal(0, 0.03, (H, W, 1)).astype(np.float32)   # texture
     if river:
-        ro = 24.0 + 4.0 * np.sin(s / 90.0)
-        bed = (np.abs(o - ro) < 7.0) & (s > 30) & (s < s_cl[-1] - 30)
-        img[bed] = [0.43, 0.42, 0.39]
+        ro = river_offset + 4.0 * np.sin(s / 90.0)
+        a, b = river_along if river_along is not None else (30.0, s_cl[-1] - 30)
+        bed = (np.abs(o - ro) < 7.0) & (s > a) & (s < b)
+        img[bed] = [0.34, 0.34, 0.35] if river_like_road else [0.43, 0.42, 0.39]
         img[bed] += rng.normal(0, 0.02, (int(bed.sum()), 1)).astype(np.float32)
         water = bed & (np.abs(o - ro - 2.0 * np.sin(s / 40.0)) < 2.0)
         img[water] = [0.18, 0.24, 0.30]

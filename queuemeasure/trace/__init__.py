@@ -182,9 +182,9 @@ def trace_road(
         lo, hi = fit_stretch(grid.image, grid.valid)
         tone = sample_tone(ds, band_idx, rc, (TONE_RADIUS_M / pixel_m[1], TONE_RADIUS_M / pixel_m[0]),
                            lo, hi)
-        cost = coarse.cost_map(grid, lo, hi, tone)
-        grid.image = None  # free the coarse pixels before routing
         cells = list(zip(*grid.to_cells(rows, cols)))
+        cost = coarse.cost_map(grid, lo, hi, tone, cells)
+        grid.image = grid.rough = None  # free the coarse pixels before routing
         cell_path = coarse.route(cost, cells, sampling=grid.cell_m)
         del cost
         info.cell_m = float(np.sqrt(grid.cell_m[0] * grid.cell_m[1]))
