@@ -3,7 +3,8 @@ CLI, bad input, and the real SpaceNet Las Vegas tile.
 
 The painter below is self-contained (a third renderer, independent of
 ``queuemeasure.synth`` and ``tests/scenes.py``): a road of one tone on textured terrain
-with fields, and optionally a queue, trees over the road and a parallel river bed.
+with fields, and optionally a queue, trees over the road and a parallel river bed (of
+the road's own tone if asked); roads are curves, serpentines or switchbacks (issue 18).
 """
 
 from __future__ import annotations
@@ -242,6 +243,13 @@ SCENES = {
     "serpentine_all": dict(kind="serpentine", length=900.0, seed=5, queue=True, trees=True,
                            river=True),
     "pan_grey": dict(kind="serpentine", length=700.0, seed=6, bands=1, trees=True),
+    # issue 18: hairpins of 17-24 m radius, the other leg 20-40 m away, a queue; the coarse
+    # route used to cut across the hairpins (length 45 % short)
+    "switchback": dict(kind="switchback", length=600.0, gsd=0.3, seed=4, queue=True),
+    # ... and a river bed of the road's own tone a few metres beside the first stretch
+    "switchback_river": dict(kind="switchback", length=500.0, gsd=0.5, seed=6, queue=True,
+                             river=True, river_offset=14.0, river_like_road=True,
+                             river_along=(0.0, 200.0)),
 }
 
 

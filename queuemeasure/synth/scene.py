@@ -237,7 +237,9 @@ def _trees(spec: SceneSpec, line: Centreline, scene_luts, half_width: float,
         ro = scene_luts[1]["water_o"][i]
         keep &= np.abs(o - ro) > scene_luts[1]["water_hw"][i] + r * 0.5
     xy = line.point(s, o) if s.size else np.zeros((0, 2))
-    if s.size:  # placed beside one stretch of road, a tree must not stand on another
+    if s.size and spec.road == "switchback":
+        # placed beside one leg, a tree must not stand on another (the older road kinds
+        # keep their scenes as they were)
         keep &= line.tree.query(xy)[0] >= np.abs(o) - 1.0
     if buildings["xy"].shape[0] and s.size:
         d = np.hypot(xy[:, None, 0] - buildings["xy"][None, :, 0], xy[:, None, 1] - buildings["xy"][None, :, 1])
@@ -281,8 +283,8 @@ def _buildings(spec: SceneSpec, line: Centreline, luts: dict, half_width: float,
             continue
         xy = line.point(sc, oo)
         radius = np.hypot(ln, wd) / 2
-        if line.tree.query(xy)[0] < abs(oo) - 1.0:  # nearer another stretch of road
-            continue
+        if spec.road == "switchback" and line.tree.query(xy)[0] < abs(oo) - 1.0:
+            continue  # placed beside one leg, it would stand on another
         if any(np.hypot(*(xy - r[0])) < radius + r[1] + 3 for r in rows):
             continue
         tx, ty = line.direction(sc)

@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_PIXELS = 4_000_000
 #: Radius (metres) around each point in which the road's tone is sampled.
 TONE_RADIUS_M = 3.0
+#: Smallest Gaussian smoothing (metres) of the coarse route before the fine pass: enough
+#: to undo the grid's staircase, little enough not to cut a hairpin of 17 m radius.
+ROUGH_SMOOTH_M = 5.0
 
 
 @dataclass
@@ -196,7 +199,7 @@ def trace_road(
         lx, ly = geo.transformer(ds.crs, local).transform(gx, gy)
         rough = np.column_stack([lx, ly])
         rough[0], rough[-1] = pxy[0], pxy[-1]
-        rough = smooth_polyline(rough, max(12.0, 3.0 * info.cell_m), step=1.0)
+        rough = smooth_polyline(rough, max(ROUGH_SMOOTH_M, 3.0 * info.cell_m), step=1.0)
         path = RoadPath.from_xy(rough, local)
         scaler = Scaler(ds.dtypes[band_idx[0] - 1])
         scaler.lo, scaler.hi = lo, hi
