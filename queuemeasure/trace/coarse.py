@@ -19,8 +19,14 @@ from .tone import RoadTone, tone_distance
 
 __all__ = ["CoarseGrid", "plan_grid", "read_grid", "cost_map", "route"]
 
-#: Coarse cells are never finer than this (metres): the road spans a few cells.
+#: Coarse cells are never finer than this (metres): the road spans several cells, and a
+#: hairpin of 17 m radius, the grass between two legs 20 m apart or between the road and a
+#: river bed a few metres off are resolved. Cells that fine are used while the window
+#: holds at most FINE_MAX_CELLS of them; larger windows get cells of at least
+#: COARSE_CELL_M (and at most ``max_pixels`` cells).
 MIN_CELL_M = 1.0
+FINE_MAX_CELLS = 1_000_000
+COARSE_CELL_M = 2.0
 #: Lengths (metres) of the oriented line filters that reward long uniform bands: short
 #: lines follow tight bends, long ones bridge what covers a straight road.
 LINE_M = (12.0, 24.0, 48.0)
@@ -114,7 +120,10 @@ def plan_grid(
     c0 = max(0, int(np.floor(cols.min() - margin_m / dx)))
     c1 = min(W, int(np.ceil(cols.max() + margin_m / dx)) + 1)
     area = (r1 - r0) * dy * (c1 - c0) * dx
-    cell = max(min_cell_m, float(np.sqrt(area / max_pixels)), dx, dy)
+    cell = max(min_cell_m, float(np.sqrt(area / min(max_pixels, FINE_MAX_CELLS))))
+    if cell > COARSE_CELL_M:
+        cell = max(COARSE_CELL_M, float(np.sqrt(area / max_pixels)))
+    cell = max(cell, dx, dy)
     fy = max(1, int(round(cell / dy)))
     fx = max(1, int(round(cell / dx)))
     h = -(-(r1 - r0) // fy)
