@@ -282,6 +282,35 @@ def test_trace_accuracy(scenes, traced, name):
     assert 5.0 <= info.width_m <= 9.0, info   # the painted carriageway is 7 m
 
 
+def test_trace_with_overviews_reads_texture_through_gdal(scenes, tmp_path, monkeypatch):
+    """With overviews the coarse grid is read through GDAL, 2 x 2 sub-cells per cell for
+    the texture: the switchback is still held."""
+    import shutil
+
+    from rasterio.enums import Resampling
+
+    from queuemeasure.trace import coarse
+
+    sc = scenes["switchback"]
+    tif = tmp_path / "ovr.tif"
+    shutil.copy(sc.tif, tif)
+    with rasterio.open(tif, "r+") as ds:
+        ds.build_overviews([2, 4, 8], Resampling.average)
+    seen = {}
+    real = coarse._read_gdal
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        seen["rough"] = out[2] is not None
+        return out
+
+    monkeypatch.setattr(coarse, "_read_gdal", spy)
+    line = trace_road(tif, sc.start, sc.end)
+    assert seen == {"rough": True}
+    r = score(sc, line)
+    assert r["mean"] <= 1.5 and r["p95"] <= 4.0 and abs(r["len_err"]) <= 0.01, r
+
+
 def test_trace_is_smooth_and_in_order(scenes, traced):
     sc = scenes["serpentine"]
     line, _ = traced["serpentine"]

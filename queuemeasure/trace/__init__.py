@@ -3,10 +3,12 @@
 Coarse to fine, so that memory and time follow the road, not the tile:
 
 1. :mod:`.coarse` — a decimated read (``out_shape``, average resampling, overviews when
-   present) of the bounding window of the given points plus a margin, a road-likelihood
-   cost map (distance to the road's tone, averaged along the best of 12 orientations of straight lines
-   of 24 and 48 m, so that long uniform bands are cheap and vehicles or trees on them do not
-   break them) and a least-cost route (:class:`skimage.graph.MCP_Geometric`).
+   present; 1 m cells for windows of up to about 1 km², coarser beyond) of the bounding
+   window of the given points plus a margin, a road-likelihood cost map (distance to the
+   road's tone and texture, averaged along the best of 12 orientations of straight lines
+   of 12, 24 and 48 m, so that long uniform bands are cheap, hairpins too, and vehicles or
+   trees on them do not break them; plain terrain far dearer than any road) and a
+   least-cost route (:class:`skimage.graph.MCP_Geometric`).
 2. :mod:`.fine` — the smoothed route is straightened into a narrow strip
    (:func:`queuemeasure.corridor.iter_strips` reads only the corridor's blocks); per
    station the carriageway band (road tone between two edges) is scored at every

@@ -372,11 +372,13 @@ def cost_map(grid: CoarseGrid, lo: np.ndarray, hi: np.ndarray, tone: RoadTone,
     its texture (rougher than the road's own cells at ``cells``, the user's points).
     For each of :data:`N_ORIENT` straight lines of :data:`LINE_M` through a cell: the
     mean distance to the road along the line (in units of its spread), plus its
-    variation along the line, plus a penalty when the parallel lines
-    :data:`FLANK_M` to either side have the road's tone too (a wide uniform area, not a
+    variation along the line, plus a penalty unless parallel lines :data:`FLANK_M` to
+    both sides differ from the road (a wide uniform area or its edge is not a
     band). The best line counts, with the cell's own tone: a long band of road tone costs
     little even where a vehicle, a tree or a shadow interrupts it for a few metres; a
-    patch or a wide area of road tone does not.
+    patch or a wide area of road tone does not. Plain terrain (nothing of the road's
+    tone and texture within :data:`TERRAIN_NEAR_M`) and cells without data cost far more
+    than any road, so that the route follows a hairpin rather than cutting across it.
     """
     assert grid.image is not None and grid.valid is not None
     d = np.minimum(_tone_and_texture(grid, lo, hi, tone, cells), TONE_CAP)
