@@ -282,7 +282,8 @@ def _read_mean(ds: Any, bands: Sequence[int], grid: CoarseGrid, a: int, b: int,
     out = np.zeros((len(bands), oh, ow), np.float32)
     acc = np.uint32 if np.dtype(ds.dtypes[bands[0] - 1]).itemsize <= 2 and \
         np.dtype(ds.dtypes[bands[0] - 1]).kind == "u" else np.float64
-    lum = np.zeros((oh * grid.fy, ow * grid.fx), np.float32)
+    n = np.maximum(count, 1)
+    var = np.zeros((oh, ow), np.float64)
     for i, bnd in enumerate(bands):
         x = ds.read(bnd, window=win)
         if np.dtype(x.dtype).kind == "f":
@@ -291,14 +292,25 @@ def _read_mean(ds: Any, bands: Sequence[int], grid: CoarseGrid, a: int, b: int,
             x = np.where(m, x, 0)
         x = np.pad(x, ((0, ph), (0, pw)))
         s = x.reshape(oh, grid.fy, ow, grid.fx).sum(axis=(1, 3), dtype=acc)
-        out[i] = s / np.maximum(count, 1)
-        lum += x
-    lum /= len(bands)
-    n = np.maximum(count, 1)
-    sq = (lum * lum).reshape(oh, grid.fy, ow, grid.fx).sum(axis=(1, 3), dtype=np.float64) / n
-    mean = out.mean(axis=0)
-    rough = np.sqrt(np.maximum(sq - mean.astype(np.float64) ** 2, 0.0)).astype(np.float32)
+        out[i] = s / n
+        var += _block_sum_squares(x, oh, ow, grid) / n - out[i].astype(np.float64) ** 2
+    # texture: the brightness spread inside each cell (root of the bands' mean variance)
+    rough = np.sqrt(np.maximum(var / len(bands), 0.0)).astype(np.float32)
     return out, count * 2 > grid.fy * grid.fx, rough
+
+
+def _block_sum_squares(x: np.ndarray, oh: int, ow: int, grid: CoarseGrid) -> np.ndarray:
+    """Per-cell sums of squared values, in a narrow integer type where the values allow
+    (a uint8 strip squares into uint16: half the memory of float32)."""
+    kind, size = np.dtype(x.dtype).kind, np.dtype(x.dtype).itemsize
+    if kind in "ui" and size == 1:
+        sq = x.astype(np.uint16 if kind == "u" else np.int16)
+        acc: Any = np.uint64 if kind == "u" else np.int64
+    else:
+        sq = x.astype(np.float32)
+        acc = np.float64
+    sq *= sq
+    return sq.reshape(oh, grid.fy, ow, grid.fx).sum(axis=(1, 3), dtype=acc).astype(np.float64)
 
 
 def _line_kernels(length_px: int, n: int) -> list[tuple[float, np.ndarray]]:
