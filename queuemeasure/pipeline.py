@@ -43,6 +43,21 @@ MIN_VALID_SHARE = 0.5
 
 Progress = Callable[[float, float], None]
 
+#: Test-only hook (inert unless set): a path. After the first piece of a road side has been
+#: read, the run creates this file and waits, in the main thread, while the file exists.
+#: A test can then interrupt the run at a known point instead of after a guessed delay.
+HOLD_ENV = "QUEUEMEASURE_TEST_HOLD"
+
+
+def _hold_if_asked() -> None:
+    """Signal and wait at the test hold point when ``$QUEUEMEASURE_TEST_HOLD`` is set."""
+    path = os.environ.get(HOLD_ENV)
+    if not path:
+        return
+    open(path, "a").close()
+    while os.path.exists(path):  # a SIGINT lands here as KeyboardInterrupt
+        time.sleep(0.02)
+
 
 @dataclass
 class _SideMeasurement:
@@ -284,6 +299,8 @@ def _measure_side(
             sampler, path, raster_crs, scaler, step_m=step, half_width_m=strip_half,
             piece_m=piece_m, overlap_m=overlap_m, coverage=(chords, inside),
         )):
+            if piece.index == 0:
+                _hold_if_asked()
             strip = piece.strip
             row_a = int(round(strip.chord0 / step))
             core = slice(piece.core_start, piece.core_stop)

@@ -42,7 +42,7 @@ def _read_road(path: str) -> list[tuple[float, float]]:
 
 @click.command("synth")
 @click.argument("out", type=click.Path(dir_okay=False, writable=True))
-@click.option("--road", "road", type=click.Choice(["straight", "curving", "serpentine", "valley"]),
+@click.option("--road", "road", type=click.Choice(["straight", "curving", "serpentine", "valley", "switchback"]),
               default="curving", show_default=True, help="Shape of a generated road.")
 @click.option("--road-geojson", type=click.Path(exists=True, dir_okay=False),
               help="Use this road (GeoJSON LineString, WGS84, head first) instead of a generated one.")
@@ -71,6 +71,9 @@ def _read_road(path: str) -> list[tuple[float, float]]:
 @click.option("--terrain", type=click.Choice(["mixed", "valley", "fields", "urban"]), default="mixed",
               show_default=True)
 @click.option("--river/--no-river", default=None, help="Gravel river bed beside the road [default: with valley].")
+@click.option("--river-like-road", is_flag=True, help="Give the river bed the road's tone (a trap for trace).")
+@click.option("--river-gap", type=click.FloatRange(0), default=14.0, show_default=True,
+              help="Gap (m) between the carriageway's edge and the river bed.")
 @click.option("--trees", type=click.FloatRange(0, 1), default=0.3, show_default=True)
 @click.option("--buildings", type=click.FloatRange(0, 1), default=0.3, show_default=True)
 @click.option("--laybys", type=click.FloatRange(0, 1), default=0.3, show_default=True)
@@ -118,7 +121,7 @@ def _read_road(path: str) -> list[tuple[float, float]]:
 @click.option("--json", "as_json", is_flag=True, help="Print the truth summary as one JSON object.")
 def synth(out, road, road_geojson, origin, toward, bearing, road_length_km, queue_km, max_gap, gsd,
           crs, bands, dtype, surface, lanes, two_lane_fraction, truck_fraction, colours, terrain,
-          river, trees, buildings, laybys, oncoming_per_km, free_per_km, haze, cloud, noise, blur,
+          river, river_like_road, river_gap, trees, buildings, laybys, oncoming_per_km, free_per_km, haze, cloud, noise, blur,
           jpeg, jpeg_quality, sun_azimuth, sun_elevation, extent_limit_km, margin, supersample,
           asphalt_tone, seed, workers, description, sensor, product, reference, mtf, snr, ref_shift_m,
           ref_crs, ref_traffic_per_km, overwrite, as_json):
@@ -150,7 +153,8 @@ def synth(out, road, road_geojson, origin, toward, bearing, road_length_km, queu
         gsd_m=0.5 if (gsd is None or sensor) else gsd, crs=crs,
         bands=int(bands), dtype=dtype, surface=surface, lanes=lanes,
         two_lane_queue_fraction=two_lane_fraction, truck_fraction=truck_fraction,
-        colour_mix=colours, terrain=terrain, river=river, tree_cover=trees,
+        colour_mix=colours, terrain=terrain, river=river, river_like_road=river_like_road,
+        river_gap_m=river_gap, tree_cover=trees,
         buildings=buildings, laybys=laybys, oncoming_per_km=oncoming_per_km,
         free_per_km=free_per_km, haze=haze, cloud=cloud, noise=noise, blur_px=blur,
         jpeg=jpeg, jpeg_quality=jpeg_quality, sun_azimuth_deg=sun_azimuth,
