@@ -17,14 +17,17 @@ from .errors import (
     CRSError,
     HeadError,
     InputError,
+    MissingDependencyError,
     OptionError,
     OutputError,
+    OutputFormatError,
     QueueMeasureError,
     QueueMeasureWarning,
     RasterError,
     RasterReadError,
     RoadError,
     RoadGapWarning,
+    RoadWarning,
     SlowReadWarning,
     WorkerLostWarning,
 )
@@ -35,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .info import tile_info
     from .pipeline import measure
     from .result import QueueResult, Vehicle
+    from .osm import OsmRoad, osm_road, read_osm
     from .road import load_road, prepare_road
     from .trace import snap_road, trace_road
 
@@ -49,6 +53,9 @@ __all__ = [
     "detect_vehicles",
     "load_road",
     "prepare_road",
+    "osm_road",
+    "read_osm",
+    "OsmRoad",
     "QueueResult",
     "Vehicle",
     "QueueMeasureError",
@@ -60,6 +67,8 @@ __all__ = [
     "CRSError",
     "OptionError",
     "OutputError",
+    "OutputFormatError",
+    "MissingDependencyError",
     "QueueMeasureWarning",
     "SlowReadWarning",
     "RoadGapWarning",
@@ -76,6 +85,9 @@ _LAZY = {
     "detect_vehicles": ("detect", "detect_vehicles"),
     "load_road": ("road", "load_road"),
     "prepare_road": ("road", "prepare_road"),
+    "osm_road": ("osm", "osm_road"),
+    "read_osm": ("osm", "read_osm"),
+    "OsmRoad": ("osm", "OsmRoad"),
     "QueueResult": ("result", "QueueResult"),
     "Vehicle": ("result", "Vehicle"),
 }

@@ -1,6 +1,6 @@
-"""``python -m queuemeasure``: the command line."""
+"""``python -m queuemeasure``: the ``queuemeasure`` command."""
 
-from queuemeasure.cli.main import cli
+from .cli.main import main
 
-if __name__ == "__main__":
-    cli()
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -9,8 +9,9 @@ corridor of its road, as :func:`queuemeasure.measure` always does.
 
 :class:`ResultsLog` is the CSV of results: one line appended, flushed and fsynced per
 completed row (so a crash loses at most the rows in flight), read back to resume, and
-compacted at the end to one row per input in manifest order. :func:`write_geojson` and
-:func:`plot_lengths` derive the GeoJSON of all queues and the length-vs-date plot from it.
+compacted at the end to one row per input in manifest order. :func:`write_vector` and
+:func:`plot_lengths` derive the vector file of all queues (GeoJSON, GeoPackage,
+FlatGeobuf) and the length-vs-date plot from it.
 
 Dask is an optional extra: ``pip install 'queuemeasure[dask]'``.
 """
@@ -44,6 +45,7 @@ __all__ = [
     "measure_many",
     "local_client",
     "write_geojson",
+    "write_vector",
     "plot_lengths",
     "check_options",
     "measure_row",
@@ -378,6 +380,18 @@ class BatchResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    def __repr__(self) -> str:
+        """One line: the row, and its length and count (or its error); no geometry."""
+        head = f"BatchResult(id={self.id!r}, site={self.site!r}, date={self.date!r}, {self.status}"
+        r = self.result or {}
+        if not self.ok:
+            return f"{head}: {self.error})"
+        lo, hi = r.get("length_km_range") or (float("nan"), float("nan"))
+        bound = "at least " if r.get("truncated") else ""
+        return (f"{head}: {bound}{r.get('length_km', float('nan')):.3f} km "
+                f"(range {lo:.3f}-{hi:.3f}), {r.get('vehicle_count')} vehicles, "
+                f"truncated={bool(r.get('truncated'))}, tile={os.path.basename(self.tile)!r})")
 
     @property
     def feature(self) -> dict[str, Any] | None:
@@ -764,15 +778,42 @@ def write_geojson(path: str | os.PathLike[str], results: Iterable[BatchResult], 
     return len(feats)
 
 
+def write_vector(path: str | os.PathLike[str], results: Iterable[BatchResult], *,
+                 format: str | None = None, overwrite: bool = False,
+                 precision: int | None = None) -> int:
+    """Write the queues of the ok rows as GeoJSON, GeoPackage or FlatGeobuf, atomically.
+
+    The format is ``format`` or the extension of ``path`` (see
+    :func:`queuemeasure.formats.vector_format`). GeoJSON is :func:`write_geojson`; the
+    others hold the same features in one layer (``queues`` in a GeoPackage), with the
+    fields typed as in :mod:`queuemeasure.vector`. Returns the number of features.
+    """
+    from .formats import vector_format
+    from .vector import layer_tables, write_layers
+
+    fmt = vector_format(path, format)
+    if fmt.key == "geojson":
+        return write_geojson(path, results, overwrite=overwrite, precision=precision)
+    feats = [f for f in (r.to_feature(precision) for r in results) if f is not None]
+    name = Path(os.fspath(path)).stem if fmt.key == "fgb" else "queues"
+    write_layers(path, layer_tables(feats, lambda f: name, {name: "LineString"}), fmt,
+                 overwrite=overwrite)
+    return len(feats)
+
+
 def plot_lengths(path: str | os.PathLike[str], results: Iterable[BatchResult], *,
                  overwrite: bool = False) -> None:
-    """Plot queue length against date, one line per site, to a PNG (matplotlib Agg).
+    """Plot queue length against date, one line per site (matplotlib Agg), to a PNG, JPEG,
+    PDF or SVG by the extension of ``path``.
 
     Error bars show ``length_km_range``; hollow markers are lower bounds (truncated).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from .formats import image_format, savefig_kwargs
+
+    fmt = image_format(path)
     by_site: dict[str, list[tuple[_dt.datetime, float, float, float, bool]]] = {}
     for r in results:
         if not r.ok or not r.result:
@@ -808,4 +849,4 @@ def plot_lengths(path: str | os.PathLike[str], results: Iterable[BatchResult], *
     fig.autofmt_xdate()
     fig.tight_layout()
     with atomic_writer(path, "wb", overwrite=overwrite) as fh:
-        fig.savefig(fh, format="png")
+        fig.savefig(fh, **savefig_kwargs(fmt))

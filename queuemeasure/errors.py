@@ -17,9 +17,12 @@ __all__ = [
     "CRSError",
     "OptionError",
     "OutputError",
+    "OutputFormatError",
+    "MissingDependencyError",
     "QueueMeasureWarning",
     "SlowReadWarning",
     "RoadGapWarning",
+    "RoadWarning",
     "WorkerLostWarning",
 ]
 
@@ -60,6 +63,12 @@ class OutputError(QueueMeasureError, OSError):
     """An output cannot be written (exists without overwrite, directory missing, ...)."""
 
 
+class OutputFormatError(InputError):
+    """An output's format is unknown, refused (Shapefile) or needs a missing package."""
+class MissingDependencyError(QueueMeasureError, ImportError):
+    """An optional extra is not installed; the message says which and how to install it."""
+
+
 class QueueMeasureWarning(UserWarning):
     """Root of queuemeasure's warnings."""
 
@@ -70,6 +79,10 @@ class SlowReadWarning(QueueMeasureWarning):
 
 class RoadGapWarning(QueueMeasureWarning):
     """Parts of the road were joined across a small gap."""
+
+
+class RoadWarning(QueueMeasureWarning):
+    """The road was built with a caveat (e.g. OSM one-way tags ignored, a side chosen)."""
 
 
 class WorkerLostWarning(QueueMeasureWarning):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator, Sequence
@@ -18,7 +19,7 @@ import numpy as np
 
 from .errors import OutputError
 
-__all__ = ["check_output_path", "atomic_path", "atomic_writer", "write_json", "round_coords"]
+__all__ = ["check_output_path", "atomic_path", "atomic_dir_path", "atomic_writer", "write_json", "round_coords"]
 
 
 def check_output_path(
@@ -110,6 +111,38 @@ def atomic_path(
             # a full disk, a vanished directory, ...: still one clear error
             raise OutputError(f"cannot write {p}: {exc.strerror or exc}") from exc
         raise
+
+
+@contextlib.contextmanager
+def atomic_dir_path(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a path named like ``path`` inside a new hidden directory next to it; move
+    that file onto ``path`` on success, and remove the directory in every case.
+
+    For writers that create files of their own beside the one asked for (GDAL's
+    GeoPackage journal, FlatGeobuf's temporary index file): they stay in the private
+    directory, so a failed or interrupted write leaves nothing next to ``path``, and
+    ``path`` itself is replaced in one rename. See :func:`atomic_path`.
+    """
+    p = check_output_path(path, overwrite=overwrite)
+    try:
+        tmpdir = Path(tempfile.mkdtemp(dir=p.parent, prefix=f".{p.name}.", suffix=".part"))
+    except OSError as exc:
+        raise OutputError(f"cannot write {p}: {exc.strerror or exc}") from None
+    tmp = tmpdir / p.name
+    try:
+        yield tmp
+        if not tmp.is_file():
+            raise OutputError(f"cannot write {p}: the writer produced no file")
+        if p.exists() and not overwrite:
+            raise OutputError(f"output exists: {p} (use --overwrite to replace it)")
+        os.chmod(tmp, _file_mode())
+        os.replace(tmp, p)
+    except OSError as exc:
+        if isinstance(exc, OutputError):
+            raise
+        raise OutputError(f"cannot write {p}: {exc.strerror or exc}") from exc
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -44,6 +44,21 @@ MIN_VALID_SHARE = 0.5
 
 Progress = Callable[[float, float], None]
 
+#: Test-only hook (inert unless set): a path. After the first piece of a road side has been
+#: read, the run creates this file and waits, in the main thread, while the file exists.
+#: A test can then interrupt the run at a known point instead of after a guessed delay.
+HOLD_ENV = "QUEUEMEASURE_TEST_HOLD"
+
+
+def _hold_if_asked() -> None:
+    """Signal and wait at the test hold point when ``$QUEUEMEASURE_TEST_HOLD`` is set."""
+    path = os.environ.get(HOLD_ENV)
+    if not path:
+        return
+    open(path, "a").close()
+    while os.path.exists(path):  # a SIGINT lands here as KeyboardInterrupt
+        time.sleep(0.02)
+
 
 @dataclass
 class _SideMeasurement:
@@ -90,6 +105,7 @@ def measure(
     reference: Any = None,
     mode: str = "auto",
     cloud_mask: Any = None,
+    road_select: Any = None,
 ) -> QueueResult:
     """Measure the vehicle queue standing on ``road`` in ``tile``.
 
@@ -99,7 +115,8 @@ def measure(
         A GeoTIFF (any CRS) path, a URL GDAL reads, or an open dataset.
     road : str, os.PathLike, dict or shapely geometry
         The road centreline: GeoJSON (file, string or mapping), WKT or shapely, WGS84
-        unless ``road_crs`` says otherwise.
+        unless ``road_crs`` says otherwise; or OpenStreetMap data (``.osm``, ``.osm.pbf``,
+        Overpass JSON, GeoPackage/FlatGeobuf), with ``road_select``.
     head : (lon, lat), optional
         The checkpoint holding the queue, WGS84. Default: the road's first vertex.
     max_gap : float
@@ -133,6 +150,10 @@ def measure(
     cloud_mask : str, os.PathLike or rasterio dataset, optional
         Occupancy mode: a raster (any CRS) whose pixels >= 1 are cloud; cloud counts as
         occluded (as does a band described "SCL", read without asking).
+    road_select : Selection or mapping, optional
+        When ``road`` is OpenStreetMap data: which ways make the road and where it
+        leads, e.g. ``{"ref": "А-161", "toward": (44.67, 42.81)}`` (see
+        :func:`queuemeasure.osm.osm_road`).
 
     Returns
     -------
@@ -162,12 +183,14 @@ def measure(
             tile, road, head=head, max_gap=max_gap, direction=direction, road_crs=road_crs,
             bands=bands, half_width=half_width, max_head_distance=max_head_distance,
             progress=progress, reference=reference, cloud_mask=cloud_mask, t0=t0,
+            road_select=road_select,
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sides = prepare_road(
             road, crs=road_crs, head=tuple(head) if head is not None else None,
             direction=direction, max_head_distance_m=max_head_distance,
+            road_select=road_select,
         )
         with open_tile(tile) as ds:
             band_idx = choose_bands(ds, bands)
@@ -256,13 +279,15 @@ def _vehicle_mode_flags(result: QueueResult, gsd: float, reference: Any) -> None
 def _measure_occupancy(tile: Any, road: Any, *, head: Sequence[float] | None, max_gap: float,
                        direction: Direction, road_crs: Any, bands: Sequence[int] | None,
                        half_width: float, max_head_distance: float, progress: Progress | None,
-                       reference: Any, cloud_mask: Any, t0: float) -> QueueResult:
+                       reference: Any, cloud_mask: Any, t0: float,
+                       road_select: Any = None) -> QueueResult:
     """:func:`measure` in occupancy mode (coarse pixels)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sides = prepare_road(
             road, crs=road_crs, head=tuple(head) if head is not None else None,
             direction=direction, max_head_distance_m=max_head_distance,
+            road_select=road_select,
         )
         result, _ = measure_occupancy(tile, sides, max_gap=max_gap, bands=bands,
                                       half_width=half_width, reference=reference,
@@ -340,6 +365,8 @@ def _measure_side(
             sampler, path, raster_crs, scaler, step_m=step, half_width_m=strip_half,
             piece_m=piece_m, overlap_m=overlap_m, coverage=(chords, inside),
         )):
+            if piece.index == 0:
+                _hold_if_asked()
             strip = piece.strip
             row_a = int(round(strip.chord0 / step))
             core = slice(piece.core_start, piece.core_stop)

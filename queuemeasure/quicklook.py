@@ -1,6 +1,6 @@
 """The quicklook picture: what was measured, for a person to check by eye.
 
-One PNG (:func:`write_quicklook`) with
+One picture (:func:`write_quicklook`; PNG, JPEG, PDF or SVG by extension) with
 
 A. a map of the searched road with the queue drawn on it, head and tail marked, the
    excerpt frames, a scale bar and a north arrow, drawn on the tile's own grid with equal
@@ -35,7 +35,7 @@ from .errors import OutputError, QueueMeasureError
 if TYPE_CHECKING:  # pragma: no cover
     from .result import QueueResult
 
-__all__ = ["write_quicklook", "plot_result", "quicklook_figure", "OVERVIEW_MAX_PX"]
+__all__ = ["write_quicklook", "plot_result", "quicklook_figure", "thumbnail", "OVERVIEW_MAX_PX"]
 
 #: Longest side, in pixels, of the decimated map image.
 OVERVIEW_MAX_PX = 1500
@@ -143,15 +143,15 @@ def _at_station(ll: np.ndarray, st: np.ndarray, s: float) -> np.ndarray:
 
 
 def _densify(px: np.ndarray, step: float) -> np.ndarray:
+    """The polyline ``px`` with points added so that none is more than ``step`` apart."""
     if len(px) < 2:
         return px
-    seg = np.hypot(*np.diff(px, axis=0).T)
-    out = [px[:1]]
-    for a, b, d in zip(px[:-1], px[1:], seg):
-        n = max(1, int(math.ceil(d / step)))
-        t = np.arange(1, n + 1)[:, None] / n
-        out.append(a + (b - a) * t)
-    return np.vstack(out)
+    d = np.diff(px, axis=0)
+    n = np.maximum(1, np.ceil(np.hypot(d[:, 0], d[:, 1]) / step).astype(np.int64))
+    seg = np.repeat(np.arange(len(d)), n)
+    k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n) + 1  # 1..n in each segment
+    t = (k / np.repeat(n, n))[:, None]
+    return np.vstack([px[:1], px[seg] + d[seg] * t])
 
 
 def _display_bands(ds: Any, result: "QueueResult") -> list[int]:
@@ -203,7 +203,8 @@ class _Stretch:
 
 def _gather(result: "QueueResult", road: Any, road_crs: Any, *, overview: bool,
             excerpts: Sequence[str], max_px: int = OVERVIEW_MAX_PX,
-            map_ratio: float | None = None) -> _Scene:
+            map_ratio: float | None = None, near_px: float | None = None,
+            max_reads: int | None = None) -> _Scene:
     from .raster import ground_pixel_size, open_tile
 
     ll, st, others, exact = _searched_road(result, road, road_crs)
@@ -245,7 +246,7 @@ def _gather(result: "QueueResult", road: Any, road_crs: Any, *, overview: bool,
         bands = _display_bands(ds, result)
         stretch = _Stretch()
         if overview:
-            _read_overview(ds, bands, sc, stretch, max_px)
+            _read_overview(ds, bands, sc, stretch, max_px, near_px, max_reads)
         for key in excerpts:
             ex = _plan_excerpt(result, sc, key)
             if ex is not None:
@@ -298,8 +299,15 @@ def _map_box(sc: _Scene, ratio: float | None = None) -> tuple[float, float, floa
     return cc - hw, cc + hw, rc - hh, rc + hh
 
 
-def _read_overview(ds: Any, bands: list[int], sc: _Scene, stretch: _Stretch, max_px: int) -> None:
-    """Decimated read of the map's extent, chunk by chunk, only near the road."""
+def _read_overview(ds: Any, bands: list[int], sc: _Scene, stretch: _Stretch, max_px: int,
+                   near_px: float | None = None, max_reads: int | None = None) -> None:
+    """Decimated read of the map's extent, chunk by chunk, only near the road.
+
+    ``near_px`` (output pixels) narrows the band read around the road, in chunks of a
+    block, for a thumbnail; by default the band is 12 % of the map's long side wide.
+    The tile's overviews serve the decimated reads when it has them; without overviews,
+    more than ``max_reads`` chunks to read leaves the map without an image.
+    """
     from rasterio.enums import Resampling
     from rasterio.windows import Window
 
@@ -310,36 +318,69 @@ def _read_overview(ds: Any, bands: list[int], sc: _Scene, stretch: _Stretch, max
     if cc1 <= cc0 or rr1 <= rr0:
         return
     w, h = -(-(cc1 - cc0) // f), -(-(rr1 - rr0) // f)
-    chunk = f * max(1, _CHUNK_PX // f)
     long_m = max((c1 - c0) * sc.gsd_xy[0], (r1 - r0) * sc.gsd_xy[1])
-    buf_px = max(150.0, 0.12 * long_m) / min(sc.gsd_xy)
-    roads = [sc.road_px, *sc.other_px]
-    pts = np.vstack([_densify(r, chunk / 3.0) for r in roads] + [sc.head_px[None]])
+    if near_px is None:
+        chunk = f * max(1, _CHUNK_PX // f)
+        buf_px = max(150.0, 0.12 * long_m) / min(sc.gsd_xy)
+    else:
+        chunk = f * max(1, int(ds.block_shapes[0][1]) // f)
+        buf_px = near_px * f
+    plan = _chunks_near_road(sc, (cc0, cc1, rr0, rr1), chunk, buf_px)
+    if max_reads is not None and len(plan) > max_reads and not ds.overviews(bands[0]):
+        return
     nb = len(bands)
     data = np.zeros((nb, h, w), dtype=ds.dtypes[bands[0] - 1])
     mask = np.zeros((h, w), bool)
-    rs = Resampling.average if f > 1 else Resampling.nearest
-    for r in range(rr0, rr1, chunk):
-        for c in range(cc0, cc1, chunk):
-            wc, wr = min(chunk, cc1 - c), min(chunk, rr1 - r)
-            dx = np.maximum(0, np.maximum(c - pts[:, 0], pts[:, 0] - (c + wc)))
-            dy = np.maximum(0, np.maximum(r - pts[:, 1], pts[:, 1] - (r + wr)))
-            if np.min(np.hypot(dx, dy)) > buf_px:
-                continue
-            win = Window(c, r, wc, wr)
-            oh, ow = -(-wr // f), -(-wc // f)
-            oy, ox = (r - rr0) // f, (c - cc0) // f
-            oh, ow = min(oh, h - oy), min(ow, w - ox)
-            d = ds.read(bands, window=win, out_shape=(nb, oh, ow), resampling=rs)
-            m = ds.dataset_mask(window=win, out_shape=(oh, ow)) > 0
-            if d.dtype.kind == "f":
-                m &= np.isfinite(d).all(axis=0)
-                d = np.where(np.isfinite(d), d, 0)
-            data[:, oy:oy + oh, ox:ox + ow] = d
-            mask[oy:oy + oh, ox:ox + ow] = m
+    rs = Resampling.average if f > 1 and near_px is None else Resampling.nearest
+    for c, r, wc, wr in plan:
+        win = Window(c, r, wc, wr)
+        oh, ow = -(-wr // f), -(-wc // f)
+        oy, ox = (r - rr0) // f, (c - cc0) // f
+        oh, ow = min(oh, h - oy), min(ow, w - ox)
+        d = ds.read(bands, window=win, out_shape=(nb, oh, ow), resampling=rs)
+        m = ds.dataset_mask(window=win, out_shape=(oh, ow)) > 0
+        if d.dtype.kind == "f":
+            m &= np.isfinite(d).all(axis=0)
+            d = np.where(np.isfinite(d), d, 0)
+        data[:, oy:oy + oh, ox:ox + ow] = d
+        mask[oy:oy + oh, ox:ox + ow] = m
     stretch.fit(data, mask)
     sc.overview = stretch.rgba(data, mask)
     sc.overview_extent = (cc0, cc0 + w * f, rr0 + h * f, rr0)
+
+
+def _chunks_near_road(sc: _Scene, box: tuple[int, int, int, int], chunk: int,
+                      buf_px: float) -> list[tuple[int, int, int, int]]:
+    """The (col, row, width, height) chunks of ``box`` within ``buf_px`` of the road.
+
+    Candidates are the chunks that the square of side ``2 * buf_px`` around a point of the
+    road touches (vectorised); each is then kept only if a point is within ``buf_px``.
+    """
+    cc0, cc1, rr0, rr1 = box
+    roads = [sc.road_px, *sc.other_px]
+    pts = np.vstack([_densify(r, chunk / 3.0) for r in roads] + [sc.head_px[None]])
+    ncx, ncy = -(-(cc1 - cc0) // chunk), -(-(rr1 - rr0) // chunk)
+    lo = np.floor((pts - buf_px - (cc0, rr0)) / chunk).astype(np.int64)
+    hi = np.floor((pts + buf_px - (cc0, rr0)) / chunk).astype(np.int64)
+    lo, hi = np.maximum(lo, 0), np.minimum(hi, (ncx - 1, ncy - 1))
+    keep = (lo <= hi).all(axis=1)
+    lo, hi = lo[keep], hi[keep]
+    grid = np.zeros((ncy, ncx), bool)
+    span = int((hi - lo).max()) + 1 if len(lo) else 0
+    for dy in range(span):
+        for dx in range(span):
+            cx, cy = lo[:, 0] + dx, lo[:, 1] + dy
+            ok = (cx <= hi[:, 0]) & (cy <= hi[:, 1])
+            grid[cy[ok], cx[ok]] = True
+    plan = []
+    for j, i in np.argwhere(grid):
+        c, r = cc0 + int(i) * chunk, rr0 + int(j) * chunk
+        wc, wr = min(chunk, cc1 - c), min(chunk, rr1 - r)
+        dx = np.maximum(0, np.maximum(c - pts[:, 0], pts[:, 0] - (c + wc)))
+        dy = np.maximum(0, np.maximum(r - pts[:, 1], pts[:, 1] - (r + wr)))
+        if np.min(np.hypot(dx, dy)) <= buf_px:
+            plan.append((c, r, wc, wr))
+    return plan
 
 
 def _worst_occlusion(result: "QueueResult") -> tuple[float, float] | None:
@@ -838,13 +879,14 @@ def quicklook_figure(result: "QueueResult", *, road: Any = None, road_crs: Any =
 
 def write_quicklook(result: "QueueResult", path: str | os.PathLike[str], *, road: Any = None,
                     road_crs: Any = None, dpi: float = 100.0, overwrite: bool = False) -> str:
-    """Write the quicklook PNG of ``result`` to ``path`` (atomically).
+    """Write the quicklook picture of ``result`` to ``path`` (atomically).
 
     Parameters
     ----------
     result : QueueResult
     path : path-like
-        Output PNG.
+        Output picture; its extension chooses the format: PNG, JPEG (.jpg/.jpeg), PDF
+        or SVG (see :data:`queuemeasure.formats.IMAGE_FORMATS`).
     road, road_crs : optional
         See :func:`quicklook_figure`.
     dpi : float
@@ -859,18 +901,22 @@ def write_quicklook(result: "QueueResult", path: str | os.PathLike[str], *, road
 
     Raises
     ------
+    OutputFormatError
+        When the extension is not that of a picture format.
     OutputError
         When ``path`` exists and ``overwrite`` is false, or cannot be written. Nothing
         is left behind when drawing or writing fails.
     """
     from .export import atomic_writer, check_output_path
+    from .formats import image_format, savefig_kwargs
 
+    fmt = image_format(path)
     check_output_path(path, overwrite=overwrite, inputs=[result.tile])
     if not 10 <= float(dpi) <= 600:
         raise OutputError(f"dpi must be between 10 and 600, not {dpi}")
     fig = quicklook_figure(result, road=road, road_crs=road_crs)
     with atomic_writer(path, "wb", overwrite=overwrite) as fh:
-        fig.savefig(fh, format="png", dpi=dpi, metadata={"Software": "queuemeasure"})
+        fig.savefig(fh, dpi=dpi, **savefig_kwargs(fmt))
     return os.fspath(path)
 
 
@@ -912,3 +958,65 @@ def plot_result(result: "QueueResult", ax: Any = None, *, what: str = "map", roa
         ax.text(0.5, 0.5, f"nothing to show at the {what}", ha="center", va="center",
                 transform=ax.transAxes)
     return ax
+
+
+#: Side of the thumbnail, in pixels; the width of the band read around the road in
+#: thumbnail pixels (a decimated read of the blocks there only); and, for a tile without
+#: overviews, the most chunks (about a block each) read for its image.
+THUMBNAIL_PX = 280
+_THUMB_NEAR_PX = 3.0
+THUMBNAIL_MAX_READS = 120
+
+
+def thumbnail(result: "QueueResult", *, size_px: int = THUMBNAIL_PX, quality: int = 70) -> bytes:
+    """A small JPEG of the quicklook's map: the searched road, the queue, head and tail.
+
+    Made for ``QueueResult._repr_html_``: a decimated read (the tile's overviews when
+    it has them) of only the blocks within a few thumbnail pixels of the road, and the
+    picture is a few tens of kB. Without overviews, a long road (more than
+    :data:`THUMBNAIL_MAX_READS` chunks of about a block to decode) or a remote tile gets
+    the lines on a grey ground, with no image: at that scale the road is a pixel wide and
+    the read would cost seconds. Vehicles are drawn only when the map is short enough for
+    them to be seen.
+
+    Parameters
+    ----------
+    result : QueueResult
+    size_px : int
+        Width and height of the picture in pixels.
+    quality : int
+        JPEG quality (1-95).
+
+    Returns
+    -------
+    bytes
+        The JPEG file's bytes.
+    """
+    _need_matplotlib()
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    dpi = 80.0
+    fig = Figure(figsize=(size_px / dpi, size_px / dpi), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    sc = _gather(result, None, None, overview=_overview_is_cheap(result.tile), excerpts=(),
+                 max_px=size_px, map_ratio=1.0, near_px=_THUMB_NEAR_PX,
+                 max_reads=THUMBNAIL_MAX_READS)
+    _draw_map(ax, result, sc, legend=False)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="jpeg", dpi=dpi, pil_kwargs={"quality": int(quality), "optimize": True})
+    return buf.getvalue()
+
+
+def _overview_is_cheap(tile: str) -> bool:
+    """Whether a decimated read of the map is cheap: a local file, or a tile with overviews."""
+    t = str(tile)
+    if "://" not in t and not t.startswith("/vsi"):
+        return True
+    from .raster import open_tile
+
+    with open_tile(t) as ds:
+        return bool(ds.overviews(1))

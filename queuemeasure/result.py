@@ -60,6 +60,28 @@ class Vehicle:
         c = ring.mean(axis=0)
         return float(c[0]), float(c[1])
 
+    def __repr__(self) -> str:
+        from .display import vehicle_repr
+
+        return vehicle_repr(self)
+
+    def to_feature(self, precision: int | None = None) -> dict[str, Any]:
+        """The vehicle as a GeoJSON Feature: its footprint Polygon (WGS84) and properties."""
+        return {
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [round_coords(self.footprint_lonlat, precision)]},
+            "properties": {
+                "role": "vehicle", "kind": self.kind, "in_queue": bool(self.in_queue),
+                "s0_m": float(self.s0_m), "s1_m": float(self.s1_m), "offset_m": float(self.offset_m),
+                "score": float(self.score), "side": self.side,
+            },
+        }
+
+    @property
+    def __geo_interface__(self) -> dict[str, Any]:
+        """The :meth:`to_feature` Feature, so ``shapely.geometry.shape(vehicle)`` works."""
+        return self.to_feature()
+
 
 @dataclass
 class QueueResult:
@@ -184,29 +206,70 @@ class QueueResult:
                 "geometry": {"type": "Point", "coordinates": round_coords(self.tail_lonlat, precision)},
                 "properties": {"role": "tail", "truncated": self.truncated},
             })
-        for v in self.vehicles:
-            feats.append({
-                "type": "Feature",
-                "geometry": {"type": "Polygon", "coordinates": [round_coords(v.footprint_lonlat, precision)]},
-                "properties": {
-                    "role": "vehicle", "kind": v.kind, "in_queue": v.in_queue,
-                    "s0_m": v.s0_m, "s1_m": v.s1_m, "offset_m": v.offset_m,
-                    "score": v.score, "side": v.side,
-                },
-            })
+        feats.extend(v.to_feature(precision) for v in self.vehicles)
         fc: dict[str, Any] = {"type": "FeatureCollection", "features": feats, "properties": summary}
         if self.synthetic:
             fc["properties"]["note"] = SYNTHETIC_NOTE
         return fc
+
+    @property
+    def __geo_interface__(self) -> dict[str, Any]:
+        """The :meth:`to_geojson` FeatureCollection (WGS84), for shapely, GeoPandas, folium."""
+        return self.to_geojson()
+
+    def to_geodataframe(self, what: str = "vehicles", *, precision: int | None = None) -> Any:
+        """The vehicles, the queue line or all features as a GeoDataFrame (EPSG:4326).
+
+        Needs geopandas (``pip install 'queuemeasure[geo]'``); see
+        :func:`queuemeasure.geoframe.to_geodataframe`.
+        """
+        from .geoframe import to_geodataframe
+
+        return to_geodataframe(self, what, precision=precision)
+
+    def explore(self, *, tiles: str | None = "OpenStreetMap", road: Any = None, road_crs: Any = None,
+                **kwargs: Any) -> Any:
+        """An interactive folium map: road, queue, head and tail, vehicles, occlusions, tile.
+
+        ``tiles=None`` draws no basemap (works offline). Needs folium
+        (``pip install 'queuemeasure[map]'``); see :func:`queuemeasure.webmap.explore`.
+        """
+        from .webmap import explore
+
+        return explore(self, tiles=tiles, road=road, road_crs=road_crs, **kwargs)
+
+    def write_map(self, path: str | os.PathLike[str], *, overwrite: bool = False, **kwargs: Any) -> str:
+        """Write :meth:`explore`'s map as one self-contained HTML file, atomically."""
+        from .webmap import write_map
+
+        return write_map(self, path, overwrite=overwrite, **kwargs)
+
+    def __repr__(self) -> str:
+        from .display import result_repr
+
+        return result_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .display import result_html
+
+        return result_html(self)
 
     def write_geojson(self, path: str | os.PathLike[str], *, overwrite: bool = False,
                       precision: int | None = None) -> None:
         """Write :meth:`to_geojson` to ``path`` atomically."""
         write_json(path, self.to_geojson(precision), overwrite=overwrite)
 
+    def to_file(self, path: str | os.PathLike[str], *, format: str | None = None,
+                overwrite: bool = False, precision: int | None = None) -> None:
+        """Write the features of :meth:`to_geojson` as GeoJSON, GeoPackage or FlatGeobuf,
+        chosen by ``format`` or the extension (see :mod:`queuemeasure.vector`), atomically."""
+        from .vector import write_result
+
+        write_result(self, path, format=format, overwrite=overwrite, precision=precision)
+
     def quicklook(self, path: str | os.PathLike[str], *, road: Any = None, road_crs: Any = None,
                   dpi: float = 100.0, overwrite: bool = False) -> str:
-        """Write the quicklook PNG (map, full-resolution excerpts, occupancy profile, caption).
+        """Write the quicklook picture (map, excerpts, occupancy profile, caption): PNG, JPEG, PDF or SVG.
 
         Written atomically; needs matplotlib. See :func:`queuemeasure.quicklook.write_quicklook`.
         """

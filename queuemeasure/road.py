@@ -2,9 +2,10 @@
 
 A road comes in as GeoJSON (file or string; a geometry, Feature or FeatureCollection of
 LineStrings/MultiLineStrings), WKT, or a shapely geometry, in WGS84 lon/lat unless a CRS
-is given. It leaves as one or two :class:`RoadPath` objects that start at the head and
-carry their vertices in WGS84, in a local metric frame, and as geodesic stations (true
-ground metres on the WGS84 ellipsoid) from the head.
+is given, or as OpenStreetMap data from which :mod:`queuemeasure.osm` builds the line.
+It leaves as one or two :class:`RoadPath` objects that start at the head and carry their
+vertices in WGS84, in a local metric frame, and as geodesic stations (true ground metres
+on the WGS84 ellipsoid) from the head.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from shapely.geometry import LineString, MultiLineString, Point
 from shapely.geometry.base import BaseGeometry
 
 from . import geo
-from .errors import CRSError, HeadError, RoadError, RoadGapWarning
+from .errors import CRSError, HeadError, OptionError, RoadError, RoadGapWarning
 from .textfile import read_text_file
 
 __all__ = [
     "RoadPath",
     "RoadSides",
     "load_road",
+    "osm_line",
     "join_parts",
     "prepare_road",
     "cut_at_head",
@@ -256,6 +258,8 @@ def load_road(source: Any, crs: Any = None) -> tuple[list[np.ndarray], CRS]:
         When the source cannot be read or holds no usable line.
     """
     legacy = None
+    if _is_osm(source):
+        source = osm_line(source).line
     if isinstance(source, BaseGeometry):
         geoms: list[BaseGeometry] = [source]
     elif isinstance(source, dict):
@@ -310,6 +314,33 @@ def load_road(source: Any, crs: Any = None) -> tuple[list[np.ndarray], CRS]:
                 "give it with --road-crs"
             )
     return parts, road_crs
+
+
+def _is_osm(source: Any) -> bool:
+    if not isinstance(source, (str, os.PathLike, dict)):
+        return False
+    from .osm import is_osm_source
+
+    return is_osm_source(source)
+
+
+def osm_line(source: Any, select: Any = None, head: tuple[float, float] | None = None) -> Any:
+    """The road built from OSM data: an :class:`~queuemeasure.osm.OsmRoad` (its ``line``
+    in WGS84, its way ids, its attribution; see :func:`queuemeasure.osm.osm_road`).
+
+    ``select`` is a :class:`~queuemeasure.osm.Selection` or a mapping of
+    :func:`~queuemeasure.osm.osm_road`'s keywords (``ref``, ``name``, ``ids``, ``tags``,
+    ``toward``, ``layer``, ``selection``); None selects every highway way.
+    """
+    from .osm import Selection, osm_road
+
+    if isinstance(select, Selection):
+        return osm_road(source, selection=select, head=head)
+    opts = dict(select or {})
+    unknown = set(opts) - {"ref", "name", "ids", "tags", "toward", "layer", "selection"}
+    if unknown:
+        raise OptionError(f"unknown road selection key(s): {', '.join(sorted(unknown))}")
+    return osm_road(source, head=head, **opts)
 
 
 # ----------------------------------------------------------------------------- joining
@@ -408,13 +439,16 @@ def prepare_road(
     direction: Direction = "both",
     max_head_distance_m: float = MAX_HEAD_DISTANCE_M,
     max_join_gap_m: float = MAX_JOIN_GAP_M,
+    road_select: Any = None,
 ) -> RoadSides:
     """Load a road, join it into one path and cut it at the head.
 
     Parameters
     ----------
     source
-        See :func:`load_road`.
+        See :func:`load_road`; or OSM data (``.osm``, ``.osm.pbf``, Overpass JSON,
+        GeoPackage/FlatGeobuf of OSM lines), from which the road is built from the head
+        upstream (:func:`queuemeasure.osm.osm_road`).
     crs : CRS-like, optional
         The road's CRS (default WGS84).
     head : (lon, lat), optional
@@ -426,11 +460,23 @@ def prepare_road(
         Refuse a head farther than this from the road.
     max_join_gap_m : float
         Largest gap between parts that is bridged.
+    road_select : Selection or mapping, optional
+        Which OSM ways make the road, and ``toward`` (see :func:`osm_line`); the source
+        is then read as OSM data whatever its name.
 
     Returns
     -------
     RoadSides
     """
+    osm_notes = []
+    if road_select is not None or _is_osm(source):
+        if crs is not None and not geo.parse_crs(crs).equals(geo.WGS84):
+            raise RoadError("OSM data is WGS84 lon/lat: drop the road CRS")
+        built = osm_line(source, road_select, head)
+        source, crs = built.line, None
+        ids = [f"way/{i}" for i in built.way_ids]
+        shown = ", ".join(ids) if len(ids) <= 6 else f"{', '.join(ids[:3])}, …, {', '.join(ids[-2:])}"
+        osm_notes.append(f"road built from {len(ids)} OpenStreetMap ways ({shown}); {built.attribution}")
     parts, road_crs = load_road(source, crs)
     # the local frame: centred on the head, or on the road's first vertex
     first = parts[0][0]
@@ -457,7 +503,7 @@ def prepare_road(
         warnings.warn(n, RoadGapWarning, stacklevel=2)
     return cut_at_head(
         xy, local, head=head, direction=direction,
-        max_head_distance_m=max_head_distance_m, notes=notes,
+        max_head_distance_m=max_head_distance_m, notes=osm_notes + notes,
     )
 
 

@@ -194,3 +194,17 @@ def paint_scene(
     # geodesic stations equal local chord lengths to < 1e-4 here (AEQD at the head)
     L, n = truth_chain(iv_a[keep] if len(iv_a) else iv_a, max_gap)
     return PaintedScene(out, road_path, (float(lon[0]), float(lat[0])), iv_a, offs_a, L, n)
+
+
+def blank_across_road(scene: PaintedScene, s0_m: float, s1_m: float) -> None:
+    """Set to nodata (0) the rows of ``scene``'s tile between stations s0 and s1 of its road."""
+    import queuemeasure as qm
+
+    ll = qm.prepare_road(scene.road_path, head=scene.head).sides[0].lonlat_at(np.array([s0_m, s1_m]))
+    with rasterio.open(scene.path, "r+") as ds:
+        ds.nodata = 0
+        x, y = geo.transformer(4326, ds.crs).transform(ll[:, 0], ll[:, 1])
+        rows, _ = rasterio.transform.rowcol(ds.transform, x, y)
+        data = ds.read()
+        data[:, min(rows):max(rows), :] = 0
+        ds.write(data)

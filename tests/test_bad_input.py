@@ -37,9 +37,12 @@ from rasterio.transform import Affine, from_origin
 from rasterio.windows import Window
 from scipy.ndimage import map_coordinates
 
+from conftest import ROOT
+
 from queuemeasure import geo
 from queuemeasure.cli.main import cli
 from queuemeasure.errors import HeadError, InputError
+from queuemeasure.pipeline import HOLD_ENV
 from queuemeasure.queue import chain_queue
 from queuemeasure.road import load_road, prepare_road
 
@@ -676,15 +679,6 @@ def test_real_script_one_line_for_each_kind_of_failure(scene, tmp_path):
         assert r.stdout == ""
 
 
-def _has_open(pid: int, path: Path) -> bool:
-    """Whether process ``pid`` holds ``path`` open (Linux: its /proc fd links)."""
-    fds = Path(f"/proc/{pid}/fd")
-    try:
-        return any(os.path.realpath(fds / fd) == os.path.realpath(path) for fd in os.listdir(fds))
-    except OSError:
-        return False
-
-
 @pytest.mark.skipif(os.name != "posix", reason="SIGINT to a child process")
 def test_sigint_leaves_no_partial_output(tmp_path):
     """Ctrl-C in the middle of a long run: exit 130, one line, nothing written."""
@@ -700,19 +694,21 @@ def test_sigint_leaves_no_partial_output(tmp_path):
     road.write_text(json.dumps({"type": "LineString", "coordinates": np.column_stack([x, y]).tolist()}))
     outdir = tmp_path / "out"
     outdir.mkdir()
-    proc = subprocess.Popen([script(), "measure", tile, "--road", road, "--out", outdir / "q.geojson"],
+    # the run holds after reading its first piece (pipeline.HOLD_ENV) until the hold file is
+    # gone: the interrupt lands at that known point, whatever the machine's load
+    hold = tmp_path / "hold"
+    env = {**os.environ, HOLD_ENV: str(hold)}
+    proc = subprocess.Popen([sys.executable, "-m", "queuemeasure", "measure", tile, "--road", road,
+                             "--out", outdir / "q.geojson"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # interrupt inside the measurement: once the tile is open (a SIGINT before the command
-    # starts is Python's own -2 exit, and a loaded machine once took 2 s to get there)
-    if Path("/proc/self/fd").is_dir():
-        deadline = time.monotonic() + 30
-        while proc.poll() is None and not _has_open(proc.pid, tile) and time.monotonic() < deadline:
+    try:
+        deadline = time.monotonic() + 120  # a guard against a hang, not a timing assumption
+        while not hold.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        time.sleep(0.3)
-    else:
-        time.sleep(2.0)
-    if proc.poll() is not None:
-        pytest.skip("the run finished before it could be interrupted")
+        assert hold.exists() and proc.poll() is None, f"no hold point reached (exit {proc.poll()})"
+    except BaseException:
+        proc.kill()
+        raise
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     lines = [line for line in stderr.splitlines() if line.strip()]

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import rasterio
 
 import queuemeasure as qm
-from queuemeasure import geo
 from queuemeasure.errors import OutputError
-from scenes import paint_scene
+from scenes import blank_across_road, paint_scene
 
 pytest.importorskip("matplotlib")
 
@@ -28,15 +25,7 @@ def truncated_scene(tmp_path_factory):
     """A queue running off the image edge, with 40 m of nodata across the road."""
     d = tmp_path_factory.mktemp("ql_trunc")
     s = paint_scene(d, crs="EPSG:4326", road_len=1100, queue_len=900, extent_m=650, name="trunc")
-    path = qm.prepare_road(s.road_path, head=s.head).sides[0]
-    ll = path.lonlat_at(np.array([300.0, 340.0]))
-    with rasterio.open(s.path, "r+") as ds:
-        ds.nodata = 0
-        x, y = geo.transformer(4326, ds.crs).transform(ll[:, 0], ll[:, 1])
-        rows, _ = rasterio.transform.rowcol(ds.transform, x, y)
-        data = ds.read()
-        data[:, min(rows):max(rows), :] = 0
-        ds.write(data)
+    blank_across_road(s, 300.0, 340.0)
     return s, qm.measure(s.path, s.road_path, head=s.head)
 
 
@@ -105,17 +94,10 @@ def test_missing_directory_is_an_output_error(short_scene, tmp_path):
         write_quicklook(r, tmp_path / "nope" / "q.png")
 
 
-def test_overview_is_decimated_and_reads_only_windows(short_scene, monkeypatch):
+def test_overview_is_decimated_and_reads_only_windows(short_scene, read_calls):
     """The map is read with out_shape (<= OVERVIEW_MAX_PX) and never at full size."""
     s, r = short_scene
-    calls = []
-    orig = rasterio.io.DatasetReader.read
-
-    def spy(self, *a, **kw):
-        calls.append((kw.get("window"), kw.get("out_shape")))
-        return orig(self, *a, **kw)
-
-    monkeypatch.setattr(rasterio.io.DatasetReader, "read", spy)
+    calls = read_calls
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()

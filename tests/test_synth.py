@@ -270,6 +270,45 @@ def test_given_road_lonlat(tmp_path):
     assert 0.15 < t.length_km < 0.21
 
 
+def test_switchback_road_geometry():
+    """Issue 18: hairpins of 17-24 m radius, the neighbouring leg 20-40 m away."""
+    from queuemeasure.synth.roads import generate_centreline
+
+    for seed in range(3):
+        xy = generate_centreline("switchback", 1200, rng=np.random.default_rng(seed), step=1.0)
+        seg = np.diff(xy, axis=0)
+        heading = np.unwrap(np.arctan2(seg[:, 1], seg[:, 0]))
+        curv = np.abs(np.diff(heading)) / np.hypot(*seg[1:].T)
+        assert 16.0 <= 1 / curv.max() <= 25.0
+        # nearest part of the road more than 80 m away along it: the other leg
+        s = np.arange(len(xy))
+        other = np.array([np.hypot(*(xy[np.abs(s - i) > 80] - xy[i]).T).min()
+                          for i in range(0, len(xy), 5)])
+        assert other.min() >= 15.0 and np.percentile(other, 10) <= 40.0
+        assert (other <= 40.0).mean() > 0.1
+
+
+def test_river_of_the_road_tone(tmp_path):
+    """A river bed painted in the road's tone and tint, a few metres beside the road."""
+    kw = dict(seed=2, road="straight", road_length_m=200, queue_length_m=0, margin_m=40,
+              river=True, river_gap_m=3.0, tree_cover=0, buildings=0, laybys=0, haze=0,
+              noise=0, workers=1)
+    scene = build_scene(SceneSpec(**kw))
+    inner = np.abs(scene.luts["river_o"]) - scene.luts["river_bed"]  # the bed's near edge
+    assert scene.half_width + 3.0 - 1e-6 <= inner.min() < scene.half_width + 14.0
+    grey = render_scene(SceneSpec(river_like_road=True, **kw), tmp_path / "r.tif")
+    pale = render_scene(SceneSpec(**kw), tmp_path / "p.tif")
+    assert grey.vehicle_count == pale.vehicle_count == 0
+    with rasterio.open(tmp_path / "r.tif") as a, rasterio.open(tmp_path / "p.tif") as b:
+        ra, rb = a.read().astype(float), b.read().astype(float)
+    changed = np.abs(ra - rb).max(axis=0) > 0
+    assert changed.any()
+    # the changed pixels (the bed) are darker: asphalt, not pale gravel
+    assert ra[:, changed].mean() < rb[:, changed].mean()
+    with pytest.raises(OptionError):
+        build_scene(SceneSpec(river_gap_m=-1.0))
+
+
 def test_occluded_vehicles_are_in_queue():
     for seed in range(4):
         scene = build_scene(SceneSpec(seed=seed, road_length_m=2000, queue_length_m=1500,

@@ -3,7 +3,8 @@ CLI, bad input, and the real SpaceNet Las Vegas tile.
 
 The painter below is self-contained (a third renderer, independent of
 ``queuemeasure.synth`` and ``tests/scenes.py``): a road of one tone on textured terrain
-with fields, and optionally a queue, trees over the road and a parallel river bed.
+with fields, and optionally a queue, trees over the road and a parallel river bed (of
+the road's own tone if asked); roads are curves, serpentines or switchbacks (issue 18).
 """
 
 from __future__ import annotations
@@ -77,6 +78,20 @@ def make_centreline(kind: str, length: float, rng) -> np.ndarray:
             i += m + int(rng.uniform(50, 110) / step)
             sign = -sign
         k = np.convolve(k, np.ones(30) / 30, mode="same")
+    elif kind == "switchback":
+        # hairpins of 17-24 m radius turning alternately left and right; the legs leave a
+        # hairpin its diameter apart and converge to 20-40 m at their far end
+        i = int(40 / step)
+        sign, leg = 1.0, 90.0
+        while i < n:
+            radius = rng.uniform(17, 24)
+            gap = min(rng.uniform(20, 40), 2 * radius - 1)
+            turn = math.pi + math.asin((2 * radius - gap) / leg)
+            m = int(turn * radius / step)
+            k[i:i + m] = sign / radius
+            i += m + int(leg / step)
+            sign = -sign
+        k = np.convolve(k, np.ones(12) / 12, mode="same")
     heading = np.concatenate([[0.0], np.cumsum(k[:-1]) * step])
     xy = np.zeros((n, 2))
     xy[1:, 0] = np.cumsum(np.sin(heading[:-1]) * step)
@@ -86,7 +101,7 @@ def make_centreline(kind: str, length: float, rng) -> np.ndarray:
 
 def paint(tmp: Path, name: str, *, kind="curve", length=900.0, gsd=0.5, queue=False,
           trees=False, river=False, seed=0, half=3.5, bands=3, user_offset=1.5,
-          pad=70.0) -> TraceScene:
+          pad=70.0, river_offset=24.0, river_like_road=False, river_along=None) -> TraceScene:
     rng = np.random.default_rng(seed)
     utm = geo.utm_crs(*ORIGIN)
     e0, n0 = geo.transformer(geo.WGS84, utm).transform(*ORIGIN)
@@ -130,9 +145,10 @@ def paint(tmp: Path, name: str, *, kind="curve", length=900.0, gsd=0.5, queue=Fa
         img[m] = tones[i]
     img += rng.normal(0, 0.03, (H, W, 1)).astype(np.float32)   # texture
     if river:
-        ro = 24.0 + 4.0 * np.sin(s / 90.0)
-        bed = (np.abs(o - ro) < 7.0) & (s > 30) & (s < s_cl[-1] - 30)
-        img[bed] = [0.43, 0.42, 0.39]
+        ro = river_offset + 4.0 * np.sin(s / 90.0)
+        a, b = river_along if river_along is not None else (30.0, s_cl[-1] - 30)
+        bed = (np.abs(o - ro) < 7.0) & (s > a) & (s < b)
+        img[bed] = [0.34, 0.34, 0.35] if river_like_road else [0.43, 0.42, 0.39]
         img[bed] += rng.normal(0, 0.02, (int(bed.sum()), 1)).astype(np.float32)
         water = bed & (np.abs(o - ro - 2.0 * np.sin(s / 40.0)) < 2.0)
         img[water] = [0.18, 0.24, 0.30]
@@ -227,6 +243,13 @@ SCENES = {
     "serpentine_all": dict(kind="serpentine", length=900.0, seed=5, queue=True, trees=True,
                            river=True),
     "pan_grey": dict(kind="serpentine", length=700.0, seed=6, bands=1, trees=True),
+    # issue 18: hairpins of 17-24 m radius, the other leg 20-40 m away, a queue; the coarse
+    # route used to cut across the hairpins (length 45 % short)
+    "switchback": dict(kind="switchback", length=600.0, gsd=0.3, seed=4, queue=True),
+    # ... and a river bed of the road's own tone a few metres beside the first stretch
+    "switchback_river": dict(kind="switchback", length=500.0, gsd=0.5, seed=6, queue=True,
+                             river=True, river_offset=14.0, river_like_road=True,
+                             river_along=(0.0, 200.0)),
 }
 
 
@@ -257,6 +280,35 @@ def test_trace_accuracy(scenes, traced, name):
     assert r["p95"] <= 4.0, r
     assert abs(r["len_err"]) <= 0.01, r
     assert 5.0 <= info.width_m <= 9.0, info   # the painted carriageway is 7 m
+
+
+def test_trace_with_overviews_reads_texture_through_gdal(scenes, tmp_path, monkeypatch):
+    """With overviews the coarse grid is read through GDAL, 2 x 2 sub-cells per cell for
+    the texture: the switchback is still held."""
+    import shutil
+
+    from rasterio.enums import Resampling
+
+    from queuemeasure.trace import coarse
+
+    sc = scenes["switchback"]
+    tif = tmp_path / "ovr.tif"
+    shutil.copy(sc.tif, tif)
+    with rasterio.open(tif, "r+") as ds:
+        ds.build_overviews([2, 4, 8], Resampling.average)
+    seen = {}
+    real = coarse._read_gdal
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        seen["rough"] = out[2] is not None
+        return out
+
+    monkeypatch.setattr(coarse, "_read_gdal", spy)
+    line = trace_road(tif, sc.start, sc.end)
+    assert seen == {"rough": True}
+    r = score(sc, line)
+    assert r["mean"] <= 1.5 and r["p95"] <= 4.0 and abs(r["len_err"]) <= 0.01, r
 
 
 def test_trace_is_smooth_and_in_order(scenes, traced):

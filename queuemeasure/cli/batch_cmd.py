@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .options import BandList, CRSParam, overwrite_opt, precision_opt
+from .options import BandList, CRSParam, overwrite_opt, precision_opt, vector_format_opt
 
 log = logging.getLogger("queuemeasure.batch")
 
@@ -17,10 +17,12 @@ log = logging.getLogger("queuemeasure.batch")
 @click.argument("manifest", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Results CSV: one row per manifest row, every JSON field of `measure`, status, error.")
-@click.option("--geojson", type=click.Path(dir_okay=False), default=None,
-              help="Also write the queues of all ok rows as one GeoJSON FeatureCollection (WGS84).")
+@click.option("--vector", "--geojson", "vector", type=click.Path(dir_okay=False), default=None,
+              help="Also write the queues of all ok rows (WGS84) as GeoJSON (.geojson), "
+                   "GeoPackage (.gpkg) or FlatGeobuf (.fgb). --geojson is its old name.")
+@vector_format_opt
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
-              help="Also plot queue length against date per site to this PNG.")
+              help="Also plot queue length against date per site (.png, .jpg, .pdf or .svg).")
 @click.option("--scheduler", metavar="ADDRESS", default=None,
               help="Use an existing Dask cluster, e.g. tcp://host:8786 (default: a local cluster).")
 @click.option("--workers", type=click.IntRange(1), default=None,
@@ -42,7 +44,8 @@ log = logging.getLogger("queuemeasure.batch")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
 @click.pass_context
-def batch(ctx: click.Context, manifest: str, out: str, geojson: str | None, plot: str | None,
+def batch(ctx: click.Context, manifest: str, out: str, vector: str | None,
+          vector_format: str | None, plot: str | None,
           scheduler: str | None, workers: int | None, resume: bool, overwrite: bool,
           precision: int | None, max_gap: float | None, direction: str | None,
           half_width: float | None, bands: Any, road_crs: Any, sensitivity: float | None,
@@ -59,16 +62,25 @@ def batch(ctx: click.Context, manifest: str, out: str, geojson: str | None, plot
     except ImportError:
         raise click.UsageError("batch needs Dask: pip install 'queuemeasure[dask]'") from None
     from ..batch import (ResultsLog, check_options, local_client, measure_many, plot_lengths, read_manifest,
-                         write_geojson)
+                         write_vector)
     from ..export import check_output_path
+    from ..formats import image_format, table_format
+    from ..formats import vector_format as check_vector
 
     quiet = (ctx.obj or {}).get("quiet", False)
     check_options(max_gap=max_gap, half_width=half_width, sensitivity=sensitivity)
+    if vector_format is not None and not vector:
+        raise click.UsageError("--format chooses the format of --vector: give --vector too")
+    table_format(out)
+    if vector:
+        check_vector(vector, vector_format)
+    if plot:
+        image_format(plot)
     rows = read_manifest(manifest)
-    outputs = [o for o in (out, geojson, plot) if o]
+    outputs = [o for o in (out, vector, plot) if o]
     if len(set(outputs)) < len(outputs):
-        raise click.UsageError("--out, --geojson and --plot must be different files")
-    for o in (geojson, plot):
+        raise click.UsageError("--out, --vector and --plot must be different files")
+    for o in (vector, plot):
         if o:  # derived from --out: a resumed run replaces them
             check_output_path(o, overwrite=overwrite or resume, inputs=[manifest])
     check_output_path(out, overwrite=True, inputs=[manifest])
@@ -113,8 +125,8 @@ def batch(ctx: click.Context, manifest: str, out: str, geojson: str | None, plot
     final = results.finish(order=[r.id for r in rows])
     by_id = {r.id: r for r in final}
     mine = [by_id[r.id] for r in rows if r.id in by_id]
-    if geojson:
-        write_geojson(geojson, mine, overwrite=True, precision=precision)
+    if vector:
+        write_vector(vector, mine, format=vector_format, overwrite=True, precision=precision)
     if plot:
         plot_lengths(plot, mine, overwrite=True)
     failed = [r for r in mine if not r.ok]
@@ -122,7 +134,7 @@ def batch(ctx: click.Context, manifest: str, out: str, geojson: str | None, plot
         click.echo(
             f"{len(rows)} rows: {len(mine) - len(failed)} ok, {len(failed)} failed"
             + (f" ({skipped} already done, skipped)" if skipped else "")
-            + f"; wrote {out}" + "".join(f", {o}" for o in (geojson, plot) if o)
+            + f"; wrote {out}" + "".join(f", {o}" for o in (vector, plot) if o)
         )
     if failed:
         first = failed[0]

@@ -113,7 +113,9 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     warnings.showwarning = show  # type: ignore[assignment]
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+# Named "queue": rio's plugin loader registers a command under its click name, so this
+# is what makes ``rio queue ...`` exist (the console script is still ``queuemeasure``).
+@click.group("queue", cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
               help="Show the versions of queuemeasure, GDAL, PROJ and GEOS and exit.")
 @click.option("-v", "--verbose", count=True, help="More logging; tracebacks on errors.")
@@ -144,6 +146,10 @@ from .trace_cmd import trace  # noqa: E402
 
 cli.add_command(synth)
 cli.add_command(trace)
+
+from .road_cmd import road  # noqa: E402
+
+cli.add_command(road)
 
 
 def main() -> None:  # pragma: no cover

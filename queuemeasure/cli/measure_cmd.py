@@ -10,13 +10,17 @@ from typing import Any
 
 import click
 
-from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt
+from .options import (
+    BandList, CRSParam, LonLat, osm_road_options, overwrite_opt, precision_opt, vector_format_opt,
+)
 
 
 @click.command("measure")
 @click.argument("tile")
 @click.option("--road", "road", metavar="ROAD", default=None,
-              help="Road centreline: GeoJSON or WKT file (WGS84 lon/lat unless --road-crs).")
+              help="Road centreline: GeoJSON or WKT file (WGS84 lon/lat unless --road-crs), "
+                   "or OSM data (.osm, .osm.pbf, Overpass .json, .gpkg, .fgb) with --road-ref etc.")
+@osm_road_options
 @click.option("--trace-to", type=LonLat, default=None,
               help="No road file: trace the road on the image from --head to this LON,LAT.")
 @click.option("--road-crs", type=CRSParam, default=None, help="CRS of the road's coordinates.")
@@ -46,9 +50,15 @@ from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt
                    "(an SCL band in the tile is used without it).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Write a GeoJSON FeatureCollection (WGS84): queue, vehicles, head, tail.")
+              help="Write the queue, vehicles, head and tail (WGS84) as GeoJSON (.geojson), "
+                   "GeoPackage (.gpkg: layers queue, vehicles, endpoints) or FlatGeobuf (.fgb).")
+@vector_format_opt
 @click.option("--quicklook", type=click.Path(dir_okay=False), default=None,
-              help="Write a quicklook PNG: map, full-resolution excerpts, occupancy profile.")
+              help="Write a quicklook picture (.png, .jpg, .pdf or .svg): map, full-resolution "
+                   "excerpts, occupancy profile.")
+@click.option("--map", "map_path", type=click.Path(dir_okay=False), default=None, metavar="MAP.html",
+              help="Write an interactive HTML map (Leaflet inside: opens offline; OSM basemap "
+                   "online): road, queue, vehicles, occlusions. Needs queuemeasure[map].")
 @overwrite_opt
 @precision_opt
 @click.option("--progress/--no-progress", default=None,
@@ -60,9 +70,11 @@ from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt
 def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road_crs: Any,
             head: Any, direction: str,
             max_gap: float, half_width: float, bands: Any, sensitivity: float, as_json: bool,
-            out: str | None, quicklook: str | None, overwrite: bool, precision: int | None,
-            progress: bool | None, workers: int | None, reference: str | None = None,
-            mode: str = "auto", cloud_mask: str | None = None) -> None:
+            out: str | None, vector_format: str | None, quicklook: str | None, overwrite: bool,
+            precision: int | None,
+            progress: bool | None, workers: int | None, map_path: str | None = None,
+            road_select: Any = None, reference: str | None = None, mode: str = "auto",
+            cloud_mask: str | None = None) -> None:
     """Measure the vehicle queue on ROAD in TILE (a GeoTIFF path or a URL GDAL reads)."""
     _without_boto3_for_local(tile)
     from ..export import check_output_path
@@ -72,15 +84,20 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
         raise click.UsageError("give --road ROAD, or --head with --trace-to LON,LAT")
     if trace_to is not None and head is None:
         raise click.UsageError("--trace-to needs --head (where the traced road starts)")
+    if road_select is not None and road is None:
+        raise click.UsageError("--road-ref/--road-name/--road-id/--road-tag/--toward need --road OSMDATA")
     for path in (out, quicklook):
         if path:
             check_output_path(path, overwrite=overwrite, inputs=[tile, road])
+    _check_formats(out, vector_format, quicklook)
     if trace_to is not None:
         from ..trace import trace_road
 
         road = trace_road(tile, head, trace_to, bands=bands)
     if out and quicklook and os.path.abspath(out) == os.path.abspath(quicklook):
         raise click.UsageError("--out and --quicklook must be different files")
+    if map_path:  # --map: checked before measuring (extension, path, folium installed)
+        _check_map(map_path, overwrite, [tile, road], [out, quicklook])
     quiet = (ctx.obj or {}).get("quiet", False)
     show = progress if progress is not None else (sys.stderr.isatty() and not quiet)
     bar = _progress_bar() if show else None
@@ -90,29 +107,67 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             bands=bands, half_width=half_width, sensitivity=sensitivity,
             progress=bar.update_to if bar is not None else None, workers=workers,
             reference=reference, mode=mode, cloud_mask=cloud_mask,
+            road_select=road_select,
         )
     finally:
         if bar is not None:
             bar.close()
-    # the picture first (the likelier to fail), then the GeoJSON; a failure of either
+    # the picture first (the likelier to fail), then the vector file; a failure of either
     # leaves no output of this run behind
     if quicklook:
         result.quicklook(quicklook, road=road, road_crs=road_crs, overwrite=overwrite)
     if out:
         try:
-            result.write_geojson(out, overwrite=overwrite, precision=precision)
+            result.to_file(out, format=vector_format, overwrite=overwrite, precision=precision)
         except BaseException:
             if quicklook:
                 with contextlib.suppress(OSError):
                     os.unlink(quicklook)
             raise
+    if map_path:
+        _write_map(result, map_path, overwrite, road, road_crs, written=[out, quicklook])
     if as_json:
         click.echo(json.dumps(result.to_dict(precision)))
     else:
         click.echo(result.summary())
-        for path in (out, quicklook):
+        for path in (out, quicklook, map_path):
             if path:
                 click.echo(f"wrote {path}")
+
+
+def _check_formats(out: str | None, vector_format: str | None, quicklook: str | None) -> None:
+    """Refuse, before any work, an output whose format is unknown or cannot be written."""
+    from ..formats import image_format, vector_format as check_vector
+
+    if vector_format is not None and not out:
+        raise click.UsageError("--format chooses the format of --out: give --out too")
+    if out:
+        check_vector(out, vector_format)
+    if quicklook:
+        image_format(quicklook)
+
+
+def _check_map(map_path: str, overwrite: bool, inputs: list[Any], others: list[str | None]) -> None:
+    """--map: an .html path that can be written, not another output, and folium installed."""
+    from ..webmap import require_folium, check_map_path
+
+    if any(o and os.path.abspath(o) == os.path.abspath(map_path) for o in others):
+        raise click.UsageError("--map must be a file of its own (not --out or --quicklook)")
+    check_map_path(map_path, overwrite=overwrite, inputs=inputs)
+    require_folium()
+
+
+def _write_map(result: Any, map_path: str, overwrite: bool, road: Any, road_crs: Any,
+               written: list[str | None]) -> None:
+    """Write the --map page; on failure remove this run's other outputs too."""
+    try:
+        result.write_map(map_path, overwrite=overwrite, road=road, road_crs=road_crs)
+    except BaseException:
+        for path in written:
+            if path:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        raise
 
 
 def _without_boto3_for_local(tile: str) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 import click
 
-__all__ = ["LonLat", "BandList", "CRSParam", "overwrite_opt", "precision_opt"]
+__all__ = ["LonLat", "BandList", "CRSParam", "overwrite_opt", "precision_opt", "vector_format_opt",
+           "osm_road_options"]
 
 
 class LonLatType(click.ParamType):
@@ -71,3 +73,50 @@ precision_opt = click.option(
     "--precision", type=click.IntRange(0, 15), default=None,
     help="Round output coordinates to this many decimals (default: full precision).",
 )
+
+vector_format_opt = click.option(
+    "--format", "vector_format", metavar="FORMAT", default=None,
+    help="Vector format when the extension does not say: geojson, gpkg (GeoPackage) or fgb "
+         "(FlatGeobuf) [default: by extension].",
+)
+
+
+_OSM_OPTIONS = (
+    click.option("--road-ref", metavar="REF", default=None,
+                 help="OSM road: the ways (or route relation) with this ref, e.g. А-161 "
+                      "(matches ref lists like 'A 161;E 117'; Cyrillic or Latin letters)."),
+    click.option("--road-name", metavar="NAME", default=None,
+                 help="OSM road: the ways with this name (name, int_name or name:*)."),
+    click.option("--road-id", metavar="way/ID", multiple=True,
+                 help="OSM road: add this way (repeat for several)."),
+    click.option("--road-tag", metavar="KEY=VALUE", multiple=True,
+                 help="OSM road: only ways with this tag, e.g. highway=primary "
+                      "(VALUE * for any, a|b for either; repeat: all must hold)."),
+    click.option("--road-layer", metavar="LAYER", default=None,
+                 help="OSM road: the GeoPackage layer (default: lines, edges or the only one)."),
+    click.option("--toward", type=LonLat, default=None,
+                 help="OSM road: build it from --head toward this LON,LAT (default: to the "
+                      "end of the selected ways upstream of the head)."),
+)
+
+
+def osm_road_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the OSM road options; the command receives them as one ``road_select``
+    mapping (None when none was given) for :func:`queuemeasure.road.prepare_road`."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        from ..osm import Selection
+
+        ref, name, ids, tags = (kw.pop(k) for k in ("road_ref", "road_name", "road_id", "road_tag"))
+        layer, toward = kw.pop("road_layer"), kw.pop("toward")
+        select: dict[str, Any] | None = None
+        if ref is not None or name is not None or ids or tags or layer or toward:
+            select = {"selection": Selection.make(ref, name, ids, tags), "layer": layer,
+                      "toward": toward}
+        kw["road_select"] = select
+        return f(*args, **kw)
+
+    for opt in reversed(_OSM_OPTIONS):
+        wrapper = opt(wrapper)
+    return wrapper

@@ -42,7 +42,7 @@ def _read_road(path: str) -> list[tuple[float, float]]:
 
 @click.command("synth")
 @click.argument("out", type=click.Path(dir_okay=False, writable=True))
-@click.option("--road", "road", type=click.Choice(["straight", "curving", "serpentine", "valley"]),
+@click.option("--road", "road", type=click.Choice(["straight", "curving", "serpentine", "valley", "switchback"]),
               default="curving", show_default=True, help="Shape of a generated road.")
 @click.option("--road-geojson", type=click.Path(exists=True, dir_okay=False),
               help="Use this road (GeoJSON LineString, WGS84, head first) instead of a generated one.")
@@ -71,6 +71,9 @@ def _read_road(path: str) -> list[tuple[float, float]]:
 @click.option("--terrain", type=click.Choice(["mixed", "valley", "fields", "urban"]), default="mixed",
               show_default=True)
 @click.option("--river/--no-river", default=None, help="Gravel river bed beside the road [default: with valley].")
+@click.option("--river-like-road", is_flag=True, help="Give the river bed the road's tone (a trap for trace).")
+@click.option("--river-gap", type=click.FloatRange(0), default=14.0, show_default=True,
+              help="Gap (m) between the carriageway's edge and the river bed.")
 @click.option("--trees", type=click.FloatRange(0, 1), default=0.3, show_default=True)
 @click.option("--buildings", type=click.FloatRange(0, 1), default=0.3, show_default=True)
 @click.option("--laybys", type=click.FloatRange(0, 1), default=0.3, show_default=True)
@@ -110,16 +113,18 @@ def _read_road(path: str) -> list[tuple[float, float]]:
                    "[sentinel2 140-170, planetscope 70-90].")
 @click.option("--ref-shift-m", type=click.FloatRange(0, 50), default=None,
               help="With --reference: largest co-registration shift in metres [sentinel2 3, planetscope 4].")
+@click.option("--ref-crs", default=None,
+              help="With --reference: its CRS (e.g. EPSG:3857) [default: the tile's grid].")
 @click.option("--ref-traffic-per-km", type=click.FloatRange(0), default=1.0, show_default=True,
               help="With --reference: other vehicles on the reference date.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the truth summary as one JSON object.")
 def synth(out, road, road_geojson, origin, toward, bearing, road_length_km, queue_km, max_gap, gsd,
           crs, bands, dtype, surface, lanes, two_lane_fraction, truck_fraction, colours, terrain,
-          river, trees, buildings, laybys, oncoming_per_km, free_per_km, haze, cloud, noise, blur,
+          river, river_like_road, river_gap, trees, buildings, laybys, oncoming_per_km, free_per_km, haze, cloud, noise, blur,
           jpeg, jpeg_quality, sun_azimuth, sun_elevation, extent_limit_km, margin, supersample,
           asphalt_tone, seed, workers, description, sensor, product, reference, mtf, snr, ref_shift_m,
-          ref_traffic_per_km, overwrite, as_json):
+          ref_crs, ref_traffic_per_km, overwrite, as_json):
     """Render a SYNTHETIC scene OUT.tif with a vehicle queue, plus OUT.truth.geojson (what a
     correct measurement finds) and OUT.road.geojson (the road to measure along).
 
@@ -148,7 +153,8 @@ def synth(out, road, road_geojson, origin, toward, bearing, road_length_km, queu
         gsd_m=0.5 if (gsd is None or sensor) else gsd, crs=crs,
         bands=int(bands), dtype=dtype, surface=surface, lanes=lanes,
         two_lane_queue_fraction=two_lane_fraction, truck_fraction=truck_fraction,
-        colour_mix=colours, terrain=terrain, river=river, tree_cover=trees,
+        colour_mix=colours, terrain=terrain, river=river, river_like_road=river_like_road,
+        river_gap_m=river_gap, tree_cover=trees,
         buildings=buildings, laybys=laybys, oncoming_per_km=oncoming_per_km,
         free_per_km=free_per_km, haze=haze, cloud=cloud, noise=noise, blur_px=blur,
         jpeg=jpeg, jpeg_quality=jpeg_quality, sun_azimuth_deg=sun_azimuth,
@@ -156,8 +162,9 @@ def synth(out, road, road_geojson, origin, toward, bearing, road_length_km, queu
         extent_limit_m=None if extent_limit_km is None else extent_limit_km * 1000.0,
         margin_m=margin, supersample=supersample, asphalt_tone=asphalt_tone,
         workers=workers, description=description)
-    if sensor is None and (reference or mtf is not None or snr is not None or ref_shift_m is not None):
-        raise click.UsageError("--reference, --mtf, --snr and --ref-shift-m need --sensor")
+    if sensor is None and (reference or mtf is not None or snr is not None or ref_shift_m is not None
+                           or ref_crs is not None):
+        raise click.UsageError("--reference, --mtf, --snr, --ref-shift-m and --ref-crs need --sensor")
     try:
         if sensor is None:
             truth = render_scene(spec, out, overwrite=overwrite)
@@ -171,6 +178,7 @@ def synth(out, road, road_geojson, origin, toward, bearing, road_length_km, queu
                                                  sun_elevation_deg=sun_elevation, max_shift_m=ref_shift_m)
             truth = render_sensor_scene(spec, out, sensor=sensor, product=product, reference=reference,
                                         reference_date=ref_date, reference_traffic_per_km=ref_traffic_per_km,
+                                        reference_crs=ref_crs,
                                         overwrite=overwrite, **overrides)
     except (OptionError, CRSError, RoadError) as exc:
         raise click.UsageError(str(exc).splitlines()[0]) from None

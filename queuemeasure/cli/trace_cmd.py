@@ -28,7 +28,7 @@ from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt
 @click.option("--bands", type=BandList, default=None,
               help="Bands to analyse, e.g. 3,2,1 or 1 (default: RGB by colour interpretation).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Write the centreline as a GeoJSON Feature (WGS84); default: stdout.")
+              help="Write the centreline as a GeoJSON Feature (WGS84) to this .geojson; default: stdout.")
 @overwrite_opt
 @precision_opt
 def trace(tile: str, start: Any, end: Any, via: tuple, snap: str | None, road_crs: Any,
@@ -47,7 +47,10 @@ def trace(tile: str, start: Any, end: Any, via: tuple, snap: str | None, road_cr
     from ..trace import TraceInfo, feature, snap_road, trace_road
 
     if out:
+        from ..formats import road_format
+
         check_output_path(out, overwrite=overwrite, inputs=[tile, snap])
+        road_format(out)
     info = TraceInfo()
     if snap is not None:
         line = snap_road(tile, snap, max_shift_m=max_shift, road_crs=road_crs, bands=bands, info=info)

@@ -133,6 +133,16 @@ def _terrain(scene, g: BlockGeom) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(col, np.float32), np.ascontiguousarray(amp, np.float32)
 
 
+def _river_gravel(scene) -> np.ndarray:
+    """The river bed's colour (4 bands): pale gravel, or the road's own tone and tint."""
+    if not scene.spec.river_like_road:
+        return np.array([0.62, 0.60, 0.56, 0.55], np.float32)
+    st = scene.style
+    t = st["road_tone"]
+    return np.array([t * st["road_tint"][0], t * st["road_tint"][1], t * st["road_tint"][2],
+                     st["road_nir"]], np.float32)
+
+
 def paint_ground(scene, g: BlockGeom) -> np.ndarray:
     """Terrain, river bed, shoulders, carriageway, lay-bys and markings."""
     spec = scene.spec
@@ -158,7 +168,7 @@ def paint_ground(scene, g: BlockGeom) -> np.ndarray:
                 a = _cov(d, 1.0)
                 sub = flat[:, idx]
                 pebble = 1 + 0.18 * fi + 0.08 * mi
-                _blend(sub, a, np.array([0.62, 0.60, 0.56, 0.55], np.float32)[:, None] * pebble[None])
+                _blend(sub, a, _river_gravel(scene)[:, None] * pebble[None])
                 dw = scene.lut("water_hw", s) - np.abs(o - scene.lut("water_o", s)) + 1.2 * mi
                 aw = _cov(dw, 0.6) * a
                 _blend(sub, aw, np.array([0.30, 0.37, 0.37, 0.10], np.float32)[:, None] * (1 + 0.05 * mi)[None])

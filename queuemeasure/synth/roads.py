@@ -16,7 +16,10 @@ from ..errors import OptionError
 
 __all__ = ["Centreline", "generate_centreline", "ROAD_KINDS"]
 
-ROAD_KINDS = ("straight", "curving", "serpentine", "valley")
+ROAD_KINDS = ("straight", "curving", "serpentine", "valley", "switchback")
+#: Hairpin radii (m) and distances (m) between neighbouring legs of a "switchback" road.
+HAIRPIN_RADIUS_M = (17.0, 24.0)
+LEG_SPACING_M = (20.0, 40.0)
 
 
 def _integrate(heading: np.ndarray, step: float) -> np.ndarray:
@@ -66,6 +69,34 @@ def _serpentine_curvature(n: int, step: float, rng: np.random.Generator,
     return np.convolve(k, np.ones(w) / w, mode="same")
 
 
+def _switchback_curvature(n: int, step: float, rng: np.random.Generator) -> np.ndarray:
+    """A stack of hairpins: straight legs joined by turns of nearly 180 degrees of radius
+    :data:`HAIRPIN_RADIUS_M`, alternately left and right (a road climbing a slope).
+
+    Two legs leave a hairpin about its diameter apart and converge to
+    :data:`LEG_SPACING_M` at their other end, where the next hairpin turns the other way
+    (so each leg runs 20-40 m from the next one along its far half).
+    """
+    k = np.zeros(n)
+    i = int(rng.uniform(40, 80) / step)
+    sign = rng.choice([-1.0, 1.0])
+    leg = rng.uniform(70, 150)
+    while i < n:
+        radius = rng.uniform(*HAIRPIN_RADIUS_M)
+        spacing = min(rng.uniform(*LEG_SPACING_M), 2 * radius - 1.0)
+        # the next leg converges on this one: 2R apart at the hairpin, `spacing` at its end
+        converge = np.arcsin(np.clip((2 * radius - spacing) / leg, 0.0, 0.5))
+        length = int((np.pi + converge) * radius / step)
+        k[i:i + length] = sign / radius
+        i += length
+        # a leg that diverges again by the same angle keeps the stack's legs in line
+        leg = leg * rng.uniform(0.9, 1.1)
+        i += int(leg / step)
+        sign = -sign
+    w = max(3, int(8 / step))
+    return np.convolve(k, np.ones(w) / w, mode="same")
+
+
 def _clear(xy: np.ndarray, step: float, clearance: float) -> bool:
     """True when no two parts of the road more than 3*clearance apart along it come closer
     than ``clearance`` metres."""
@@ -84,9 +115,10 @@ def generate_centreline(kind: str, length_m: float, *, rng: np.random.Generator,
 
     Parameters
     ----------
-    kind : {"straight", "curving", "serpentine", "valley"}
+    kind : {"straight", "curving", "serpentine", "valley", "switchback"}
         "valley" is serpentine-like for its first third, then curving (a gorge road
-        opening into a valley).
+        opening into a valley); "switchback" is a stack of hairpins of 17-24 m radius
+        whose legs run 20-40 m apart (its clearance is at most 15 m).
     length_m : float
         Road length in metres.
     rng : numpy.random.Generator
@@ -114,6 +146,8 @@ def generate_centreline(kind: str, length_m: float, *, rng: np.random.Generator,
             k = _smooth_curvature(n, step, rng, rng.uniform(180, 350), (300.0, 1500.0))
         elif kind == "serpentine":
             k = _serpentine_curvature(n, step, rng, 45.0, 150.0)
+        elif kind == "switchback":
+            k = _switchback_curvature(n, step, rng)
         else:
             k = _smooth_curvature(n, step, rng, rng.uniform(200, 400), (400.0, 2000.0))
             gorge = int(n * 0.33)
@@ -121,10 +155,11 @@ def generate_centreline(kind: str, length_m: float, *, rng: np.random.Generator,
         heading = b + np.concatenate([[0.0], np.cumsum(k[:-1]) * step])
         # pull the heading back toward the bearing so the road makes progress
         dev = np.angle(np.exp(1j * (heading - b)))
-        if np.any(np.abs(dev) > np.radians(120)):
+        if kind != "switchback" and np.any(np.abs(dev) > np.radians(120)):
             continue
         xy = _integrate(heading, step)
-        if kind == "straight" or _clear(xy, step, clearance_m):
+        clearance = min(clearance_m, 0.75 * LEG_SPACING_M[0]) if kind == "switchback" else clearance_m
+        if kind == "straight" or _clear(xy, step, clearance):
             return xy
     raise OptionError(f"could not generate a {kind} road of {length_m:.0f} m; try another seed")
 

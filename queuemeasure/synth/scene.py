@@ -156,7 +156,7 @@ def _luts(spec: SceneSpec, length: float, half_width: float, rng: np.random.Gene
         side = 1.0 if rng.random() < 0.5 else -1.0
         bed = 14 + 30 * noise1d(s, 700.0, seed + 21)
         extra = 90 * noise1d(s, 1500.0, seed + 22, octaves=2) ** 2
-        inner = half_width + 14 + np.maximum(lay_l if side > 0 else lay_r, 0)
+        inner = half_width + spec.river_gap_m + np.maximum(lay_l if side > 0 else lay_r, 0)
         centre = inner + bed + extra
         luts["river_o"] = side * centre
         luts["river_bed"] = bed
@@ -237,6 +237,10 @@ def _trees(spec: SceneSpec, line: Centreline, scene_luts, half_width: float,
         ro = scene_luts[1]["water_o"][i]
         keep &= np.abs(o - ro) > scene_luts[1]["water_hw"][i] + r * 0.5
     xy = line.point(s, o) if s.size else np.zeros((0, 2))
+    if s.size and spec.road == "switchback":
+        # placed beside one leg, a tree must not stand on another (the older road kinds
+        # keep their scenes as they were)
+        keep &= line.tree.query(xy)[0] >= np.abs(o) - 1.0
     if buildings["xy"].shape[0] and s.size:
         d = np.hypot(xy[:, None, 0] - buildings["xy"][None, :, 0], xy[:, None, 1] - buildings["xy"][None, :, 1])
         keep &= np.all(d > buildings["radius"][None, :] + r[:, None] * 0.5, axis=1)
@@ -279,6 +283,8 @@ def _buildings(spec: SceneSpec, line: Centreline, luts: dict, half_width: float,
             continue
         xy = line.point(sc, oo)
         radius = np.hypot(ln, wd) / 2
+        if spec.road == "switchback" and line.tree.query(xy)[0] < abs(oo) - 1.0:
+            continue  # placed beside one leg, it would stand on another
         if any(np.hypot(*(xy - r[0])) < radius + r[1] + 3 for r in rows):
             continue
         tx, ty = line.direction(sc)

@@ -29,10 +29,11 @@ from ..errors import OptionError
 __all__ = ["SensorModel", "DateModel", "SENSORS", "get_sensor", "psf_sigma_px", "degrade",
            "to_reflectance", "apply_date", "add_noise", "random_reference_date", "tile_date"]
 
-#: Reflectance per display unit of the fine renderer's R, G, B and NIR channels.
-#: The renderer's colours are display-referred (a TCI-like 0..1, where 1 is reflectance
-#: about 0.3); its NIR channel is scaled so that vegetation lands near 0.25-0.4.
-DISPLAY_TO_REFLECTANCE = (0.3, 0.3, 0.3, 0.5)
+#: The fine renderer's colours are display-referred (gamma-encoded, like an sRGB picture):
+#: reflectance = scale * display ** gamma, per channel R, G, B, NIR. With these, asphalt
+#: lands at 0.05-0.19, vegetation at 0.03-0.08 in the visible and 0.2-0.4 in NIR, white
+#: paint at 0.6, black at 0.003, thick cloud at 0.57.
+DISPLAY_TO_REFLECTANCE = {"scale": (0.8, 0.8, 0.8, 0.8), "gamma": (2.2, 2.2, 2.2, 1.6)}
 
 #: Haze path reflectance at haze 1 (blue, green, red, NIR): Rayleigh-like, bluest first.
 HAZE_PATH = (0.10, 0.075, 0.055, 0.03)
@@ -65,6 +66,10 @@ class SensorModel:
         Band descriptions written into uint16 and float products.
     max_shift_m : float
         Largest co-registration shift of a random reference date.
+    band_time_s : tuple of 4 float
+        When each band (blue, green, red, NIR) is sensed, seconds after the first: a
+        moving vehicle stands elsewhere in each band (Sentinel-2's push-broom: B03 0.527 s,
+        B04 1.005 s, B08 0.264 s after B02). Queued and parked vehicles do not move.
     """
 
     name: str
@@ -75,6 +80,7 @@ class SensorModel:
     snr: tuple = (150.0, 160.0, 140.0, 170.0)
     band_names: tuple = ("B02", "B03", "B04", "B08")
     max_shift_m: float = 3.0
+    band_time_s: tuple = (0.0, 0.0, 0.0, 0.0)
 
     @property
     def factor(self) -> int:
@@ -107,18 +113,20 @@ class SensorModel:
     def as_dict(self) -> dict:
         """JSON-friendly parameters (for tags and truth files)."""
         d = asdict(self)
-        d.update(snr=list(self.snr), band_names=list(self.band_names),
+        d.update(snr=list(self.snr), band_names=list(self.band_names), band_time_s=list(self.band_time_s),
                  factor=self.factor, fine_gsd_m=self.fine_gsd_m, psf_sigma_px=self.psf_sigma_px)
         return d
 
 
 #: The two sensors. Sentinel-2's 10 m bands: MTF at Nyquist about 0.3 (requirement
 #: 0.15-0.3), SNR 140-170 at the reference radiance. PlanetScope (Dove) 3 m ortho
-#: product: resampled from about 3.7 m, blurrier (MTF ~0.2) and noisier.
+#: product: resampled from about 3.7 m, blurrier (MTF ~0.2) and noisier; its bands are
+#: taken as simultaneous.
 SENSORS = {
-    "sentinel2": SensorModel("sentinel2", gsd_m=10.0, render_gsd_m=1.0, supersample=2,
+    "sentinel2": SensorModel("sentinel2", gsd_m=10.0, render_gsd_m=1.0, supersample=1,
                              mtf_nyquist=0.28, snr=(150.0, 160.0, 140.0, 170.0),
-                             band_names=("B02", "B03", "B04", "B08"), max_shift_m=3.0),
+                             band_names=("B02", "B03", "B04", "B08"), max_shift_m=3.0,
+                             band_time_s=(0.0, 0.527, 1.005, 0.264)),
     "planetscope": SensorModel("planetscope", gsd_m=3.0, render_gsd_m=0.5, supersample=1,
                                mtf_nyquist=0.2, snr=(70.0, 80.0, 75.0, 90.0),
                                band_names=("blue", "green", "red", "nir"), max_shift_m=4.0),
@@ -213,7 +221,7 @@ def random_reference_date(seed: int, sensor: SensorModel, *, sun_azimuth_deg: fl
     smax = sensor.max_shift_m if max_shift_m is None else float(max_shift_m)
     r = smax * np.sqrt(rng.uniform(0.05, 1.0))
     th = rng.uniform(0, 2 * np.pi)
-    gain = tuple(float(g) for g in np.clip(rng.normal(1.0, 0.06, 4), 0.85, 1.15))
+    gain = tuple(float(g) for g in np.clip(rng.normal(1.0, 0.05, 4), 0.88, 1.12))
     offset = tuple(float(o) for o in np.clip(rng.normal(0.0, 0.008, 4), -0.02, 0.02))
     return DateModel(haze=float(rng.uniform(0.0, 0.45)), gain=gain, offset=offset,
                      shift_m=(float(r * np.cos(th)), float(r * np.sin(th))),
@@ -248,9 +256,12 @@ def psf_sigma_px(mtf_nyquist: float) -> float:
 
 def to_reflectance(display: np.ndarray) -> np.ndarray:
     """Renderer channels (R, G, B, NIR display units) to reflectance in band order
-    blue, green, red, NIR."""
-    scale = np.asarray(DISPLAY_TO_REFLECTANCE, np.float32)[[2, 1, 0, 3]]
-    return display[[2, 1, 0, 3]] * scale.reshape(4, *([1] * (display.ndim - 1)))
+    blue, green, red, NIR (see :data:`DISPLAY_TO_REFLECTANCE`); applied per painted pixel,
+    before any mixing, so that pixels mix linearly in reflectance."""
+    shape = (4,) + (1,) * (display.ndim - 1)
+    scale = np.asarray(DISPLAY_TO_REFLECTANCE["scale"], np.float32)[[2, 1, 0, 3]].reshape(shape)
+    gamma = np.asarray(DISPLAY_TO_REFLECTANCE["gamma"], np.float32)[[2, 1, 0, 3]].reshape(shape)
+    return scale * np.power(np.clip(display[[2, 1, 0, 3]], 0, None), gamma)
 
 
 def degrade(fine: np.ndarray, factor: int, sigma_px: float,

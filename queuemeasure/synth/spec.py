@@ -24,8 +24,8 @@ class SceneSpec:
     ----------
     seed : int
         Seed of every random choice.
-    road : {"straight", "curving", "serpentine", "valley"}
-        Generated road shape (ignored when ``road_lonlat`` is given).
+    road : {"straight", "curving", "serpentine", "valley", "switchback"}
+        Generated road shape ("switchback": hairpins of 17-24 m radius, legs 20-40 m apart) (ignored when ``road_lonlat`` is given).
     road_lonlat : sequence of (lon, lat), optional
         A given road centreline in WGS84, head first.
     origin_lonlat : (lon, lat)
@@ -69,6 +69,11 @@ class SceneSpec:
         Surroundings; "valley" adds rock, scrub and a gravel river bed.
     river : bool, optional
         Force a river bed on or off (default: on for "valley").
+    river_like_road : bool
+        Give the river bed's gravel the road's tone and tint (a band the tracer can take
+        for the road).
+    river_gap_m : float
+        Gap between the carriageway's edge and the river bed.
     tree_cover : float
         0 (none) to 1 (dense); some trees overhang the road.
     buildings : float
@@ -126,6 +131,8 @@ class SceneSpec:
     free_per_km: float = 6.0
     terrain: str = "mixed"
     river: bool | None = None
+    river_like_road: bool = False
+    river_gap_m: float = 14.0
     tree_cover: float = 0.3
     buildings: float = 0.3
     laybys: float = 0.3
@@ -185,6 +192,8 @@ class SceneSpec:
                 bad(f"{name} must be within 0..1, not {v}")
         if not 0 <= self.noise <= 0.2:
             bad("noise must be within 0..0.2")
+        if not 0 <= self.river_gap_m <= 500:
+            bad("river_gap_m must be within 0..500")
         if self.extent_limit_m is not None and self.extent_limit_m <= 0:
             bad("extent_limit_m must be positive")
 

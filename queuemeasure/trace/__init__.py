@@ -3,10 +3,12 @@
 Coarse to fine, so that memory and time follow the road, not the tile:
 
 1. :mod:`.coarse` — a decimated read (``out_shape``, average resampling, overviews when
-   present) of the bounding window of the given points plus a margin, a road-likelihood
-   cost map (distance to the road's tone, averaged along the best of 12 orientations of straight lines
-   of 24 and 48 m, so that long uniform bands are cheap and vehicles or trees on them do not
-   break them) and a least-cost route (:class:`skimage.graph.MCP_Geometric`).
+   present; 1 m cells for windows of up to about 1 km², coarser beyond) of the bounding
+   window of the given points plus a margin, a road-likelihood cost map (distance to the
+   road's tone and texture, averaged along the best of 12 orientations of straight lines
+   of 12, 24 and 48 m, so that long uniform bands are cheap, hairpins too, and vehicles or
+   trees on them do not break them; plain terrain far dearer than any road) and a
+   least-cost route (:class:`skimage.graph.MCP_Geometric`).
 2. :mod:`.fine` — the smoothed route is straightened into a narrow strip
    (:func:`queuemeasure.corridor.iter_strips` reads only the corridor's blocks); per
    station the carriageway band (road tone between two edges) is scored at every
@@ -47,6 +49,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_PIXELS = 4_000_000
 #: Radius (metres) around each point in which the road's tone is sampled.
 TONE_RADIUS_M = 3.0
+#: Smallest Gaussian smoothing (metres) of the coarse route before the fine pass: enough
+#: to undo the grid's staircase, little enough not to cut a hairpin of 17 m radius.
+ROUGH_SMOOTH_M = 5.0
 
 
 @dataclass
@@ -182,9 +187,9 @@ def trace_road(
         lo, hi = fit_stretch(grid.image, grid.valid)
         tone = sample_tone(ds, band_idx, rc, (TONE_RADIUS_M / pixel_m[1], TONE_RADIUS_M / pixel_m[0]),
                            lo, hi)
-        cost = coarse.cost_map(grid, lo, hi, tone)
-        grid.image = None  # free the coarse pixels before routing
         cells = list(zip(*grid.to_cells(rows, cols)))
+        cost = coarse.cost_map(grid, lo, hi, tone, cells)
+        grid.image = grid.rough = None  # free the coarse pixels before routing
         cell_path = coarse.route(cost, cells, sampling=grid.cell_m)
         del cost
         info.cell_m = float(np.sqrt(grid.cell_m[0] * grid.cell_m[1]))
@@ -196,7 +201,7 @@ def trace_road(
         lx, ly = geo.transformer(ds.crs, local).transform(gx, gy)
         rough = np.column_stack([lx, ly])
         rough[0], rough[-1] = pxy[0], pxy[-1]
-        rough = smooth_polyline(rough, max(12.0, 3.0 * info.cell_m), step=1.0)
+        rough = smooth_polyline(rough, max(ROUGH_SMOOTH_M, 3.0 * info.cell_m), step=1.0)
         path = RoadPath.from_xy(rough, local)
         scaler = Scaler(ds.dtypes[band_idx[0] - 1])
         scaler.lo, scaler.hi = lo, hi

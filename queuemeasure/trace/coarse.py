@@ -19,11 +19,17 @@ from .tone import RoadTone, tone_distance
 
 __all__ = ["CoarseGrid", "plan_grid", "read_grid", "cost_map", "route"]
 
-#: Coarse cells are never finer than this (metres): the road spans a few cells.
-MIN_CELL_M = 2.0
+#: Coarse cells are never finer than this (metres): the road spans several cells, and a
+#: hairpin of 17 m radius, the grass between two legs 20 m apart or between the road and a
+#: river bed a few metres off are resolved. Cells that fine are used while the window
+#: holds at most FINE_MAX_CELLS of them; larger windows get cells of at least
+#: COARSE_CELL_M (and at most ``max_pixels`` cells).
+MIN_CELL_M = 1.0
+FINE_MAX_CELLS = 1_000_000
+COARSE_CELL_M = 2.0
 #: Lengths (metres) of the oriented line filters that reward long uniform bands: short
 #: lines follow tight bends, long ones bridge what covers a straight road.
-LINE_M = (24.0, 48.0)
+LINE_M = (12.0, 24.0, 48.0)
 #: Orientations of the line filter.
 N_ORIENT = 12
 #: Cost of a cell of pure road tone (relative to about 1 for a cell far from it).
@@ -39,8 +45,26 @@ COARSE_MIN_SPREAD = 0.06
 #: a flank must reach for a line to count as a band.
 FLANK_M = (6.0, 12.0)
 BAND_CONTRAST = 2.0
-#: Cost of a cell without valid data.
-NODATA_COST = 5.0
+#: Texture: a cell rougher than ROUGH_FACTOR times the road's own cells (brightness
+#: spread inside the cell; the road's at least ROUGH_MIN, stretched units) is
+#: ROUGH_GAIN spreads farther from the road per unit of the ratio beyond. Asphalt is
+#: smooth; a river bed of the road's tone, rock and scrub are not.
+ROUGH_FACTOR = 1.5
+ROUGH_GAIN = 3.0
+ROUGH_MIN = 0.01
+#: Cost of a cell without valid data: no cheaper than plain terrain, or the route would
+#: run around the tile's valid area instead of through a queue.
+NODATA_COST = 45.0
+#: Extra cost of plain terrain: a cell with nothing of the road's tone and texture
+#: within :data:`TERRAIN_NEAR_M` (distances above :data:`TERRAIN_TONE`, in spreads).
+#: Far above any stretch of road, so that the route never saves road by cutting across
+#: the terrain between the legs of a hairpin or a switchback.
+TERRAIN_COST = 40.0
+TERRAIN_NEAR_M = 4.0
+TERRAIN_TONE = (3.0, 3.8)
+#: Texture reference: the road's roughness is taken within this distance (metres) of
+#: each of the user's points.
+ROUGH_REF_M = 3.0
 
 
 @dataclass
@@ -49,7 +73,9 @@ class CoarseGrid:
 
     ``row0, col0`` is the window's full-resolution origin, ``fy, fx`` the decimation
     factors, ``cell_m`` (rows, cols) the cells' ground size, ``image`` (bands, H, W)
-    raw values, ``valid`` (H, W).
+    raw values, ``valid`` (H, W), ``rough`` (H, W) the standard deviation of the
+    brightness (band mean, raw units) inside each cell: a texture measure (smooth
+    asphalt against gravel, rock or scrub), None when cells are single pixels.
     """
 
     row0: int
@@ -61,6 +87,7 @@ class CoarseGrid:
     cell_m: tuple[float, float]
     image: np.ndarray | None = None
     valid: np.ndarray | None = None
+    rough: np.ndarray | None = None
 
     def to_cells(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Full-resolution pixel (row, col) (centres at integers) -> integer cells."""
@@ -81,9 +108,10 @@ def plan_grid(
     *,
     margin_m: float,
     max_pixels: int,
-    min_cell_m: float = MIN_CELL_M,
+    min_cell_m: float | None = None,
 ) -> CoarseGrid:
     """Choose the window (points' bounds plus ``margin_m``) and the decimation."""
+    min_cell_m = MIN_CELL_M if min_cell_m is None else min_cell_m
     H, W = shape
     dy, dx = pixel_m[1], pixel_m[0]
     rows, cols = points_rc[:, 0], points_rc[:, 1]
@@ -92,7 +120,10 @@ def plan_grid(
     c0 = max(0, int(np.floor(cols.min() - margin_m / dx)))
     c1 = min(W, int(np.ceil(cols.max() + margin_m / dx)) + 1)
     area = (r1 - r0) * dy * (c1 - c0) * dx
-    cell = max(min_cell_m, float(np.sqrt(area / max_pixels)), dx, dy)
+    cell = max(min_cell_m, float(np.sqrt(area / min(max_pixels, FINE_MAX_CELLS))))
+    if cell > COARSE_CELL_M:
+        cell = max(COARSE_CELL_M, float(np.sqrt(area / max_pixels)))
+    cell = max(cell, dx, dy)
     fy = max(1, int(round(cell / dy)))
     fx = max(1, int(round(cell / dx)))
     h = -(-(r1 - r0) // fy)
@@ -112,6 +143,8 @@ def read_grid(ds: Any, bands: Sequence[int], grid: CoarseGrid, *, workers: int =
     nb = len(bands)
     img = np.zeros((nb, grid.height, grid.width), np.float32)
     valid = np.zeros((grid.height, grid.width), bool)
+    textured = grid.fx > 1 and grid.fy > 1
+    rough = np.zeros((grid.height, grid.width), np.float32) if textured else None
     ovr = ds.overviews(bands[0]) if grid.fx > 1 or grid.fy > 1 else []
     use_gdal = grid.fx == 1 and grid.fy == 1 or any(o <= min(grid.fx, grid.fy) for o in ovr)
     bh = ds.block_shapes[0][0]
@@ -124,17 +157,21 @@ def read_grid(ds: Any, bands: Sequence[int], grid: CoarseGrid, *, workers: int =
 
     def one(task: tuple[int, int], handle: Any) -> None:
         a, b = task
-        data, m = (_read_gdal if use_gdal else _read_mean)(handle, bands, grid, a, b, all_valid)
+        data, m, r = (_read_gdal if use_gdal else _read_mean)(handle, bands, grid, a, b, all_valid)
         oh, ow = m.shape
         img[:, a:a + oh, :ow] = data
         valid[a:a + oh, :ow] = m
+        if rough is not None:
+            rough[a:a + oh, :ow] = r
 
     _run(ds, tasks, one, workers)
     if np.dtype(ds.dtypes[bands[0] - 1]).kind == "f":
         fin = np.isfinite(img).all(axis=0)
         valid &= fin
         img[:, ~fin] = 0.0
-    grid.image, grid.valid = img, valid
+        if rough is not None:
+            rough[~np.isfinite(rough)] = 0.0
+    grid.image, grid.valid, grid.rough = img, valid, rough
     return grid
 
 
@@ -198,23 +235,38 @@ def _window(ds: Any, grid: CoarseGrid, a: int, b: int) -> Any:
 
 
 def _read_gdal(ds: Any, bands: Sequence[int], grid: CoarseGrid, a: int, b: int,
-               all_valid: bool) -> tuple[np.ndarray, np.ndarray]:
+               all_valid: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A decimated window through GDAL (overviews); when decimating, 2 x 2 sub-cells per
+    cell are read so that each cell's texture can be told."""
     from rasterio.enums import Resampling
 
     win = _window(ds, grid, a, b)
     oh = -(-int(win.height) // grid.fy)
     ow = -(-int(win.width) // grid.fx)
-    data = ds.read(list(bands), window=win, out_shape=(len(bands), oh, ow),
+    sub = 2 if grid.fx > 1 and grid.fy > 1 else 1
+    data = ds.read(list(bands), window=win, out_shape=(len(bands), oh * sub, ow * sub),
                    resampling=Resampling.average, out_dtype="float32")
+    rough = None
+    if sub > 1:
+        lum = data.mean(axis=0)
+        data = _cell_mean(data, sub)
+        rough = np.sqrt(np.maximum(_cell_mean(lum * lum, sub) - _cell_mean(lum, sub) ** 2, 0.0))
     if all_valid:
-        return data, np.ones((oh, ow), bool)
+        return data, np.ones((oh, ow), bool), rough
     m = ds.dataset_mask(window=win, out_shape=(oh, ow), resampling=Resampling.average)
-    return data, m > 127
+    return data, m > 127, rough
+
+
+def _cell_mean(x: np.ndarray, k: int) -> np.ndarray:
+    """Mean over k x k blocks of the last two axes (whose sizes are multiples of k)."""
+    *lead, h, w = x.shape
+    return x.reshape(*lead, h // k, k, w // k, k).mean(axis=(-3, -1))
 
 
 def _read_mean(ds: Any, bands: Sequence[int], grid: CoarseGrid, a: int, b: int,
-               all_valid: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Full-resolution strip, averaged over valid pixels cell by cell."""
+               all_valid: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Full-resolution strip, averaged over valid pixels cell by cell; with each cell's
+    brightness spread (texture)."""
     win = _window(ds, grid, a, b)
     h, w = int(win.height), int(win.width)
     oh, ow = -(-h // grid.fy), -(-w // grid.fx)
@@ -230,6 +282,8 @@ def _read_mean(ds: Any, bands: Sequence[int], grid: CoarseGrid, a: int, b: int,
     out = np.zeros((len(bands), oh, ow), np.float32)
     acc = np.uint32 if np.dtype(ds.dtypes[bands[0] - 1]).itemsize <= 2 and \
         np.dtype(ds.dtypes[bands[0] - 1]).kind == "u" else np.float64
+    n = np.maximum(count, 1)
+    var = np.zeros((oh, ow), np.float64)
     for i, bnd in enumerate(bands):
         x = ds.read(bnd, window=win)
         if np.dtype(x.dtype).kind == "f":
@@ -238,8 +292,25 @@ def _read_mean(ds: Any, bands: Sequence[int], grid: CoarseGrid, a: int, b: int,
             x = np.where(m, x, 0)
         x = np.pad(x, ((0, ph), (0, pw)))
         s = x.reshape(oh, grid.fy, ow, grid.fx).sum(axis=(1, 3), dtype=acc)
-        out[i] = s / np.maximum(count, 1)
-    return out, count * 2 > grid.fy * grid.fx
+        out[i] = s / n
+        var += _block_sum_squares(x, oh, ow, grid) / n - out[i].astype(np.float64) ** 2
+    # texture: the brightness spread inside each cell (root of the bands' mean variance)
+    rough = np.sqrt(np.maximum(var / len(bands), 0.0)).astype(np.float32)
+    return out, count * 2 > grid.fy * grid.fx, rough
+
+
+def _block_sum_squares(x: np.ndarray, oh: int, ow: int, grid: CoarseGrid) -> np.ndarray:
+    """Per-cell sums of squared values, in a narrow integer type where the values allow
+    (a uint8 strip squares into uint16: half the memory of float32)."""
+    kind, size = np.dtype(x.dtype).kind, np.dtype(x.dtype).itemsize
+    if kind in "ui" and size == 1:
+        sq = x.astype(np.uint16 if kind == "u" else np.int16)
+        acc: Any = np.uint64 if kind == "u" else np.int64
+    else:
+        sq = x.astype(np.float32)
+        acc = np.float64
+    sq *= sq
+    return sq.reshape(oh, grid.fy, ow, grid.fx).sum(axis=(1, 3), dtype=acc).astype(np.float64)
 
 
 def _line_kernels(length_px: int, n: int) -> list[tuple[float, np.ndarray]]:
@@ -257,6 +328,18 @@ def _line_kernels(length_px: int, n: int) -> list[tuple[float, np.ndarray]]:
     return out
 
 
+def _line_mean(padded: np.ndarray, k: np.ndarray, pad: int) -> np.ndarray:
+    """Correlation of an array (given padded by ``pad``) with a sparse line kernel ``k``:
+    a sum of shifted views, O(line length) per cell rather than O(size squared)."""
+    H, W = padded.shape[0] - 2 * pad, padded.shape[1] - 2 * pad
+    h = k.shape[0] // 2
+    out = np.zeros((H, W), np.float32)
+    for r, c in np.argwhere(k):
+        r0, c0 = pad + r - h, pad + c - h
+        out += k[r, c] * padded[r0:r0 + H, c0:c0 + W]
+    return out
+
+
 def _shifted(a: np.ndarray, dr: int, dc: int) -> np.ndarray:
     """``a`` moved by (dr, dc) cells, edges repeated: out[r, c] = a[r + dr, c + dc]."""
     p = max(abs(dr), abs(dc))
@@ -267,23 +350,50 @@ def _shifted(a: np.ndarray, dr: int, dc: int) -> np.ndarray:
     return ap[p + dr:p + dr + H, p + dc:p + dc + W]
 
 
-def cost_map(grid: CoarseGrid, lo: np.ndarray, hi: np.ndarray, tone: RoadTone) -> np.ndarray:
-    """Cost per unit ground distance of each coarse cell (float64, > 0).
-
-    For each of :data:`N_ORIENT` straight lines of :data:`LINE_M` through a cell: the
-    mean distance to the road's tone along the line (in units of its spread), plus its
-    variation along the line, plus a penalty when the parallel lines
-    :data:`FLANK_M` to either side have the road's tone too (a wide uniform area, not a
-    band). The best line counts, with the cell's own tone: a long band of road tone costs
-    little even where a vehicle, a tree or a shadow interrupts it for a few metres; a
-    patch or a wide area of road tone does not.
-    """
+def _tone_and_texture(grid: CoarseGrid, lo: np.ndarray, hi: np.ndarray, tone: RoadTone,
+                      cells: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Distance of each cell to the road, in spreads: of its tone and, where the grid
+    has it, of its texture (rougher than the road's own cells at ``cells``, the user's
+    points)."""
     assert grid.image is not None and grid.valid is not None
     scaled = (grid.image - lo[:, None, None]) / (hi - lo)[:, None, None]
     # averaging mixes the road with its verges at coarse cells: widen the tolerance
     wide = RoadTone(tone.centres, np.maximum(tone.spread, COARSE_MIN_SPREAD))
     d = tone_distance(scaled, wide, axis=0)
-    d = np.minimum(d, TONE_CAP)
+    if grid.rough is None or not cells:
+        return d
+    rough = grid.rough / float(np.mean(hi - lo))
+    ref = []
+    for r, c in cells:
+        n = max(2, int(round(ROUGH_REF_M / min(grid.cell_m))))
+        win = (slice(max(0, r - n), r + n + 1), slice(max(0, c - n), c + n + 1))
+        dd, rr = d[win].ravel(), rough[win].ravel()
+        # the smoother half of the cells of road tone: vehicles on the point are rough
+        near = rr[dd <= np.percentile(dd, 25)]
+        ref.append(float(np.percentile(near, 25)))
+    r0 = float(np.median(ref))
+    dt = ROUGH_GAIN * np.maximum(rough / max(r0, ROUGH_MIN) - ROUGH_FACTOR, 0.0)
+    return np.sqrt(d * d + dt * dt).astype(np.float32)
+
+
+def cost_map(grid: CoarseGrid, lo: np.ndarray, hi: np.ndarray, tone: RoadTone,
+             cells: Sequence[tuple[int, int]] = ()) -> np.ndarray:
+    """Cost per unit ground distance of each coarse cell (float64, > 0).
+
+    Each cell's distance to the road is that of its tone and, where the grid has it, of
+    its texture (rougher than the road's own cells at ``cells``, the user's points).
+    For each of :data:`N_ORIENT` straight lines of :data:`LINE_M` through a cell: the
+    mean distance to the road along the line (in units of its spread), plus its
+    variation along the line, plus a penalty unless parallel lines :data:`FLANK_M` to
+    both sides differ from the road (a wide uniform area or its edge is not a
+    band). The best line counts, with the cell's own tone: a long band of road tone costs
+    little even where a vehicle, a tree or a shadow interrupts it for a few metres; a
+    patch or a wide area of road tone does not. Plain terrain (nothing of the road's
+    tone and texture within :data:`TERRAIN_NEAR_M`) and cells without data cost far more
+    than any road, so that the route follows a hairpin rather than cutting across it.
+    """
+    assert grid.image is not None and grid.valid is not None
+    d = np.minimum(_tone_and_texture(grid, lo, hi, tone, cells), TONE_CAP)
     d[~grid.valid] = TONE_CAP
     cy, cx = grid.cell_m
     cell = float(np.sqrt(cy * cx))
@@ -291,29 +401,46 @@ def cost_map(grid: CoarseGrid, lo: np.ndarray, hi: np.ndarray, tone: RoadTone) -
     for line_m in LINE_M:
         kernels += _line_kernels(max(3, int(round(line_m / cell)) | 1), N_ORIENT)
     best = None
-    d2 = d * d
+    pad = max(k.shape[0] // 2 for _, k in kernels)
+    dp = np.pad(d, pad, mode="edge")
+    d2p = dp * dp
     for th, k in kernels:
-        m = ndi.correlate(d, k, mode="nearest")
+        m = _line_mean(dp, k, pad)
         # a road keeps one tone along its line: penalise lines whose tone varies
-        sd = np.sqrt(np.maximum(ndi.correlate(d2, k, mode="nearest") - m * m, 0.0))
+        sd = np.sqrt(np.maximum(_line_mean(d2p, k, pad) - m * m, 0.0))
         # a road is a band: some parallel line beside it is not of road tone
-        flank = None
+        left = right = None
         for off in FLANK_M:
             nr, nc = np.cos(th) * off / cy, -np.sin(th) * off / cx
             dr, dc = int(round(nr)), int(round(nc))
             if dr == 0 and dc == 0:
                 dr, dc = (int(np.sign(nr)), 0) if abs(nr) >= abs(nc) else (0, int(np.sign(nc)))
-            side = np.maximum(_shifted(m, dr, dc), _shifted(m, -dr, -dc))
-            flank = side if flank is None else np.maximum(flank, side)
-        assert flank is not None
+            a, b = _shifted(m, dr, dc), _shifted(m, -dr, -dc)
+            left = a if left is None else np.maximum(left, a)
+            right = b if right is None else np.maximum(right, b)
+        assert left is not None and right is not None
+        # both sides: the edge of a wide area of road tone (a river bed) is no band
+        flank = np.minimum(left, right)
         m = m + UNIFORMITY_WEIGHT * sd + np.maximum(BAND_CONTRAST - flank, 0.0)
         best = m if best is None else np.minimum(best, m)
     assert best is not None
     # both the cell's own tone and the line it belongs to count
     x = 0.35 * d + 0.65 * best
     cost = ROAD_FLOOR + (np.minimum(x, TONE_CAP) / 2.0) ** 2
+    # plain terrain: nothing of the road's tone and texture within TERRAIN_NEAR_M
+    near = ndi.minimum_filter(d, footprint=_disk(TERRAIN_NEAR_M, (cy, cx)), mode="nearest")
+    lo_t, hi_t = TERRAIN_TONE
+    cost += TERRAIN_COST * np.clip((near - lo_t) / (hi_t - lo_t), 0.0, 1.0)
     cost[~grid.valid] = NODATA_COST
     return cost.astype(np.float64)
+
+
+def _disk(radius_m: float, cell_m: tuple[float, float]) -> np.ndarray:
+    """A boolean disk footprint of ``radius_m`` on cells of ``cell_m`` (rows, cols)."""
+    ry = max(1, int(round(radius_m / cell_m[0])))
+    rx = max(1, int(round(radius_m / cell_m[1])))
+    yy, xx = np.mgrid[-ry:ry + 1, -rx:rx + 1]
+    return (yy / ry) ** 2 + (xx / rx) ** 2 <= 1.0
 
 
 def route(cost: np.ndarray, cells: Sequence[tuple[int, int]], sampling: tuple[float, float]) -> np.ndarray:
