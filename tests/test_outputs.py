@@ -29,7 +29,8 @@ EMPTY_ROAD = SAMPLES / "empty_road_SYNTHETIC.road.geojson"
 
 #: The documented split of pairs into two fields (README, queuemeasure.vector).
 PAIRS = {"length_km_range": ("length_km_low", "length_km_high"),
-         "head_lonlat": ("head_lon", "head_lat"), "tail_lonlat": ("tail_lon", "tail_lat")}
+         "head_lonlat": ("head_lon", "head_lat"), "tail_lonlat": ("tail_lon", "tail_lat"),
+         "vehicle_count_estimate": ("vehicle_count_estimate_low", "vehicle_count_estimate_high")}
 
 
 def run(*args):
