@@ -86,6 +86,7 @@ def measure(
     max_head_distance: float = MAX_HEAD_DISTANCE_M,
     progress: Progress | None = None,
     workers: int | None = None,
+    detector: str = "auto",
 ) -> QueueResult:
     """Measure the vehicle queue standing on ``road`` in ``tile``.
 
@@ -119,6 +120,9 @@ def measure(
         (1: none). Default: ``$QUEUEMEASURE_WORKERS``, else 2 where forking is safe (a
         program with no other thread, on Linux); see :mod:`queuemeasure.parallel`. The
         result does not depend on it.
+    detector : {"auto", "rules", "learned"}
+        The vehicle detector (:mod:`queuemeasure.detect`); ``"auto"`` is the default one,
+        :data:`queuemeasure.detect.DEFAULT_DETECTOR`.
 
     Returns
     -------
@@ -141,6 +145,9 @@ def measure(
     """
     t0 = time.perf_counter()
     check_options(max_gap, half_width, sensitivity)
+    from .detect import resolve_detector
+
+    detector = resolve_detector(detector)
     resolve_workers(workers, pieces=0)  # checks workers and $QUEUEMEASURE_WORKERS
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -170,7 +177,7 @@ def measure(
                 _measure_side(
                     sampler, ds.crs, p, scaler, step=step, gsd=gsd, max_gap=max_gap,
                     half_width=half_width, sensitivity=sensitivity, tick=tick,
-                    workers=workers,
+                    workers=workers, detector=detector,
                 )
                 for p in sides.sides
             ]
@@ -194,6 +201,7 @@ def measure(
         road_km=sum(p.length_m for p in sides.sides) / 1000.0, tile=tile_name,
         synthetic=synthetic, notes=notes,
     )
+    result.detector = detector
     result.profile.update(
         other_road_lonlat=[p.lonlat for p in sides.sides if p is not best.path],
         bands=band_idx,
@@ -240,11 +248,14 @@ def _measure_side(
     sensitivity: float,
     tick: Callable[[float], None],
     workers: int | None = None,
+    detector: str = "rules",
     piece_m: float = PIECE_M,
     overlap_m: float = OVERLAP_M,
 ) -> _SideMeasurement:
     # imported here, before any worker forks: they inherit it instead of importing it
-    from . import detect  # noqa: F401
+    from .detect import get_detector
+
+    get_detector(detector)
 
     strip_half = half_width + CONTEXT_M
     # which pieces can touch the tile at all (reads no pixels)
@@ -262,7 +273,7 @@ def _measure_side(
     # database (an SQLite connection is not to be used across a fork; this transformer is
     # an explicit pipeline, see geo.transformer)
     context = _PieceContext(path, step, half_width, sensitivity,
-                            geo.transformer(path.local_crs, geo.WGS84))
+                            geo.transformer(path.local_crs, geo.WGS84), detector)
 
     def take(found: tuple[list[Vehicle], np.ndarray, slice]) -> None:
         piece_vehicles, piece_occluded, glob = found
@@ -329,6 +340,7 @@ class _PieceContext:
     half_width: float
     sensitivity: float
     to_lonlat: Any
+    detector: str = "rules"
 
 
 def _detect_piece(
@@ -336,8 +348,9 @@ def _detect_piece(
     core_start: int, core_stop: int, glob: slice,
 ) -> tuple[list[Vehicle], np.ndarray, slice]:
     """Detect one piece: the vehicles it owns and its core rows' occlusion."""
-    from .detect import detect_vehicles
+    from .detect import get_detector
 
+    detect_vehicles = get_detector(ctx.detector)
     strip = Strip(image=image, valid=valid, step_m=ctx.step, half_width_m=strip_half,
                   chord0=chord0, path=ctx.path)
     det = detect_vehicles(

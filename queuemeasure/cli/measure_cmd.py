@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt
+from .options import BandList, CRSParam, LonLat, detector_opt, overwrite_opt, precision_opt
 
 
 @click.command("measure")
@@ -32,6 +32,7 @@ from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt
               help="Bands to analyse, e.g. 3,2,1 or 1 (default: RGB by colour interpretation).")
 @click.option("--sensitivity", type=float, default=1.0, show_default=True,
               help="Detector sensitivity (higher finds fainter vehicles).")
+@detector_opt
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write a GeoJSON FeatureCollection (WGS84): queue, vehicles, head, tail.")
@@ -49,7 +50,7 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             head: Any, direction: str,
             max_gap: float, half_width: float, bands: Any, sensitivity: float, as_json: bool,
             out: str | None, quicklook: str | None, overwrite: bool, precision: int | None,
-            progress: bool | None, workers: int | None) -> None:
+            progress: bool | None, workers: int | None, detector: str = "auto") -> None:
     """Measure the vehicle queue on ROAD in TILE (a GeoTIFF path or a URL GDAL reads)."""
     _without_boto3_for_local(tile)
     from ..export import check_output_path
@@ -76,6 +77,7 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             tile, road, head=head, max_gap=max_gap, direction=direction, road_crs=road_crs,
             bands=bands, half_width=half_width, sensitivity=sensitivity,
             progress=bar.update_to if bar is not None else None, workers=workers,
+            detector=detector,
         )
     finally:
         if bar is not None:

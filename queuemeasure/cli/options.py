@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-__all__ = ["LonLat", "BandList", "CRSParam", "overwrite_opt", "precision_opt"]
+__all__ = ["LonLat", "BandList", "CRSParam", "overwrite_opt", "precision_opt", "detector_opt"]
 
 
 class LonLatType(click.ParamType):
@@ -69,4 +69,10 @@ overwrite_opt = click.option("--overwrite", is_flag=True, help="Replace output f
 precision_opt = click.option(
     "--precision", type=click.IntRange(0, 15), default=None,
     help="Round output coordinates to this many decimals (default: full precision).",
+)
+
+detector_opt = click.option(
+    "--detector", type=click.Choice(["auto", "rules", "learned"]), default="auto", show_default=True,
+    help="Vehicle detector: rules (hand-written), learned (small network, see MODEL.md), "
+         "auto (the default one, rules at present).",
 )

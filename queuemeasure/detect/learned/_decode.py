@@ -1,0 +1,55 @@
+"""From the network's output maps to vehicle boxes (centre, length, width, probability).
+
+The network outputs, per cell of ``STRIDE`` x ``STRIDE`` working pixels, five channels:
+the probability that a vehicle's centre lies in the cell, the log of its length (along
+the rows) and width (across), in metres, and the centre's position inside the cell
+(0..1 down and across). A vehicle is a local maximum of the probability (3 x 3 cells).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from ._grid import STRIDE
+
+
+@dataclass(frozen=True)
+class Boxes:
+    """Decoded vehicles on the working grid (edge-based working-pixel coordinates)."""
+
+    row: np.ndarray     # centre
+    col: np.ndarray
+    length_m: np.ndarray  # along the rows
+    width_m: np.ndarray   # across
+    prob: np.ndarray
+
+
+def decode(out: np.ndarray, min_prob: float) -> Boxes:
+    """Local maxima of the centre probability at or above ``min_prob``.
+
+    Parameters
+    ----------
+    out : (5, H, W) float32
+        The network's output for one strip.
+    min_prob : float
+    """
+    heat = out[0]
+    peak = (heat >= min_prob) & (heat == ndi.maximum_filter(heat, size=3, mode="constant"))
+    i, j = np.nonzero(peak)
+    # plateaus (equal neighbours): keep one cell of each
+    if len(i) > 1:
+        lab, n = ndi.label(peak, structure=np.ones((3, 3), bool))
+        first = np.unique(lab[i, j], return_index=True)[1]
+        i, j = i[first], j[first]
+    dy = np.clip(out[3, i, j], 0.0, 1.0)
+    dx = np.clip(out[4, i, j], 0.0, 1.0)
+    return Boxes(
+        row=(i + dy) * STRIDE,
+        col=(j + dx) * STRIDE,
+        length_m=np.exp(np.clip(out[1, i, j], -1.0, 3.2)),
+        width_m=np.exp(np.clip(out[2, i, j], -1.0, 1.6)),
+        prob=heat[i, j].astype(float),
+    )
