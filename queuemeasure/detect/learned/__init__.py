@@ -32,7 +32,7 @@ import numpy as np
 
 from .._types import StripDetections, StripVehicle
 from ._decode import Boxes, decode
-from ._grid import PAD_TO, STRIDE, WORK_STEP_M, normalise, pad_to, to_working
+from ._grid import STRIDE, WORK_STEP_M, normalise, pad_to, to_working
 
 __all__ = ["detect_vehicles", "model_info", "MODEL_FILE", "WORK_STEP_M"]
 
@@ -82,16 +82,18 @@ def _run(x: np.ndarray) -> np.ndarray:
     """The network's (5, R/STRIDE, C/STRIDE) output for a (4, R, C) input, in windows."""
     sess = _session()
     name = sess.get_inputs()[0].name
-    R = x.shape[1]
+    R, C = x.shape[1:]
+    hs, ws = -(-R // STRIDE), -(-C // STRIDE)
     if R <= _WINDOW_ROWS + 2 * _CONTEXT_ROWS:
-        return sess.run(None, {name: pad_to(x)[None]})[0][0]
+        return sess.run(None, {name: pad_to(x)[None]})[0][0][:, :hs, :ws]
     parts = []
     for a in range(0, R, _WINDOW_ROWS):
         b = min(R, a + _WINDOW_ROWS)
         lo, hi = max(0, a - _CONTEXT_ROWS), min(R, b + _CONTEXT_ROWS)
         y = sess.run(None, {name: pad_to(x[:, lo:hi])[None]})[0][0]
-        parts.append(y[:, (a - lo) // STRIDE:(b - lo) // STRIDE])
-    return np.concatenate(parts, axis=1)
+        k = (a - lo) // STRIDE   # a and lo are even: window rows map to whole cells
+        parts.append(y[:, k:k - (-(b - a) // STRIDE)])
+    return np.concatenate(parts, axis=1)[:, :, :ws]
 
 
 def _to_vehicles(boxes: Boxes, scale: tuple[float, float], step: float, rows: int, cols: int,
@@ -197,9 +199,8 @@ def detect_vehicles(
                                np.full((rows, img.shape[2]), np.nan, np.float32),
                                np.full((rows, 2), np.nan, np.float32), threshold)
     wimg, wok, scale = to_working(img, ok, step)
-    R, C = wok.shape
-    out = _run(normalise(wimg, wok))[:, : -(-R // STRIDE), : -(-C // STRIDE)]
-    out[0][~wok[::STRIDE, ::STRIDE][: out.shape[1], : out.shape[2]]] = 0.0
+    out = _run(normalise(wimg, wok))
+    out[0][~wok[::STRIDE, ::STRIDE]] = 0.0   # no vehicle centred on nodata
     boxes = decode(out, min_prob=min_score * threshold)
     vehicles = _to_vehicles(boxes, scale, step, rows, cols, threshold, min_score, half_width_m)
     occluded, surface, carriageway, heat = _cover(img, ok, step, half_width_m, out[0])

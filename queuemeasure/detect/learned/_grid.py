@@ -19,16 +19,11 @@ PAD_TO = 8
 IN_CHANNELS = 4
 
 
-def working_shape(rows: int, cols: int, step_m: float) -> tuple[int, int]:
-    """Rows and columns of the working grid covering the same ground as ``(rows, cols)``."""
-    f = float(step_m) / WORK_STEP_M
-    return max(1, int(round(rows * f))), max(1, int(round(cols * f)))
+def resample(img: np.ndarray, ok: np.ndarray, step_m: float, out_step_m: float
+             ) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """Resample an image (rows, cols, bands) of ``step_m`` pixels to ``out_step_m`` pixels.
 
-
-def to_working(img: np.ndarray, ok: np.ndarray, step_m: float) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
-    """Resample a strip (rows, cols, bands) to the working pixel size.
-
-    Finer strips are box-filtered first (an area average), coarser ones interpolated
+    Finer images are box-filtered first (an area average), coarser ones interpolated
     bilinearly; invalid pixels do not bleed into valid ones (normalised convolution).
 
     Returns
@@ -36,14 +31,15 @@ def to_working(img: np.ndarray, ok: np.ndarray, step_m: float) -> tuple[np.ndarr
     image : (R, C, bands) float32
     valid : (R, C) bool
     scale : (float, float)
-        Metres per working row and column (``WORK_STEP_M`` up to rounding).
+        Metres per output row and column (``out_step_m`` up to rounding).
     """
     rows, cols = ok.shape
-    R, C = working_shape(rows, cols, step_m)
+    f = float(step_m) / float(out_step_m)
+    R, C = max(1, int(round(rows * f))), max(1, int(round(cols * f)))
     w = ok.astype(np.float32)
     x = img.astype(np.float32) * w[..., None]
     if (R, C) != (rows, cols):
-        box = float(WORK_STEP_M / step_m)
+        box = 1.0 / f
         if box > 1.3:
             k = int(round(box))
             x = ndi.uniform_filter(x, size=(k, k, 1), mode="nearest")
@@ -52,11 +48,15 @@ def to_working(img: np.ndarray, ok: np.ndarray, step_m: float) -> tuple[np.ndarr
         x = np.stack([ndi.zoom(x[..., b], zoom, order=1, grid_mode=True, mode="grid-constant")
                       for b in range(x.shape[2])], axis=-1)
         w = ndi.zoom(w, zoom, order=1, grid_mode=True, mode="grid-constant")
-        if x.shape[:2] != (R, C):  # zoom rounds its output shape itself
-            x, w = x[:R, :C], w[:R, :C]
+        x, w = x[:R, :C], w[:R, :C]
     valid = w > 0.5
     out = np.where(valid[..., None], x / np.maximum(w, 1e-6)[..., None], 0.0).astype(np.float32)
     return out, valid, (rows * step_m / R, cols * step_m / C)
+
+
+def to_working(img: np.ndarray, ok: np.ndarray, step_m: float) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """Resample a strip (rows, cols, bands) to the working pixel size (see :func:`resample`)."""
+    return resample(img, ok, step_m, WORK_STEP_M)
 
 
 def normalise(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
