@@ -185,3 +185,15 @@ def test_long_strips_run_in_windows_like_one_piece(monkeypatch):
     parts = learned._run(x)
     assert parts.shape == whole.shape == (5, 351, 20)
     assert np.abs(parts - whole).max() < 1e-3
+
+
+def test_manifest_detector_column(tmp_path):
+    from queuemeasure.batch import ManifestError, read_manifest
+
+    m = tmp_path / "m.csv"
+    m.write_text("site,date,tile,road,detector\nx,2022-01-01,t.tif,r.json,Learned\ny,2022-01-02,t.tif,r.json,\n")
+    rows = read_manifest(m)
+    assert rows[0].options == {"detector": "learned"} and rows[1].options == {}
+    m.write_text("site,date,tile,road,detector\nx,2022-01-01,t.tif,r.json,neural\n")
+    with pytest.raises(ManifestError, match="column 'detector'"):
+        read_manifest(m)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["StripVehicle", "StripDetections"]
+__all__ = ["StripVehicle", "StripDetections", "strip_input"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +78,33 @@ class StripDetections:
     surface: np.ndarray
     carriageway: np.ndarray
     threshold: float
+
+
+def strip_input(image: np.ndarray, valid: np.ndarray | None, step_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """A detector's input checked: the strip as (rows, cols, bands) float32 and the mask of
+    its usable pixels (finite in every band and ``valid``).
+
+    Raises
+    ------
+    ValueError
+        For a strip that is not (rows, cols[, bands]), a step that is not positive, or a
+        ``valid`` mask of another shape.
+    """
+    img = np.asarray(image)
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.ndim != 3 or img.shape[2] < 1:
+        raise ValueError(f"image must be (rows, cols[, bands]), got shape {np.shape(image)}")
+    if not step_m or step_m <= 0:
+        raise ValueError("step_m must be positive")
+    img = img.astype(np.float32, copy=False)
+    rows, cols = img.shape[:2]
+    ok = np.isfinite(img[..., 0])  # band by band: np.all over a short last axis is slow
+    for b in range(1, img.shape[2]):
+        ok &= np.isfinite(img[..., b])
+    if valid is not None:
+        valid = np.asarray(valid, dtype=bool)
+        if valid.shape != (rows, cols):
+            raise ValueError(f"valid must have shape {(rows, cols)}, got {valid.shape}")
+        ok &= valid
+    return img, ok

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .._types import StripDetections, StripVehicle
+from .._types import StripDetections, StripVehicle, strip_input
 from ._decode import Boxes, decode
 from ._grid import STRIDE, WORK_STEP_M, normalise, pad_to, to_working
 
@@ -176,21 +176,8 @@ def detect_vehicles(
     StripDetections
         ``anomaly`` is the centre probability, ``threshold`` the probability that scores 1.
     """
-    img = np.asarray(image)
-    if img.ndim == 2:
-        img = img[..., None]
-    if img.ndim != 3 or img.shape[2] < 1:
-        raise ValueError(f"image must be (rows, cols[, bands]), got shape {np.shape(image)}")
-    if not step_m or step_m <= 0:
-        raise ValueError("step_m must be positive")
-    img = img.astype(np.float32, copy=False)
-    rows, cols = img.shape[:2]
-    ok = np.all(np.isfinite(img), axis=2)
-    if valid is not None:
-        valid = np.asarray(valid, dtype=bool)
-        if valid.shape != (rows, cols):
-            raise ValueError(f"valid must have shape {(rows, cols)}, got {valid.shape}")
-        ok &= valid
+    img, ok = strip_input(image, valid, step_m)
+    rows, cols = ok.shape
     img = np.where(ok[..., None], img, 0.0).astype(np.float32)
     step = float(step_m)
     threshold = float(np.clip(_threshold() / max(sensitivity, 1e-6), 0.02, 0.98))

@@ -75,7 +75,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ._blobs import _CROSS, CAR_LEN, MAX_VEH_WIDTH_M, MIN_TRIMMED_WIDTH_M, BlobContext, analyse_blob, pct, split_across
-from .._types import StripDetections, StripVehicle
+from .._types import StripDetections, StripVehicle, strip_input
 from ._stats import (Blocks, _running, binary_closing, binary_dilation, binary_opening, fill_nan, hist_mode,
                      hist_quantile, odd, open_running, opening, ratio)
 
@@ -1011,23 +1011,8 @@ def detect_vehicles(
     >>> [(v.kind, round(v.row0), round(v.row1)) for v in det.vehicles]
     [('car', 100, 118)]
     """
-    img = np.asarray(image)
-    if img.ndim == 2:
-        img = img[..., None]
-    if img.ndim != 3 or img.shape[2] < 1:
-        raise ValueError(f"image must be (rows, cols[, bands]), got shape {np.shape(image)}")
-    if not step_m or step_m <= 0:
-        raise ValueError("step_m must be positive")
-    img = img.astype(np.float32, copy=False)
+    img, ok = strip_input(image, valid, step_m)
     rows, cols, nbands = img.shape
-    ok = np.isfinite(img[..., 0])  # band by band: np.all over a short last axis is slow
-    for b in range(1, img.shape[2]):
-        ok &= np.isfinite(img[..., b])
-    if valid is not None:
-        valid = np.asarray(valid, dtype=bool)
-        if valid.shape != (rows, cols):
-            raise ValueError(f"valid must have shape {(rows, cols)}, got {valid.shape}")
-        ok &= valid
     img = img.copy()  # zero where invalid (np.where over the short band axis is slower)
     img.reshape(-1, nbands)[~ok.ravel()] = 0.0  # (pixels as rows: a faster mask assignment)
     step = float(step_m)
