@@ -874,7 +874,7 @@ def compare_text(summaries: dict[str, dict]) -> str:
         lines.append(("held-out KIT |length err| max, queue inside", *[
             f((summaries[d]["heldout"].get("length_error_queue_inside") or {}).get("max"), True) for d in dets]))
     for label, key in (("synthetic F1 all <= 0.5 m", "f1_fine_synthetic"), ("F1 queue 0.8-1.0 m", "f1_coarse")):
-        if all(key in summaries[d] for d in dets):
+        if all(key in summaries[d] and summaries[d][key]["all"]["cases"] for d in dets):
             lines.append((label, *[f(summaries[d][key]["all" if "all" in label else "queue"]["f1"]) for d in dets]))
     if all(summaries[d].get("length_error") for d in dets):
         lines.append(("median |length error| (all cases)", *[f(summaries[d]["length_error"]["median"], True)

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     import accuracy as A
     from queuemeasure import geo
     from queuemeasure.corridor import BlockSampler, Scaler, iter_strips
-    from queuemeasure.detect import detect_vehicles
+    from queuemeasure.detect.rules import detect_vehicles
     from queuemeasure.pipeline import CONTEXT_M, DEFAULT_HALF_WIDTH_M
     from queuemeasure.raster import choose_bands, ground_pixel_size, open_tile
     from queuemeasure.road import prepare_road

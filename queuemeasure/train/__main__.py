@@ -32,8 +32,10 @@ from .._version import __version__
 @click.option("--smoke", is_flag=True, help="A seconds-long run on a few sheets (checks the machinery).")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the validation scores as JSON here.")
+@click.option("--evaluate", "evaluate_only", is_flag=True,
+              help="Do not train: score the existing --out model (onnxruntime) on the validation sets.")
 def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, threads: int, smoke: bool,
-         report: Path | None) -> None:
+         report: Path | None, evaluate_only: bool) -> None:
     """Train the learned vehicle detector; print per-epoch loss and validation F1."""
     from . import sheets as S
     from .loop import export, f1, train
@@ -41,6 +43,10 @@ def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, t
     def log(msg: str) -> None:
         click.echo(msg)
         sys.stdout.flush()
+
+    if evaluate_only:
+        _evaluate(out, S, log, report)
+        return
 
     if smoke:
         data = _smoke_data(S)
@@ -71,6 +77,32 @@ def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, t
     log(f"wrote {out} (threshold {thr:.2f})")
     for k, v in final.items():
         log(f"  {k}: F1 {v['f1']:.3f} (tp, detections, truth = {v['tp_det_true']})")
+    if report is not None:
+        report.write_text(json.dumps(final, indent=1))
+
+
+def _evaluate(path: Path, S, log, report: Path | None) -> None:  # noqa: N803 - the sheets module
+    """Validation F1 of a shipped model, at its own threshold and at the others tried."""
+    import onnx
+
+    from .loop import THRESHOLDS, evaluate, f1, onnx_predictor
+    from .targets import prepare
+
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    thr = float(meta.get("threshold", 0.35))
+    data = S.datasets(log=log)
+    data.pop("train")
+    scores = evaluate(onnx_predictor(path), {k: [(s, prepare(s)) for s in v] for k, v in data.items()})
+    log(f"{path}: threshold {thr:.2f}")
+    final = {}
+    for k in sorted(scores):
+        t = min(THRESHOLDS, key=lambda u: abs(u - thr))
+        tp, nd, nt = scores[k][t]
+        final[k] = {"f1": round(f1(tp, nd, nt), 4), "precision": round(tp / max(nd, 1), 4),
+                    "recall": round(tp / max(nt, 1), 4), "tp_det_true": [tp, nd, nt]}
+        log(f"  {k}: F1 {final[k]['f1']:.3f} (P {final[k]['precision']:.3f}, R {final[k]['recall']:.3f}; "
+            f"{tp} of {nt} found, {nd} detections); best F1 over thresholds "
+            f"{max(f1(*v) for v in scores[k].values()):.3f}")
     if report is not None:
         report.write_text(json.dumps(final, indent=1))
 

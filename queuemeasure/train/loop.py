@@ -69,19 +69,38 @@ def f1(tp: int, n_det: int, n_true: int) -> float:
     return 2 * tp / max(1, n_det + n_true)
 
 
-def evaluate(net: torch.nn.Module, val: dict[str, list[tuple[Sheet, Prepared]]]) -> dict[str, dict[float, tuple]]:
-    """Counts per validation set and pixel size, at every threshold of :data:`THRESHOLDS`."""
-    net.eval()
+def onnx_predictor(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """``predict`` through onnxruntime for an exported model (what the package ships)."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def run(x: np.ndarray) -> np.ndarray:
+        R, C = x.shape[1:]
+        y = sess.run(None, {"strip": pad_to(x.astype(np.float32), PAD_TO)[None]})[0][0]
+        return y[:, : -(-R // STRIDE), : -(-C // STRIDE)]
+
+    return run
+
+
+def evaluate(net: torch.nn.Module | Callable[[np.ndarray], np.ndarray],
+             val: dict[str, list[tuple[Sheet, Prepared]]]) -> dict[str, dict[float, tuple]]:
+    """Counts per validation set and pixel size, at every threshold of :data:`THRESHOLDS`,
+    for a network or a predictor (input -> output maps)."""
+    is_net = isinstance(net, torch.nn.Module)
+    if is_net:
+        net.eval()
     res: dict[str, dict[float, list[int]]] = {}
     for name, items in val.items():
         for s, p in items:
             key = f"{name}@{s.gsd_m:.2f}" if name != "val-synth" else name
-            out = predict(net, p.x)
+            out = predict(net, p.x) if is_net else net(p.x)
             acc = res.setdefault(key, {t: [0, 0, 0] for t in THRESHOLDS})
             for t in THRESHOLDS:
                 a = match_counts(out, s, t)
                 acc[t] = [u + v for u, v in zip(acc[t], a)]
-    net.train()
+    if is_net:
+        net.train()
     return {k: {t: tuple(v) for t, v in d.items()} for k, d in res.items()}
 
 

@@ -3,7 +3,8 @@
 The network outputs, per cell of ``STRIDE`` x ``STRIDE`` working pixels, five channels:
 the probability that a vehicle's centre lies in the cell, the log of its length (along
 the rows) and width (across), in metres, and the centre's position inside the cell
-(0..1 down and across). A vehicle is a local maximum of the probability (3 x 3 cells).
+(0..1 down and across). A vehicle is a local maximum of the probability (3 x 3 cells) not centred inside the
+footprint of a stronger one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._grid import STRIDE
+from ._grid import STRIDE, WORK_STEP_M
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,9 @@ class Boxes:
     prob: np.ndarray
 
 
-def decode(out: np.ndarray, min_prob: float) -> Boxes:
-    """Local maxima of the centre probability at or above ``min_prob``.
+def decode(out: np.ndarray, min_prob: float, work_step_m: float = WORK_STEP_M) -> Boxes:
+    """Local maxima of the centre probability at or above ``min_prob``, without those
+    centred inside a stronger one's footprint.
 
     Parameters
     ----------
@@ -46,10 +48,29 @@ def decode(out: np.ndarray, min_prob: float) -> Boxes:
         i, j = i[first], j[first]
     dy = np.clip(out[3, i, j], 0.0, 1.0)
     dx = np.clip(out[4, i, j], 0.0, 1.0)
-    return Boxes(
+    b = Boxes(
         row=(i + dy) * STRIDE,
         col=(j + dx) * STRIDE,
         length_m=np.exp(np.clip(out[1, i, j], -1.0, 3.2)),
         width_m=np.exp(np.clip(out[2, i, j], -1.0, 1.6)),
         prob=heat[i, j].astype(float),
     )
+    return _drop_duplicates(b, work_step_m)
+
+
+def _drop_duplicates(b: Boxes, work_step_m: float) -> Boxes:
+    """Drop every peak centred inside the footprint of a stronger one (a second peak on a
+    long truck, a weak echo beside a car). Neighbours bumper to bumper or abreast are
+    centred outside each other's footprint, so they stay."""
+    order = np.argsort(-b.prob, kind="stable")
+    hl = 0.5 * b.length_m / work_step_m
+    hw = 0.5 * b.width_m / work_step_m
+    keep: list[int] = []
+    for k in order:
+        if keep:
+            q = np.asarray(keep)
+            if np.any((np.abs(b.row[q] - b.row[k]) < hl[q]) & (np.abs(b.col[q] - b.col[k]) < hw[q])):
+                continue
+        keep.append(int(k))
+    s = np.sort(np.asarray(keep, dtype=int))
+    return Boxes(b.row[s], b.col[s], b.length_m[s], b.width_m[s], b.prob[s])
