@@ -31,7 +31,7 @@ __all__ = ["StripVehicle", "StripDetections", "detect_vehicles", "get_detector",
 #: The detectors by name.
 DETECTORS = ("rules", "learned")
 #: What ``"auto"`` means: the detector that measures better on held-out real frames.
-DEFAULT_DETECTOR = "rules"
+DEFAULT_DETECTOR = "learned"
 
 
 def resolve_detector(name: str | None) -> str:

@@ -101,8 +101,8 @@ def _evaluate(path: Path, S, log, report: Path | None) -> None:  # noqa: N803 - 
         final[k] = {"f1": round(f1(tp, nd, nt), 4), "precision": round(tp / max(nd, 1), 4),
                     "recall": round(tp / max(nt, 1), 4), "tp_det_true": [tp, nd, nt]}
         log(f"  {k}: F1 {final[k]['f1']:.3f} (P {final[k]['precision']:.3f}, R {final[k]['recall']:.3f}; "
-            f"{tp} of {nt} found, {nd} detections); best F1 over thresholds "
-            f"{max(f1(*v) for v in scores[k].values()):.3f}")
+            f"{tp} of {nt} found, {nd} detections); by threshold: "
+            + " ".join(f"{u:.2f}:{f1(*scores[k][u]):.3f}" for u in THRESHOLDS))
     if report is not None:
         report.write_text(json.dumps(final, indent=1))
 

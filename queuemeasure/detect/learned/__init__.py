@@ -12,10 +12,14 @@ onnxruntime; nothing is downloaded. :func:`detect_vehicles` works in four steps:
    probability that a vehicle's centre lies there and that vehicle's length along the road
    and width across it. Centres of vehicles standing bumper to bumper are metres apart, so
    they stay separate peaks; a truck has one centre, so it is counted once.
-3. **Decoding.** Local maxima of the probability are vehicles; ``score`` is the
-   probability over the detector's threshold (``>= 1``: accepted at ``sensitivity`` 1).
-4. **Cover.** Rows whose carriageway (``half_width_m`` either side of the centreline) has
-   under half of its pixels valid are ``occluded``.
+3. **Decoding.** Local maxima of the probability are vehicles, unless centred in or
+   overlapping a stronger one; ``score`` is the probability over the detector's threshold
+   (``>= 1``: accepted at ``sensitivity`` 1); weak candidates (0.6-1) are peaks a little
+   below it.
+4. **Cover.** Pixels clearly greener than the road are vegetation: a detection mostly on
+   vegetation is dropped (a tree's crown), and rows whose carriageway (``half_width_m``
+   either side of the centreline) has under half of its pixels valid and not vegetation
+   are ``occluded`` (canopy, nodata).
 
 The session is created once per process (lazily, so worker processes forked by the
 pipeline make their own) with one thread: the pipeline's parallelism is its workers.
@@ -45,6 +49,13 @@ DEFAULT_THRESHOLD = 0.35
 _WINDOW_ROWS = 4096
 _CONTEXT_ROWS = 64
 _MIN_COVER = 0.5
+#: Vegetation: excess green (share of brightness) this far above the road's; a detection
+#: whose footprint is mostly vegetation is a tree's crown, and a row whose carriageway is
+#: mostly vegetation is hidden by canopy (occluded).
+_GREEN = 0.15
+#: Weak candidates (scores 0.6-1) are peaks within this share of the threshold below it.
+_WEAK_SPAN = 0.15
+_VEG_SHARE = 0.5
 
 _lock = threading.Lock()
 _sessions: dict[int, Any] = {}
@@ -96,6 +107,23 @@ def _run(x: np.ndarray) -> np.ndarray:
     return np.concatenate(parts, axis=1)[:, :, :ws]
 
 
+def _score(prob: np.ndarray, threshold: float) -> np.ndarray:
+    """Probability -> score: ``prob / threshold`` from the threshold up (1 = accepted);
+    below it, the band of :data:`_WEAK_SPAN` x threshold maps linearly onto 0.6..1, the
+    weak candidates the queue chaining may bridge with (weaker peaks are mostly not
+    vehicles: F1 falls off fast below the threshold on the validation frames)."""
+    prob = np.asarray(prob, dtype=float)
+    weak = 1.0 - 0.4 * (threshold - prob) / (_WEAK_SPAN * threshold)
+    return np.where(prob >= threshold, prob / threshold, weak)
+
+
+def _min_prob(min_score: float, threshold: float) -> float:
+    """The probability that scores ``min_score`` (inverse of :func:`_score`)."""
+    if min_score >= 1.0:
+        return min_score * threshold
+    return threshold * (1.0 - _WEAK_SPAN * (1.0 - min_score) / 0.4)
+
+
 def _to_vehicles(boxes: Boxes, scale: tuple[float, float], step: float, rows: int, cols: int,
                  threshold: float, min_score: float, half_width_m: float) -> list[StripVehicle]:
     """Working-grid boxes as :class:`StripVehicle` in the input's pixels (pixel k centred at k)."""
@@ -103,7 +131,7 @@ def _to_vehicles(boxes: Boxes, scale: tuple[float, float], step: float, rows: in
     cc = boxes.col * scale[1] / step - 0.5
     hl = 0.5 * boxes.length_m / step
     hw = 0.5 * boxes.width_m / step
-    score = boxes.prob / threshold
+    score = _score(boxes.prob, threshold)
     centre = (cols - 1) / 2.0
     keep = (score >= min_score) & (np.abs(cc - centre) <= half_width_m / step)
     out = []
@@ -119,26 +147,62 @@ def _to_vehicles(boxes: Boxes, scale: tuple[float, float], step: float, rows: in
     return out
 
 
-def _cover(img: np.ndarray, ok: np.ndarray, step: float, half_width_m: float,
-           heat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _vegetation(wimg: np.ndarray, wok: np.ndarray, carriage: np.ndarray) -> np.ndarray:
+    """Working pixels clearly greener than the road (excess green, as a share of brightness,
+    :data:`_GREEN` above the carriageway's median): tree crowns and grass. None for fewer
+    than three bands."""
+    if wimg.shape[2] < 3:
+        return np.zeros_like(wok)
+    r, g, b = wimg[..., 0], wimg[..., 1], wimg[..., 2]
+    exg = (2 * g - r - b) / (r + g + b + 0.05)
+    road = wok & carriage[None, :]
+    ref = float(np.median(exg[road])) if road.any() else 0.0
+    return (exg - ref > _GREEN) & wok
+
+
+def _on_input(grid: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """A coarser grid covering the same ground, sampled at the input's pixels (nearest)."""
+    gr, gc = grid.shape
+    ri = np.minimum((np.arange(rows) + 0.5) * gr / rows, gr - 1).astype(int)
+    ci = np.minimum((np.arange(cols) + 0.5) * gc / cols, gc - 1).astype(int)
+    return grid[np.ix_(ri, ci)]
+
+
+def _cover(img: np.ndarray, ok: np.ndarray, half_width_px: float, heat: np.ndarray,
+           hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Occluded rows, per-row surface (carriageway mean), carriageway columns, and the
-    centre probability on the input's pixels (the ``anomaly`` of this detector)."""
+    centre probability on the input's pixels (the ``anomaly`` of this detector).
+
+    A row is occluded when under half of its carriageway is valid and not ``hidden``
+    (vegetation on the working grid)."""
     rows, cols = ok.shape
-    centre = (cols - 1) / 2.0
-    lim = half_width_m / step
-    carr = np.abs(np.arange(cols) - centre) <= lim
+    carr = np.abs(np.arange(cols) - (cols - 1) / 2.0) <= half_width_px
     okc = ok[:, carr]
+    seen = okc & ~_on_input(hidden, rows, cols)[:, carr]
+    occluded = seen.sum(axis=1) < _MIN_COVER * max(1, int(carr.sum()))
     n = okc.sum(axis=1)
-    occluded = n < _MIN_COVER * max(1, int(carr.sum()))
     sums = np.einsum("rcb,rc->rb", img[:, carr], okc.astype(np.float32))
     surface = np.where(n[:, None] > 0, sums / np.maximum(n, 1)[:, None], np.nan).astype(np.float32)
     c0, c1 = np.flatnonzero(carr)[[0, -1]] if carr.any() else (0, cols - 1)
     carriageway = np.tile(np.array([c0, c1 + 1], np.float32), (rows, 1))
     carriageway[occluded] = np.nan
-    hr, hc = heat.shape
-    ri = np.minimum((np.arange(rows) + 0.5) * hr / rows, hr - 1).astype(int)
-    ci = np.minimum((np.arange(cols) + 0.5) * hc / cols, hc - 1).astype(int)
-    return occluded, surface, carriageway, heat[np.ix_(ri, ci)].astype(np.float32)
+    return occluded, surface, carriageway, _on_input(heat, rows, cols).astype(np.float32)
+
+
+def _off_vegetation(boxes: Boxes, veg: np.ndarray) -> Boxes:
+    """The boxes whose footprint (working grid) is not mostly vegetation."""
+    if not veg.any() or not len(boxes.prob):
+        return boxes
+    cum = np.pad(veg.astype(np.int32).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    R, C = veg.shape
+    r0 = np.clip(np.round(boxes.row - 0.5 * boxes.length_m / WORK_STEP_M), 0, R).astype(int)
+    r1 = np.clip(np.round(boxes.row + 0.5 * boxes.length_m / WORK_STEP_M), 0, R).astype(int)
+    c0 = np.clip(np.round(boxes.col - 0.5 * boxes.width_m / WORK_STEP_M), 0, C).astype(int)
+    c1 = np.clip(np.round(boxes.col + 0.5 * boxes.width_m / WORK_STEP_M), 0, C).astype(int)
+    area = np.maximum((r1 - r0) * (c1 - c0), 1)
+    green = cum[r1, c1] - cum[r0, c1] - cum[r1, c0] + cum[r0, c0]
+    keep = green < _VEG_SHARE * area
+    return Boxes(boxes.row[keep], boxes.col[keep], boxes.length_m[keep], boxes.width_m[keep], boxes.prob[keep])
 
 
 def detect_vehicles(
@@ -188,7 +252,10 @@ def detect_vehicles(
     wimg, wok, scale = to_working(img, ok, step)
     out = _run(normalise(wimg, wok))
     out[0][~wok[::STRIDE, ::STRIDE]] = 0.0   # no vehicle centred on nodata
-    boxes = decode(out, min_prob=min_score * threshold)
+    wcols = wok.shape[1]
+    carriage = np.abs((np.arange(wcols) + 0.5) * scale[1] - 0.5 * cols * step) <= half_width_m
+    veg = _vegetation(wimg, wok, carriage)
+    boxes = _off_vegetation(decode(out, min_prob=_min_prob(min_score, threshold)), veg)
     vehicles = _to_vehicles(boxes, scale, step, rows, cols, threshold, min_score, half_width_m)
-    occluded, surface, carriageway, heat = _cover(img, ok, step, half_width_m, out[0])
+    occluded, surface, carriageway, heat = _cover(img, ok, half_width_m / step, out[0], veg)
     return StripDetections(vehicles, occluded, heat, surface, carriageway, threshold)

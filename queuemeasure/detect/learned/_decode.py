@@ -17,6 +17,10 @@ from scipy import ndimage as ndi
 from ._grid import STRIDE, WORK_STEP_M
 
 
+#: Largest overlap of two vehicles' footprints, as a share of the smaller one.
+_MAX_OVERLAP = 0.3
+
+
 @dataclass(frozen=True)
 class Boxes:
     """Decoded vehicles on the working grid (edge-based working-pixel coordinates)."""
@@ -59,9 +63,10 @@ def decode(out: np.ndarray, min_prob: float, work_step_m: float = WORK_STEP_M) -
 
 
 def _drop_duplicates(b: Boxes, work_step_m: float) -> Boxes:
-    """Drop every peak centred inside the footprint of a stronger one (a second peak on a
-    long truck, a weak echo beside a car). Neighbours bumper to bumper or abreast are
-    centred outside each other's footprint, so they stay."""
+    """Drop every peak centred inside the footprint of a stronger one, or whose footprint
+    overlaps a stronger one's by more than :data:`_MAX_OVERLAP` of the smaller (a second
+    peak on a long truck, a weak echo beside a car). Neighbours bumper to bumper or abreast
+    are centred outside each other's footprint and hardly overlap, so they stay."""
     order = np.argsort(-b.prob, kind="stable")
     hl = 0.5 * b.length_m / work_step_m
     hw = 0.5 * b.width_m / work_step_m
@@ -69,7 +74,12 @@ def _drop_duplicates(b: Boxes, work_step_m: float) -> Boxes:
     for k in order:
         if keep:
             q = np.asarray(keep)
-            if np.any((np.abs(b.row[q] - b.row[k]) < hl[q]) & (np.abs(b.col[q] - b.col[k]) < hw[q])):
+            inside = (np.abs(b.row[q] - b.row[k]) < hl[q]) & (np.abs(b.col[q] - b.col[k]) < hw[q])
+            # overlap along and across, as a share of the smaller footprint
+            ov_r = np.minimum(b.row[q] + hl[q], b.row[k] + hl[k]) - np.maximum(b.row[q] - hl[q], b.row[k] - hl[k])
+            ov_c = np.minimum(b.col[q] + hw[q], b.col[k] + hw[k]) - np.maximum(b.col[q] - hw[q], b.col[k] - hw[k])
+            share = np.clip(ov_r, 0, None) * np.clip(ov_c, 0, None) / np.minimum(hl[q] * hw[q], hl[k] * hw[k]) / 4
+            if np.any(inside | (share > _MAX_OVERLAP)):
                 continue
         keep.append(int(k))
     s = np.sort(np.asarray(keep, dtype=int))
