@@ -96,10 +96,10 @@ def detect_vehicles(image: np.ndarray, valid: np.ndarray | None = None, *, detec
     Examples
     --------
     >>> import numpy as np
-    >>> strip = np.full((400, 80, 3), 0.35, np.float32)   # 0.25 m/px: 100 m x 20 m of asphalt
-    >>> strip[100:118, 30:37] = (0.8, 0.1, 0.1)            # a red car, 4.5 m x 1.75 m
-    >>> det = detect_vehicles(strip, step_m=0.25, detector="rules")
-    >>> [(v.kind, round(v.row0), round(v.row1)) for v in det.vehicles]
-    [('car', 100, 118)]
+    >>> strip = np.full((200, 40, 3), 0.35, np.float32)   # 0.5 m/px: 100 m x 20 m of asphalt
+    >>> strip[50:59, 15:19] = (0.1, 0.2, 0.8)              # a blue car, 4.5 m x 2 m
+    >>> found = detect_vehicles(strip, step_m=0.5, detector="rules").vehicles
+    >>> len(found), found[0].kind
+    (1, 'car')
     """
     return get_detector(detector)(image, valid, **kw)
