@@ -121,8 +121,9 @@ def measure(
         program with no other thread, on Linux); see :mod:`queuemeasure.parallel`. The
         result does not depend on it.
     detector : {"auto", "rules", "learned"}
-        The vehicle detector (:mod:`queuemeasure.detect`); ``"auto"`` is the default one,
-        :data:`queuemeasure.detect.DEFAULT_DETECTOR`.
+        The vehicle detector (:mod:`queuemeasure.detect`); ``"auto"`` is
+        :data:`queuemeasure.detect.DEFAULT_DETECTOR` for colour tiles and the rule detector
+        for a single (panchromatic) band. ``QueueResult.detector`` says which one ran.
 
     Returns
     -------
@@ -147,7 +148,7 @@ def measure(
     check_options(max_gap, half_width, sensitivity)
     from .detect import resolve_detector
 
-    detector = resolve_detector(detector)
+    resolve_detector(detector)  # checks the name before anything is read
     resolve_workers(workers, pieces=0)  # checks workers and $QUEUEMEASURE_WORKERS
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -157,6 +158,7 @@ def measure(
         )
         with open_tile(tile) as ds:
             band_idx = choose_bands(ds, bands)
+            detector = resolve_detector(detector, n_bands=len(band_idx))
             sampler = BlockSampler(ds, band_idx)
             hx, hy = geo.transformer(geo.WGS84, ds.crs).transform(*sides.head_lonlat)
             dx, dy = ground_pixel_size(ds, (hx, hy))

@@ -26,6 +26,8 @@ KIT = ROOT.parent / "shared" / "realdata" / "kit_ais_munich_queue"
 def test_dispatcher_names():
     assert resolve_detector("auto") == DEFAULT_DETECTOR in DETECTORS
     assert resolve_detector(None) == DEFAULT_DETECTOR
+    assert resolve_detector("auto", n_bands=1) == "rules"      # panchromatic: the rule detector
+    assert resolve_detector("learned", n_bands=1) == "learned"
     assert get_detector("rules") is rules.detect_vehicles
     assert get_detector("learned") is learned.detect_vehicles
     with pytest.raises(OptionError, match="unknown detector"):

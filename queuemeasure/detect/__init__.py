@@ -12,8 +12,9 @@ Two detectors stand behind one interface, :func:`detect_vehicles`:
 Both take the strip made by :mod:`queuemeasure.corridor` (rows along the road, columns
 across it, ``step_m`` metres each) and return a :class:`StripDetections`; the rest of the
 pipeline does not know which one ran. ``"auto"`` is the default detector,
-:data:`DEFAULT_DETECTOR`: the one that measures better on real frames not used in
-development (see MODEL.md and benchmarks/accuracy.py).
+:data:`DEFAULT_DETECTOR` -- the one that measures better on real frames not used in
+development (see MODEL.md and benchmarks/accuracy.py) -- on colour images, and the rule
+detector on panchromatic ones.
 """
 
 from __future__ import annotations
@@ -34,8 +35,12 @@ DETECTORS = ("rules", "learned")
 DEFAULT_DETECTOR = "learned"
 
 
-def resolve_detector(name: str | None) -> str:
-    """The detector a name stands for (``None`` and ``"auto"``: :data:`DEFAULT_DETECTOR`).
+def resolve_detector(name: str | None, n_bands: int = 3) -> str:
+    """The detector a name stands for.
+
+    ``None`` and ``"auto"`` stand for :data:`DEFAULT_DETECTOR` on colour images
+    (``n_bands >= 3``) and for the rule detector on a single band: the network saw grey
+    only in SYNTHETIC training scenes and fails on painted panchromatic test scenes.
 
     Raises
     ------
@@ -43,7 +48,7 @@ def resolve_detector(name: str | None) -> str:
         For an unknown name.
     """
     if name is None or name == "auto":
-        return DEFAULT_DETECTOR
+        return DEFAULT_DETECTOR if n_bands >= 3 else "rules"
     if name not in DETECTORS:
         raise OptionError(f"unknown detector {name!r} (choose from auto, {', '.join(DETECTORS)})")
     return name
