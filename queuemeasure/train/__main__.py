@@ -23,7 +23,7 @@ from .._version import __version__
 @click.command()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The ONNX file to write.")
-@click.option("--epochs", type=click.IntRange(1), default=14, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=7, show_default=True)
 @click.option("--steps", type=click.IntRange(1), default=100, show_default=True, help="Batches per epoch.")
 @click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--lr", type=float, default=2e-3, show_default=True)
