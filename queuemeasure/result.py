@@ -113,6 +113,7 @@ class QueueResult:
     elapsed_s: float = 0.0
     blocks_read: int = 0
     profile: dict[str, Any] = field(default_factory=dict, repr=False)
+    detector: str = "rules"
 
     # ------------------------------------------------------------------ derived
     @property
@@ -165,6 +166,7 @@ class QueueResult:
             "tile": self.tile,
             "synthetic": self.synthetic,
             "notes": list(self.notes),
+            "detector": self.detector,
             "elapsed_s": self.elapsed_s,
             "queuemeasure_version": __version__,
         }

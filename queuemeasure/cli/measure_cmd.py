@@ -11,7 +11,8 @@ from typing import Any
 import click
 
 from .options import (
-    BandList, CRSParam, LonLat, osm_road_options, overwrite_opt, precision_opt, vector_format_opt,
+    BandList, CRSParam, LonLat, detector_opt, osm_road_options, overwrite_opt, precision_opt,
+    vector_format_opt,
 )
 
 
@@ -36,6 +37,7 @@ from .options import (
               help="Bands to analyse, e.g. 3,2,1 or 1 (default: RGB by colour interpretation).")
 @click.option("--sensitivity", type=float, default=1.0, show_default=True,
               help="Detector sensitivity (higher finds fainter vehicles).")
+@detector_opt
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write the queue, vehicles, head and tail (WGS84) as GeoJSON (.geojson), "
@@ -61,7 +63,7 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             out: str | None, vector_format: str | None, quicklook: str | None, overwrite: bool,
             precision: int | None,
             progress: bool | None, workers: int | None, map_path: str | None = None,
-            road_select: Any = None) -> None:
+            road_select: Any = None, detector: str = "auto") -> None:
     """Measure the vehicle queue on ROAD in TILE (a GeoTIFF path or a URL GDAL reads)."""
     _without_boto3_for_local(tile)
     from ..export import check_output_path
@@ -94,6 +96,7 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             bands=bands, half_width=half_width, sensitivity=sensitivity,
             progress=bar.update_to if bar is not None else None, workers=workers,
             road_select=road_select,
+            detector=detector,
         )
     finally:
         if bar is not None:
