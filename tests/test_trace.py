@@ -514,13 +514,11 @@ def test_synth_scene_trace_and_queue(tmp_path):
     assert mine.length_km == pytest.approx(true.length_km, rel=0.01)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 18, still open: the coarse route skips the queued "
-                   "bottom U of this switchback by crossing ~25 m of scree of the road's tone; "
-                   "see README 'Mountain roads'")
 def test_trace_holds_synth_switchback_with_scree_and_queue(tmp_path):
     """A 550 m SYNTHETIC switchback of the other renderer (``queuemeasure.synth``, seed 3,
-    0.5 m, a 300 m queue, a river bed of the road's tone 4 m off): traced today 58 % short.
-    Strict: this starts failing (XPASS) once the shortcut is fixed, then drop the mark."""
+    0.5 m, a 300 m queue, a river bed of the road's tone 4 m off). Scree of the road's tone
+    lies between the hairpin tops; the route used to cross it and skip the queued U
+    (58 % short) before only straight runs of road tone or vehicles counted as road."""
     from shapely.ops import substring
 
     from queuemeasure import synth

@@ -62,6 +62,14 @@ NODATA_COST = 45.0
 TERRAIN_COST = 40.0
 TERRAIN_NEAR_M = 4.0
 TERRAIN_TONE = (3.0, 3.8)
+#: Only road tone (within RUN_TONE spreads) or vehicles in a straight run of at least
+#: RUN_M count as road near a cell: isolated cells of road tone in scree or rubble do not.
+RUN_M = 6.0
+RUN_TONE = 2.0
+#: A vehicle: a cell farther than VEHICLE_TONE spreads from the road's tone and from every
+#: common terrain tone (one that at least COMMON_SHARE of the off-road cells are near).
+VEHICLE_TONE = 2.5
+COMMON_SHARE = 0.02
 #: Texture reference: the road's roughness is taken within this distance (metres) of
 #: each of the user's points.
 ROUGH_REF_M = 3.0
@@ -428,11 +436,55 @@ def cost_map(grid: CoarseGrid, lo: np.ndarray, hi: np.ndarray, tone: RoadTone,
     x = 0.35 * d + 0.65 * best
     cost = ROAD_FLOOR + (np.minimum(x, TONE_CAP) / 2.0) ** 2
     # plain terrain: nothing of the road's tone and texture within TERRAIN_NEAR_M
-    near = ndi.minimum_filter(d, footprint=_disk(TERRAIN_NEAR_M, (cy, cx)), mode="nearest")
+    # ... counting only cells in straight runs of road tone or vehicles: road-toned
+    # speckle of scree or rubble between two legs is no road
+    runs = _road_runs(grid, lo, hi, tone, d)
+    near = ndi.minimum_filter(runs, footprint=_disk(TERRAIN_NEAR_M, (cy, cx)), mode="nearest")
     lo_t, hi_t = TERRAIN_TONE
     cost += TERRAIN_COST * np.clip((near - lo_t) / (hi_t - lo_t), 0.0, 1.0)
     cost[~grid.valid] = NODATA_COST
     return cost.astype(np.float64)
+
+
+def _road_runs(grid: CoarseGrid, lo: np.ndarray, hi: np.ndarray, tone: RoadTone,
+               d: np.ndarray) -> np.ndarray:
+    """``d`` where a cell lies in a straight run of road tone or vehicles (vehicles count
+    as road: a dense queue stands on the road), :data:`TONE_CAP` elsewhere."""
+    veh = _vehicle_like(grid, lo, hi, tone, d)
+    runs = _in_straight_runs((d < RUN_TONE) | veh, grid.cell_m)
+    return np.where(runs, np.where(veh, 0.0, d), TONE_CAP).astype(np.float32)
+
+
+def _in_straight_runs(mask: np.ndarray, cell_m: tuple[float, float]) -> np.ndarray:
+    """Cells of ``mask`` that lie in a straight run of at least RUN_M of mask cells, in
+    any of N_ORIENT orientations (a binary opening by line segments)."""
+    cell = float(np.sqrt(cell_m[0] * cell_m[1]))
+    n = max(3, int(round(RUN_M / cell)) | 1)
+    out = np.zeros_like(mask)
+    for _, k in _line_kernels(n, N_ORIENT):
+        out |= ndi.binary_opening(mask, structure=k > 0)
+    return out
+
+
+def _vehicle_like(grid: CoarseGrid, lo: np.ndarray, hi: np.ndarray, tone: RoadTone,
+                  d: np.ndarray, n_proto: int = 64) -> np.ndarray:
+    """Cells like neither the road's tone nor any common terrain tone (vehicles)."""
+    assert grid.image is not None and grid.valid is not None
+    x = np.moveaxis((grid.image - lo[:, None, None]) / (hi - lo)[:, None, None], 0, -1)
+    spread = np.maximum(tone.spread, COARSE_MIN_SPREAD)
+    cand = x[(d > VEHICLE_TONE) & grid.valid]
+    if len(cand) < 64:
+        return np.zeros(d.shape, bool)
+    rng = np.random.default_rng(0)
+    sub = cand[rng.choice(len(cand), size=min(4000, len(cand)), replace=False)]
+    proto = sub[:n_proto]
+    # keep common tones only: vehicles are few, each tone of the terrain is widespread
+    dd = np.sqrt(np.mean(((sub[None, :, :] - proto[:, None, :]) / spread) ** 2, axis=-1))
+    proto = proto[(dd < VEHICLE_TONE).mean(axis=1) >= COMMON_SHARE]
+    best = np.full(d.shape, np.inf, np.float32)
+    for p in proto:
+        best = np.minimum(best, np.sqrt(np.mean(((x - p) / spread) ** 2, axis=-1)))
+    return (best > VEHICLE_TONE) & (d > VEHICLE_TONE) & grid.valid
 
 
 def _disk(radius_m: float, cell_m: tuple[float, float]) -> np.ndarray:
