@@ -70,6 +70,8 @@ RUN_TONE = 2.0
 #: common terrain tone (one that at least COMMON_SHARE of the off-road cells are near).
 VEHICLE_TONE = 2.5
 COMMON_SHARE = 0.02
+#: Terrain prototypes closer than this (spreads) to one already kept are dropped.
+PROTO_MERGE = 0.5
 #: Texture reference: the road's roughness is taken within this distance (metres) of
 #: each of the user's points.
 ROUGH_REF_M = 3.0
@@ -467,24 +469,37 @@ def _in_straight_runs(mask: np.ndarray, cell_m: tuple[float, float]) -> np.ndarr
 
 
 def _vehicle_like(grid: CoarseGrid, lo: np.ndarray, hi: np.ndarray, tone: RoadTone,
-                  d: np.ndarray, n_proto: int = 64) -> np.ndarray:
-    """Cells like neither the road's tone nor any common terrain tone (vehicles)."""
+                  d: np.ndarray, n_sample: int = 4000, n_proto: int = 64) -> np.ndarray:
+    """Cells like neither the road's tone nor any common terrain tone: vehicles.
+
+    Terrain tones are prototypes drawn from the cells far from the road's tone; one
+    counts only if at least :data:`COMMON_SHARE` of those cells are near it (vehicles
+    are few, each kind of terrain is widespread)."""
     assert grid.image is not None and grid.valid is not None
-    x = np.moveaxis((grid.image - lo[:, None, None]) / (hi - lo)[:, None, None], 0, -1)
     spread = np.maximum(tone.spread, COARSE_MIN_SPREAD)
-    cand = x[(d > VEHICLE_TONE) & grid.valid]
-    if len(cand) < 64:
+    scale = ((hi - lo) * spread).astype(np.float32)
+    off = (d > VEHICLE_TONE) & grid.valid
+    n_off = int(off.sum())
+    if n_off < n_proto:
         return np.zeros(d.shape, bool)
     rng = np.random.default_rng(0)
-    sub = cand[rng.choice(len(cand), size=min(4000, len(cand)), replace=False)]
-    proto = sub[:n_proto]
-    # keep common tones only: vehicles are few, each tone of the terrain is widespread
-    dd = np.sqrt(np.mean(((sub[None, :, :] - proto[:, None, :]) / spread) ** 2, axis=-1))
-    proto = proto[(dd < VEHICLE_TONE).mean(axis=1) >= COMMON_SHARE]
-    best = np.full(d.shape, np.inf, np.float32)
-    for p in proto:
-        best = np.minimum(best, np.sqrt(np.mean(((x - p) / spread) ** 2, axis=-1)))
-    return (best > VEHICLE_TONE) & (d > VEHICLE_TONE) & grid.valid
+    pick = np.flatnonzero(off.ravel())[rng.choice(n_off, size=min(n_sample, n_off), replace=False)]
+    sub = grid.image.reshape(grid.image.shape[0], -1)[:, pick].T / scale      # (n, bands)
+    dd = np.sqrt(np.mean((sub[None, :, :] - sub[:n_proto, None, :]) ** 2, axis=-1))
+    share = (dd < VEHICLE_TONE).mean(axis=1)
+    protos: list[np.ndarray] = []
+    for i in np.argsort(-share):   # the commonest first; near-duplicates add nothing
+        if share[i] < COMMON_SHARE:
+            break
+        if all(np.sqrt(np.mean((sub[i] - q) ** 2)) > PROTO_MERGE for q in protos):
+            protos.append(sub[i])
+    far = np.ones(d.shape, bool)
+    for q in protos:
+        acc = np.zeros(d.shape, np.float32)
+        for b in range(grid.image.shape[0]):
+            acc += (grid.image[b] / scale[b] - q[b]) ** 2
+        far &= acc > VEHICLE_TONE ** 2 * grid.image.shape[0]
+    return far & off
 
 
 def _disk(radius_m: float, cell_m: tuple[float, float]) -> np.ndarray:
