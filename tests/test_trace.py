@@ -514,18 +514,29 @@ def test_synth_scene_trace_and_queue(tmp_path):
     assert mine.length_km == pytest.approx(true.length_km, rel=0.01)
 
 
-def test_trace_holds_synth_switchback_with_scree_and_queue(tmp_path):
-    """A 550 m SYNTHETIC switchback of the other renderer (``queuemeasure.synth``, seed 3,
-    0.5 m, a 300 m queue, a river bed of the road's tone 4 m off). Scree of the road's tone
-    lies between the hairpin tops; the route used to cross it and skip the queued U
-    (58 % short) before only straight runs of road tone or vehicles counted as road."""
+SYNTH_SWITCHBACKS = [
+    # seed, road m, queue m; all 0.5 m with a river bed of the road's tone 4 m off
+    pytest.param(3, 550.0, 300.0, id="s3"),       # before: 58 % short
+    pytest.param(7, 600.0, 400.0, id="s7"),       # before: 38 % short
+    pytest.param(4, 600.0, 400.0, id="s4", marks=pytest.mark.xfail(
+        strict=True, raises=AssertionError,
+        reason="still skips the queued U (70 % short): the queue is dense and dark, see README")),
+]
+
+
+@pytest.mark.parametrize("seed, road_m, queue_m", SYNTH_SWITCHBACKS)
+def test_trace_holds_synth_switchback_with_scree_and_queue(tmp_path, seed, road_m, queue_m):
+    """SYNTHETIC switchbacks of the other renderer (``queuemeasure.synth``, 0.5 m, a queue
+    from the head, a river bed of the road's tone 4 m off). Scree of the road's tone lies
+    between the hairpin tops; the route used to cross it and skip a queued U before only
+    straight runs of road tone or vehicles counted as road."""
     from shapely.ops import substring
 
     from queuemeasure import synth
 
-    tif = tmp_path / "switchback_s3.tif"
+    tif = tmp_path / f"switchback_s{seed}.tif"
     synth.render_scene(synth.SceneSpec(
-        road="switchback", road_length_m=550.0, queue_length_m=300.0, gsd_m=0.5, seed=3,
+        road="switchback", road_length_m=road_m, queue_length_m=queue_m, gsd_m=0.5, seed=seed,
         terrain="valley", river=True, river_like_road=True, river_gap_m=4.0,
         description="SYNTHETIC test: switchback, scree between hairpin tops"), tif)
     ll = np.array(json.loads(tif.with_suffix(".road.geojson").read_text())["geometry"]["coordinates"])

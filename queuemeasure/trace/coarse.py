@@ -68,8 +68,8 @@ RUN_M = 6.0
 RUN_TONE = 2.0
 #: A vehicle: a cell farther than VEHICLE_TONE spreads from the road's tone and from every
 #: common terrain tone (one that at least COMMON_SHARE of the off-road cells are near).
-VEHICLE_TONE = 2.5
-COMMON_SHARE = 0.02
+VEHICLE_TONE = 2.0
+COMMON_SHARE = 0.05
 #: Terrain prototypes closer than this (spreads) to one already kept are dropped.
 PROTO_MERGE = 0.5
 #: Texture reference: the road's roughness is taken within this distance (metres) of
