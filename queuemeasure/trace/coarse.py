@@ -398,9 +398,10 @@ def cost_map(grid: CoarseGrid, lo: np.ndarray, hi: np.ndarray, tone: RoadTone,
     both sides differ from the road (a wide uniform area or its edge is not a
     band). The best line counts, with the cell's own tone: a long band of road tone costs
     little even where a vehicle, a tree or a shadow interrupts it for a few metres; a
-    patch or a wide area of road tone does not. Plain terrain (nothing of the road's
-    tone and texture within :data:`TERRAIN_NEAR_M`) and cells without data cost far more
-    than any road, so that the route follows a hairpin rather than cutting across it.
+    patch or a wide area of road tone does not. Plain terrain (no straight run of the
+    road's tone and texture, or of vehicles, within :data:`TERRAIN_NEAR_M`) and cells
+    without data cost far more than any road, so that the route follows a hairpin rather
+    than cutting across it, even over scree speckled with the road's tone.
     """
     assert grid.image is not None and grid.valid is not None
     d = np.minimum(_tone_and_texture(grid, lo, hi, tone, cells), TONE_CAP)
