@@ -520,7 +520,8 @@ SYNTH_SWITCHBACKS = [
     pytest.param(7, 600.0, 400.0, id="s7"),       # before: 38 % short
     pytest.param(4, 600.0, 400.0, id="s4", marks=pytest.mark.xfail(
         strict=True, raises=AssertionError,
-        reason="still skips a queued U (70 % short): stretches of the queue count as neither road tone nor vehicle; see README")),
+        reason="still skips a queued U (70 % short): stretches of the queue count as "
+               "neither road tone nor vehicle; see README")),
 ]
 
 
