@@ -108,6 +108,7 @@ class Case:
     gap_delta: float | None = None            # measure with max_gap = largest gap + delta
     kit: tuple[str, float] | None = None      # (frame, gsd)
     tags: tuple[str, ...] = ()
+    kit_max_gap: float | None = None          # KIT: max gap (default KIT_MAX_GAP)
 
 
 # a 1.5 km road with a 600 m queue unless a case says otherwise; 40 m of terrain each side
@@ -194,7 +195,20 @@ def full_cases() -> list[Case]:
     ]
     c += [Case(f"kit-{f}-{g:.2f}", f"KIT {f} at {g:.2f} m", kit=(f, g), tags=("kit",))
           for g in (0.12, 0.3, 0.5) for f in ("MOS155", "MOS160", "MOS170", "MOS179")]
-    return c
+    return c + heldout_cases()
+
+
+#: KIT frames the learned detector never trained on (its validation split, by time).
+KIT_HELDOUT = tuple(f"MOS{i}" for i in range(173, 180))
+#: Max gap of the held-out real cases (issue 17's queue-length target).
+HELDOUT_MAX_GAP = 15.0
+
+
+def heldout_cases() -> list[Case]:
+    """The KIT frames 173-179 (never trained on) at 0.12, 0.3 and 0.5 m, max gap 15 m."""
+    return [Case(f"kitval-{f}-{g:.2f}", f"KIT {f} at {g:.2f} m (held out)", kit=(f, g),
+                 tags=("kit", "heldout"), kit_max_gap=HELDOUT_MAX_GAP)
+            for g in (0.12, 0.3, 0.5) for f in KIT_HELDOUT]
 
 
 def quick_cases() -> list[Case]:
@@ -371,12 +385,14 @@ class Measured:
 
 
 def run_measure(tile: Path, road: Path | dict, head: tuple[float, float], max_gap: float, *,
-                half_width: float | None = None, cli: bool = False) -> Measured:
+                half_width: float | None = None, cli: bool = False, detector: str = "auto") -> Measured:
     if cli:
-        return _run_cli(tile, road, head, max_gap, half_width=half_width)
+        return _run_cli(tile, road, head, max_gap, half_width=half_width, detector=detector)
     import queuemeasure as qm
 
-    kw = {} if half_width is None else {"half_width": half_width}
+    kw: dict[str, Any] = {"detector": detector}
+    if half_width is not None:
+        kw["half_width"] = half_width
     t0 = time.perf_counter()
     r = qm.measure(tile, road, head=head, max_gap=max_gap, **kw)
     wall = time.perf_counter() - t0
@@ -386,7 +402,7 @@ def run_measure(tile: Path, road: Path | dict, head: tuple[float, float], max_ga
                     r.direction, r.elapsed_s, wall, vs, r)
 
 
-def _run_cli(tile: Path, road: Path | dict, head, max_gap, *, half_width=None) -> Measured:
+def _run_cli(tile: Path, road: Path | dict, head, max_gap, *, half_width=None, detector="auto") -> Measured:
     with tempfile.TemporaryDirectory() as td:
         if isinstance(road, dict):
             rp = Path(td) / "road.geojson"
@@ -395,7 +411,7 @@ def _run_cli(tile: Path, road: Path | dict, head, max_gap, *, half_width=None) -
         out = Path(td) / "result.geojson"
         cmd = ["queuemeasure", "measure", str(tile), "--road", str(road),
                "--head", f"{head[0]!r},{head[1]!r}", "--max-gap", repr(float(max_gap)), "--json",
-               "--out", str(out)]
+               "--out", str(out), "--detector", detector]
         if half_width is not None:
             cmd += ["--half-width", repr(float(half_width))]
         t0 = time.perf_counter()
@@ -547,7 +563,7 @@ def diagnose(dets: list, hit: np.ndarray, t_s0: np.ndarray, t_s1: np.ndarray, t_
 
 # --------------------------------------------------------------------------- cases -> rows
 def run_synth(case: Case, *, cli: bool, rerender: bool, quicklooks: Path | None,
-              log: Callable[[str], None]) -> dict:
+              log: Callable[[str], None], detector: str = "auto") -> dict:
     from queuemeasure.pipeline import DEFAULT_HALF_WIDTH_M
 
     files = scene_files(case, rerender=rerender, log=log)
@@ -558,7 +574,8 @@ def run_synth(case: Case, *, cli: bool, rerender: bool, quicklooks: Path | None,
     truth_km, truth_n, truth_trunc, vs = synth_truth(files["truth"], max_gap)
     road = road_variant(case.road_mode, files["road"], files["dir"])
     head = tuple(props["checkpoint_lonlat"])
-    m = run_measure(files["tif"], road, head, max_gap, cli=cli)
+    m = run_measure(files["tif"], road, head, max_gap, cli=cli, detector=detector)
+    used = m.result.detector if m.result is not None else detector
     queue, allv, hit = _synth_scores(m, vs, DEFAULT_HALF_WIDTH_M)
     vis_idx = [i for i, v in enumerate(vs) if v.visible]
     pos = {i: k for k, i in enumerate(vis_idx)}
@@ -569,12 +586,13 @@ def run_synth(case: Case, *, cli: bool, rerender: bool, quicklooks: Path | None,
                    max_gap=max_gap, gsd=case.spec["gsd_m"])
     if quicklooks is not None and m.result is not None:
         m.result.quicklook(_mkdir(quicklooks) / f"{case.name}.png", road=road, overwrite=True)
-    return _row(case, gsd=case.spec["gsd_m"], crs=props["crs"], truth_km=truth_km, truth_n=truth_n,
-                truth_trunc=truth_trunc, m=m, queue=queue, allv=allv, max_gap=max_gap,
-                render_s=files["render_s"], tile=str(files["tif"]), diagnosis=why)
+    return {**_row(case, gsd=case.spec["gsd_m"], crs=props["crs"], truth_km=truth_km, truth_n=truth_n,
+                   truth_trunc=truth_trunc, m=m, queue=queue, allv=allv, max_gap=max_gap,
+                   render_s=files["render_s"], tile=str(files["tif"]), diagnosis=why), "detector": used}
 
 
-def run_kit(case: Case, *, cli: bool, quicklooks: Path | None, log: Callable[[str], None]) -> dict:
+def run_kit(case: Case, *, cli: bool, quicklooks: Path | None, log: Callable[[str], None],
+            detector: str = "auto") -> dict:
     if str(TESTS) not in sys.path:
         sys.path.insert(0, str(TESTS))
     import kit
@@ -583,8 +601,9 @@ def run_kit(case: Case, *, cli: bool, quicklooks: Path | None, log: Callable[[st
     name, gsd = case.kit
     out = _mkdir(CACHE / "kit")
     fr = kit.make_frame(name, out, gsd)
-    truth_m, truth_n, on = kit.truth_queue(fr, half_width_m=KIT_HALF_WIDTH, max_gap_m=KIT_MAX_GAP)
-    m = run_measure(fr.tif, fr.road, fr.head, KIT_MAX_GAP, half_width=KIT_HALF_WIDTH, cli=cli)
+    gap = case.kit_max_gap or KIT_MAX_GAP
+    truth_m, truth_n, on = kit.truth_queue(fr, half_width_m=KIT_HALF_WIDTH, max_gap_m=gap)
+    m = run_measure(fr.tif, fr.road, fr.head, gap, half_width=KIT_HALF_WIDTH, cli=cli, detector=detector)
     # queue membership of the boxes, by the same rule as kit.truth_queue
     y0, slope = fr.centre_y
     b = fr.boxes_px
@@ -593,7 +612,7 @@ def run_kit(case: Case, *, cli: bool, quicklooks: Path | None, log: Callable[[st
     s1 = (b[:, 2] - kit.HEAD_X) * cos * kit.GSD
     idx = np.flatnonzero(on)
     inq = np.zeros(len(b), bool)
-    inq[idx[chain_rule(s0[idx], s1[idx], KIT_MAX_GAP)]] = True
+    inq[idx[chain_rule(s0[idx], s1[idx], gap)]] = True
     if inq.sum() != truth_n:
         raise RuntimeError(f"{case.name}: box chain {inq.sum()} != kit.truth_queue {truth_n}")
     inv = geo.transformer(geo.WGS84, kit.UTM32)
@@ -622,11 +641,15 @@ def run_kit(case: Case, *, cli: bool, quicklooks: Path | None, log: Callable[[st
         pi, ti = contains(to_px(m.vehicles))
         hit[pi[::-1]] = ti[::-1]
     why = diagnose(m.vehicles, hit, s0, s1, inq,
-                   np.zeros(len(b), bool), max_gap=KIT_MAX_GAP, gsd=gsd)
-    # the queue runs on beyond the frame's east edge: the truth is truncated there too
-    return _row(case, gsd=gsd, crs=kit.UTM32, truth_km=truth_m / 1000.0, truth_n=truth_n,
-                truth_trunc=True, m=m, queue=queue, allv=allv, max_gap=KIT_MAX_GAP, render_s=0.0,
+                   np.zeros(len(b), bool), max_gap=gap, gsd=gsd)
+    # does the queue run on beyond the frame's east edge (the truth is truncated there too)?
+    reach = float(s1[inq].max()) if inq.any() else 0.0
+    trunc = reach + gap >= (kit.W - kit.HEAD_X) * cos * kit.GSD
+    row = _row(case, gsd=gsd, crs=kit.UTM32, truth_km=truth_m / 1000.0, truth_n=truth_n,
+                truth_trunc=bool(trunc), m=m, queue=queue, allv=allv, max_gap=gap, render_s=0.0,
                 tile=str(fr.tif), diagnosis=why)
+    row["detector"] = m.result.detector if m.result is not None else detector
+    return row
 
 
 def _row(case: Case, *, gsd, crs, truth_km, truth_n, truth_trunc, m: Measured, queue, allv,
@@ -811,6 +834,61 @@ def summary_text(s: dict) -> str:
     return "\n".join(L)
 
 
+def heldout_summary(rows: list[dict]) -> dict:
+    """Issue 17's figures on the real frames never trained on (``heldout`` cases): vehicle
+    F1 by pixel size (all accepted vehicles on the carriageway, and the queue), counts
+    within 10 %, and the length error where the queue ends inside the image."""
+    held = [r for r in rows if r["case"].startswith("kitval-")]
+    if not held:
+        return {}
+    by_gsd = {}
+    for g in sorted({r["gsd_m"] for r in held}):
+        rs = [r for r in held if r["gsd_m"] == g]
+        by_gsd[f"{g:.2f}"] = {"all": _pool(rs, "all"), "queue": _pool(rs, "queue")}
+    inside = [r for r in held if not r["truth_truncated"] and r["rel_error"] is not None]
+    return {
+        "cases": len(held), "f1_by_gsd": by_gsd, "count_error": _count_errors(held),
+        "length_error_queue_inside": ({"cases": len(inside),
+                                       "max": max(abs(r["rel_error"]) for r in inside),
+                                       "median": statistics.median(abs(r["rel_error"]) for r in inside),
+                                       "within_5pct": sum(abs(r["rel_error"]) <= 0.05 for r in inside) / len(inside)}
+                                      if inside else None),
+    }
+
+
+def compare_text(summaries: dict[str, dict]) -> str:
+    """The detectors side by side on the figures that decide the default."""
+    dets = [d for d, s in summaries.items() if s]
+    lines = [("figure", *dets)]
+
+    def f(x: Any, pct: bool = False) -> str:
+        return "—" if x is None else (f"{100 * x:.1f} %" if pct else f"{x:.3f}")
+
+    gs = sorted({g for d in dets for g in summaries[d].get("heldout", {}).get("f1_by_gsd", {})})
+    for g in gs:
+        lines.append((f"held-out KIT F1 all @ {g} m", *[f(summaries[d]["heldout"]["f1_by_gsd"].get(g, {})
+                                                         .get("all", {}).get("f1")) for d in dets]))
+        lines.append((f"held-out KIT F1 queue @ {g} m", *[f(summaries[d]["heldout"]["f1_by_gsd"].get(g, {})
+                                                           .get("queue", {}).get("f1")) for d in dets]))
+    if any(summaries[d].get("heldout", {}).get("count_error") for d in dets):
+        lines.append(("held-out KIT count within 10 %", *[f((summaries[d]["heldout"].get("count_error") or {})
+                                                            .get("within_10pct"), True) for d in dets]))
+        lines.append(("held-out KIT |length err| max, queue inside", *[
+            f((summaries[d]["heldout"].get("length_error_queue_inside") or {}).get("max"), True) for d in dets]))
+    for label, key in (("synthetic F1 all <= 0.5 m", "f1_fine_synthetic"), ("F1 queue 0.8-1.0 m", "f1_coarse")):
+        if all(key in summaries[d] and summaries[d][key]["all"]["cases"] for d in dets):
+            lines.append((label, *[f(summaries[d][key]["all" if "all" in label else "queue"]["f1"]) for d in dets]))
+    if all(summaries[d].get("length_error") for d in dets):
+        lines.append(("median |length error| (all cases)", *[f(summaries[d]["length_error"]["median"], True)
+                                                            for d in dets]))
+    if all(summaries[d].get("count_error") for d in dets):
+        lines.append(("count within 10 % (all cases)", *[f(summaries[d]["count_error"]["within_10pct"], True)
+                                                        for d in dets]))
+    w = [max(len(r[i]) for r in lines) for i in range(len(lines[0]))]
+    return "\n".join("  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(r))
+                     for r in lines)
+
+
 # --------------------------------------------------------------------------- driver
 def _git(*args: str) -> str | None:
     try:
@@ -822,34 +900,46 @@ def _git(*args: str) -> str | None:
 
 def run(mode: str = "quick", *, json_path: Path | None | bool = True, cases: list[str] | None = None,
         cli: bool = False, rerender: bool = False, quicklooks: Path | None = None,
-        log: Callable[[str], None] | None = None) -> dict:
+        log: Callable[[str], None] | None = None, detectors: tuple[str, ...] = ("auto",)) -> dict:
     """Run the benchmark; return the report (``rows``, ``summary``, ``meta``).
 
     ``json_path``: True for the default results file, a path, or None/False for none.
+    ``detectors``: each case is measured with each of them (rows carry ``detector``);
+    ``summaries`` holds one summary per detector, ``summary`` the first one's.
+    ``mode``: "quick", "full" or "heldout" (the real frames never trained on only).
     """
     import queuemeasure
 
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
-    todo = quick_cases() if mode == "quick" else full_cases()
+    todo = {"quick": quick_cases, "heldout": heldout_cases}.get(mode, full_cases)()
     if cases:
         todo = [c for c in todo if any(p in c.name for p in cases)]
     kit_ok = KIT_DIR.exists()
     rows, skipped = [], []
     t0 = time.perf_counter()
-    for c in todo:
-        if c.kit and not kit_ok:
-            skipped.append(c.name)
-            continue
-        log(f"{c.name} ...")
-        if c.kit:
-            rows.append(run_kit(c, cli=cli, quicklooks=quicklooks, log=log))
-        else:
-            rows.append(run_synth(c, cli=cli, rerender=rerender, quicklooks=quicklooks, log=log))
-        r = rows[-1]
-        log(f"  truth {r['truth_km']:.3f} km, measured {r['measured_km']:.3f} km, "
-            f"queue F1 {r['queue']['f1']:.2f}, {r['elapsed_s']:.1f} s")
+    for det in detectors:
+        for c in todo:
+            if c.kit and not kit_ok:
+                skipped.append(c.name)
+                continue
+            log(f"{c.name} ({det}) ...")
+            ql = _mkdir(quicklooks / det) if quicklooks is not None else None
+            if c.kit:
+                rows.append(run_kit(c, cli=cli, quicklooks=ql, log=log, detector=det))
+            else:
+                rows.append(run_synth(c, cli=cli, rerender=rerender, quicklooks=ql, log=log, detector=det))
+            r = rows[-1]
+            r["detector_asked"] = det
+            log(f"  truth {r['truth_km']:.3f} km, measured {r['measured_km']:.3f} km, "
+                f"queue F1 {r['queue']['f1']:.2f}, {r['elapsed_s']:.1f} s")
     total = time.perf_counter() - t0
-    summary = summarise(rows)
+    summaries = {}
+    for det in detectors:
+        mine = [r for r in rows if r["detector_asked"] == det]
+        summaries[det] = summarise(mine) if mine else {}
+        if mine:
+            summaries[det]["heldout"] = heldout_summary(mine)
+    summary = summaries[detectors[0]]
     summary["wall_s"] = total
     summary["render_s"] = sum(r["render_s"] for r in rows)
     meta = {
@@ -861,9 +951,9 @@ def run(mode: str = "quick", *, json_path: Path | None | bool = True, cases: lis
         "machine": platform.machine(), "cpus": os.cpu_count(), "skipped": skipped,
         "targets": TARGETS,
     }
-    report = {"meta": meta, "summary": summary, "rows": rows}
+    report = {"meta": meta, "summary": summary, "summaries": summaries, "rows": rows}
     if json_path:
-        p = (RESULTS / ("accuracy_quick.json" if mode == "quick" else "accuracy.json")
+        p = (RESULTS / {"quick": "accuracy_quick.json", "heldout": "accuracy_heldout.json"}.get(mode, "accuracy.json")
              if json_path is True else Path(json_path))
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(f".{p.name}.tmp")
@@ -886,7 +976,8 @@ def update_readme(rep: dict) -> None:
     b = text.index(MARK1)
     dirty = " plus uncommitted changes to `queuemeasure/`" if m["worktree_dirty"] else ""
     body = (f"Measured on {m['date'][:10]} at commit `{m['commit']}`{dirty}, {m['cpus']} cores, "
-            f"Python {m['python']}, via {m['via']}.\n\n" + table_markdown(rep["rows"])
+            f"Python {m['python']}, via {m['via']}.\n\n"
+            + table_markdown([r for r in rep["rows"] if r.get("detector_asked") == rep["rows"][0].get("detector_asked")])
             + "\n\n```text\n" + summary_text(rep["summary"]) + "\n```\n")
     README.write_text(text[:a] + body + text[b:])
 
@@ -895,6 +986,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="10 small scenes + 2 KIT frames (< 3 min)")
+    ap.add_argument("--heldout", action="store_true",
+                    help="only the KIT frames 173-179 no detector was trained or tuned on (0.12/0.3/0.5 m)")
+    ap.add_argument("--detectors", default="rules,learned",
+                    help="comma-separated detectors to run on every case (rules, learned, auto)")
     ap.add_argument("--json", type=Path, default=None, help="write the report here")
     ap.add_argument("--cases", default=None, help="comma-separated substrings of case names")
     ap.add_argument("--cli", action="store_true", help="measure through the CLI in a subprocess")
@@ -913,15 +1008,25 @@ def main(argv: list[str] | None = None) -> int:
         return coarse_accuracy.main((["--quick"] if a.quick else [])
                                     + (["--cases", a.cases] if a.cases else [])
                                     + (["--json", str(a.json)] if a.json else []))
-    mode = "quick" if a.quick else "full"
+    mode = "quick" if a.quick else "heldout" if a.heldout else "full"
+    dets = tuple(d.strip() for d in a.detectors.split(",") if d.strip())
     rep = run(mode, json_path=a.json or True, cases=a.cases.split(",") if a.cases else None,
-              cli=a.cli, rerender=a.rerender, quicklooks=a.quicklooks)
+              cli=a.cli, rerender=a.rerender, quicklooks=a.quicklooks, detectors=dets)
     m = rep["meta"]
     print(f"queuemeasure accuracy ({mode}), {m['date']}, commit {m['commit']}"
           f"{' + uncommitted changes' if m['worktree_dirty'] else ''}, via {m['via']}")
-    print(table_markdown(rep["rows"]) if a.markdown else table_text(rep["rows"]))
-    print()
-    print(summary_text(rep["summary"]))
+    for det in dets:
+        rows = [r for r in rep["rows"] if r["detector_asked"] == det]
+        if not rows:
+            continue
+        print(f"\n=== detector: {det} ===")
+        print(table_markdown(rows) if a.markdown else table_text(rows))
+        print()
+        print(summary_text(rep["summaries"][det]))
+    if len(dets) > 1:
+        print("\n=== side by side (KIT frames 155-172 are the learned detector's training data: "
+              "judge it on the held-out ones) ===")
+        print(compare_text(rep["summaries"]))
     print(f"\nwall time {rep['summary']['wall_s']:.0f} s (rendering {rep['summary']['render_s']:.0f} s)"
           f"; report: {rep.get('json_path')}")
     why = [r for r in rep["rows"] if r["diagnosis"] and (

@@ -8,6 +8,7 @@ stations its diagnosis names.
 
     python benchmarks/strip_view.py concrete-1.0 120 200            # -> strip_concrete-1.0_120.png
     python benchmarks/strip_view.py trees-0.8 590 660 --out /tmp/t.png
+    python benchmarks/strip_view.py q-trees-0.5 280 420 --detector learned
 
 Only synthetic cases (the truth needs the scene's footprints); the first piece of road
 (1.5 km) is shown.
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("s_from", type=float, help="first station, metres from the head")
     ap.add_argument("s_to", type=float, help="last station, metres from the head")
     ap.add_argument("--out", type=Path, default=None, help="PNG path")
+    ap.add_argument("--detector", default="auto", help="rules, learned or auto")
     args = ap.parse_args(argv)
 
     import matplotlib
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     import accuracy as A
     from queuemeasure import geo
     from queuemeasure.corridor import BlockSampler, Scaler, iter_strips
-    from queuemeasure.detect import detect_vehicles
+    from queuemeasure.detect import get_detector
     from queuemeasure.pipeline import CONTEXT_M, DEFAULT_HALF_WIDTH_M
     from queuemeasure.raster import choose_bands, ground_pixel_size, open_tile
     from queuemeasure.road import prepare_road
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         piece = next(iter(iter_strips(sampler, path, ds.crs, Scaler(ds.dtypes[bands[0] - 1]),
                                       step_m=step, half_width_m=DEFAULT_HALF_WIDTH_M + CONTEXT_M)))
     strip = piece.strip
-    det = detect_vehicles(strip.image, strip.valid, step_m=step, half_width_m=DEFAULT_HALF_WIDTH_M)
+    det = get_detector(args.detector)(strip.image, strip.valid, step_m=step, half_width_m=DEFAULT_HALF_WIDTH_M)
 
     def row(s: float) -> float:
         return (path.chord_at(s) - strip.chord0) / step

@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+# measure the checkout this script lives in, not whatever ``queuemeasure`` is installed
+sys.path.insert(0, str(HERE.parent))
 CACHE = Path(os.environ.get("QUEUEMEASURE_BENCH_CACHE", Path.home() / ".cache" / "queuemeasure-bench"))
 #: Road left out at each end of the trace (m): the user's points lie on the road.
 END_M = 10.0

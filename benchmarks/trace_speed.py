@@ -136,7 +136,7 @@ def run_case(name: str, width: int, height: int, length_m: float) -> dict:
     truth = np.array(json.loads(tif.with_suffix(".truth.json").read_text()))
     start, end = truth[0].tolist(), truth[-1].tolist()
     out = subprocess.run([sys.executable, "-c", CHILD, str(tif), json.dumps(start), json.dumps(end)],
-                         capture_output=True, text=True, check=False)
+                         capture_output=True, text=True, check=False, cwd=HERE.parent)
     if out.returncode:
         raise SystemExit(out.stderr)
     res = json.loads(out.stdout)

@@ -55,7 +55,7 @@ __all__ = [
 DASK_HINT = "batch needs Dask: pip install 'queuemeasure[dask]'"
 
 #: Options a manifest row (or a default of :func:`measure_many`) may set.
-OPTION_KEYS = ("max_gap", "direction", "half_width", "bands", "road_crs", "sensitivity")
+OPTION_KEYS = ("max_gap", "direction", "half_width", "bands", "road_crs", "sensitivity", "detector")
 _COLUMNS = {"id", "site", "date", "tile", "road", "head", "head_lon", "head_lat", *OPTION_KEYS}
 _REQUIRED = ("site", "date", "tile", "road")
 _DIRECTIONS = ("both", "forward", "backward")
@@ -268,6 +268,12 @@ def _parse_row(rec: Mapping[str, Any], *, default_id: str, line: int, base: Path
                 check_options(**{col: v})
             except QueueMeasureError as exc:
                 raise bad(col, str(exc)) from None
+    if cell("detector"):
+        from .detect import DETECTORS
+
+        if cell("detector").lower() not in ("auto", *DETECTORS):
+            raise bad("detector", f"{cell('detector')!r} is not one of auto, {', '.join(DETECTORS)}")
+        opts["detector"] = cell("detector").lower()
     if cell("direction"):
         d = cell("direction").lower()
         if d not in _DIRECTIONS:
@@ -602,7 +608,7 @@ def measure_many(
         worker process per core, closed when the iteration ends.
     **defaults
         ``max_gap``, ``direction``, ``half_width``, ``bands``, ``road_crs``,
-        ``sensitivity``: values for rows that do not set them.
+        ``sensitivity``, ``detector``: values for rows that do not set them.
 
     Yields
     ------

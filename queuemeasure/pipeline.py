@@ -106,6 +106,7 @@ def measure(
     mode: str = "auto",
     cloud_mask: Any = None,
     road_select: Any = None,
+    detector: str = "auto",
 ) -> QueueResult:
     """Measure the vehicle queue standing on ``road`` in ``tile``.
 
@@ -154,6 +155,10 @@ def measure(
         When ``road`` is OpenStreetMap data: which ways make the road and where it
         leads, e.g. ``{"ref": "А-161", "toward": (44.67, 42.81)}`` (see
         :func:`queuemeasure.osm.osm_road`).
+    detector : {"auto", "rules", "learned"}
+        The vehicle detector (:mod:`queuemeasure.detect`); ``"auto"`` is
+        :data:`queuemeasure.detect.DEFAULT_DETECTOR` for colour tiles and the rule detector
+        for a single (panchromatic) band. ``QueueResult.detector`` says which one ran.
 
     Returns
     -------
@@ -176,6 +181,9 @@ def measure(
     """
     t0 = time.perf_counter()
     check_options(max_gap, half_width, sensitivity)
+    from .detect import resolve_detector
+
+    resolve_detector(detector)  # checks the name before anything is read
     resolve_workers(workers, pieces=0)  # checks workers and $QUEUEMEASURE_WORKERS
     chosen = resolve_mode(mode, tile_gsd(tile) if mode == "auto" else 0.0)
     if chosen == "occupancy":
@@ -194,6 +202,7 @@ def measure(
         )
         with open_tile(tile) as ds:
             band_idx = choose_bands(ds, bands)
+            detector = resolve_detector(detector, n_bands=len(band_idx))
             sampler = BlockSampler(ds, band_idx)
             hx, hy = geo.transformer(geo.WGS84, ds.crs).transform(*sides.head_lonlat)
             dx, dy = ground_pixel_size(ds, (hx, hy))
@@ -207,7 +216,7 @@ def measure(
                 _measure_side(
                     sampler, ds.crs, p, scaler, step=step, gsd=gsd, max_gap=max_gap,
                     half_width=half_width, sensitivity=sensitivity, tick=tick,
-                    workers=workers,
+                    workers=workers, detector=detector,
                 )
                 for p in sides.sides
             ]
@@ -225,6 +234,7 @@ def measure(
         road_km=sum(p.length_m for p in sides.sides) / 1000.0, tile=tile_name,
         synthetic=synthetic, notes=notes,
     )
+    result.detector = detector
     result.profile.update(
         other_road_lonlat=[p.lonlat for p in sides.sides if p is not best.path],
         bands=band_idx,
@@ -293,6 +303,7 @@ def _measure_occupancy(tile: Any, road: Any, *, head: Sequence[float] | None, ma
                                       half_width=half_width, reference=reference,
                                       cloud_mask=cloud_mask, progress=progress)
     result.notes = _warnings_to_notes(caught, result.notes)
+    result.detector = "occupancy"  # no vehicle detector ran
     result.elapsed_s = time.perf_counter() - t0
     return result
 
@@ -328,11 +339,14 @@ def _measure_side(
     sensitivity: float,
     tick: Callable[[float], None],
     workers: int | None = None,
+    detector: str = "rules",
     piece_m: float = PIECE_M,
     overlap_m: float = OVERLAP_M,
 ) -> _SideMeasurement:
     # imported here, before any worker forks: they inherit it instead of importing it
-    from . import detect  # noqa: F401
+    from .detect import get_detector
+
+    get_detector(detector)
 
     strip_half = half_width + CONTEXT_M
     # which pieces can touch the tile at all (reads no pixels)
@@ -350,7 +364,7 @@ def _measure_side(
     # database (an SQLite connection is not to be used across a fork; this transformer is
     # an explicit pipeline, see geo.transformer)
     context = _PieceContext(path, step, half_width, sensitivity,
-                            geo.transformer(path.local_crs, geo.WGS84))
+                            geo.transformer(path.local_crs, geo.WGS84), detector)
 
     def take(found: tuple[list[Vehicle], np.ndarray, slice]) -> None:
         piece_vehicles, piece_occluded, glob = found
@@ -420,6 +434,7 @@ class _PieceContext:
     half_width: float
     sensitivity: float
     to_lonlat: Any
+    detector: str = "rules"
 
 
 def _detect_piece(
@@ -427,8 +442,9 @@ def _detect_piece(
     core_start: int, core_stop: int, glob: slice,
 ) -> tuple[list[Vehicle], np.ndarray, slice]:
     """Detect one piece: the vehicles it owns and its core rows' occlusion."""
-    from .detect import detect_vehicles
+    from .detect import get_detector
 
+    detect_vehicles = get_detector(ctx.detector)
     strip = Strip(image=image, valid=valid, step_m=ctx.step, half_width_m=strip_half,
                   chord0=chord0, path=ctx.path)
     det = detect_vehicles(

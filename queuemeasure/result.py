@@ -121,6 +121,7 @@ class QueueResult:
     #: occupancy mode: [low, high] vehicles from the occupied length, lanes and a
     #: spacing prior (not a count)
     vehicle_count_estimate: tuple[int, int] | None = None
+    detector: str = "rules"
 
     # ------------------------------------------------------------------ derived
     @property
@@ -177,6 +178,7 @@ class QueueResult:
             "tile": self.tile,
             "synthetic": self.synthetic,
             "notes": list(self.notes),
+            "detector": self.detector,
             "elapsed_s": self.elapsed_s,
             "queuemeasure_version": __version__,
         }

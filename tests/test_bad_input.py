@@ -361,15 +361,26 @@ KNOWN_WEAK: dict[str, str] = {
 }
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_WEAK[n])) if n in KNOWN_WEAK else n
-    for n in VARIANTS
-])
-def test_bands_and_types(painted, tmp_path, name):
+_U16_LEARNED = ("learned detector: the painted 11-bit scene's queue ends 18 m short (-9 %) "
+                "(MODEL.md, known failures)")
+KNOWN_WEAK_LEARNED: dict[str, str] = {
+    # the learned detector's known failures on these painted scenes (strict xfail)
+    "pan": "learned detector on one band: +80 % (auto runs the rule detector on one band)",
+    "rgb_uint16_11bit": _U16_LEARNED, "rgbn_uint16": _U16_LEARNED, "bgrn_uint16": _U16_LEARNED,
+    "multispectral_8band": _U16_LEARNED,
+}
+
+
+@pytest.mark.parametrize("detector", ["rules", "learned"])
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_bands_and_types(painted, tmp_path, name, detector, request):
+    weak = (KNOWN_WEAK if detector == "rules" else KNOWN_WEAK_LEARNED).get(name)
+    if weak:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=weak))
     base, pixels, profile = VARIANTS[name]
     sc = painted[base]
     tile = sc.path if pixels is None else rewrite(sc.path, tmp_path / f"{name}.tif", pixels, **profile)
-    d = measured(run(*measure_args(tile, sc.road_path)))
+    d = measured(run(*measure_args(tile, sc.road_path, "--detector", detector)))
     assert d["length_km"] * 1000 == pytest.approx(sc.length_m, rel=REL)
     # bands read in the wrong order or scaled wrongly lose the colour and half the vehicles;
     # read right, three quarters or more are found (the 11-bit scene's run of four dark cars

@@ -29,14 +29,21 @@ def test_length_within_one_percent(curve_scenes, results, crs):
     assert r.direction == "forward"
 
 
+@pytest.mark.parametrize("detector", [
+    "rules",
+    pytest.param("learned", marks=pytest.mark.xfail(
+        strict=True, reason="the learned detector splits the painted trucks (one-tone rectangles "
+        "10-13 m long, no cab) in two: 35 vehicles for 31 (MODEL.md, known failures)")),
+])
 @pytest.mark.parametrize("crs", [
     "utm",
     "EPSG:4326",
     "EPSG:3857",
 ])
-def test_vehicle_count_within_ten_percent(curve_scenes, results, crs):
-    r = results[crs]
-    assert abs(r.vehicle_count - curve_scenes[crs].count) <= 0.1 * curve_scenes[crs].count
+def test_vehicle_count_within_ten_percent(curve_scenes, crs, detector):
+    s = curve_scenes[crs]
+    r = qm.measure(s.path, s.road_path, head=s.head, detector=detector)
+    assert abs(r.vehicle_count - s.count) <= 0.1 * s.count
 
 
 def test_same_scene_in_3857_and_utm_agree(results):
@@ -124,11 +131,15 @@ def test_uint16_measures_like_uint8(scenes_dir):
     assert r16.vehicle_count == r8.vehicle_count
 
 
-@pytest.mark.xfail(strict=True, reason="the scene's last vehicle has the road's brightness and is "
-                   "missed, in uint8 just as in uint16 (4 % short)")
-def test_uint16(scenes_dir):
+@pytest.mark.parametrize("detector", [
+    pytest.param("rules", marks=pytest.mark.xfail(
+        strict=True, reason="the scene's last vehicle has the road's brightness and is missed by "
+        "the rule detector, in uint8 just as in uint16 (4 % short)")),
+    "learned",
+])
+def test_uint16(scenes_dir, detector):
     scene = paint_scene(scenes_dir, crs="utm", road_len=300, queue_len=150, dtype="uint16", name="u16", seed=5)
-    r = qm.measure(scene.path, scene.road_path, head=scene.head)
+    r = qm.measure(scene.path, scene.road_path, head=scene.head, detector=detector)
     assert r.length_km == pytest.approx(scene.length_m / 1000, rel=0.03)
 
 

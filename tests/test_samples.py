@@ -29,9 +29,22 @@ def _measure(name, *extra, head_key="head_lonlat"):
     return json.loads(res.stdout), truth
 
 
-@pytest.mark.parametrize("name", SMALL)
-def test_small_sample_measures_to_truth(name):
-    got, truth = _measure(name)
+def _learned_fails(reason):
+    return pytest.mark.xfail(strict=True, reason=f"learned detector: {reason} (MODEL.md, known failures)")
+
+
+@pytest.mark.parametrize("name,detector", [(n, "rules") for n in SMALL] + [
+    ("curve_utm_SYNTHETIC", "learned"),
+    pytest.param("curve_3857_SYNTHETIC", "learned", marks=_learned_fails(
+        "tree shadows on the road beyond the tail are taken for vehicles and carry the queue over "
+        "its 90 m gap (+19 %)")),
+    pytest.param("concrete_silver_SYNTHETIC", "learned", marks=_learned_fails(
+        "counts more than 10 % too many on concrete")),
+    ("empty_road_SYNTHETIC", "learned"),
+])
+def test_small_sample_measures_to_truth(name, detector):
+    got, truth = _measure(name, "--detector", detector)
+    assert got["detector"] == detector
     assert got["synthetic"] is True
     if truth["length_km"] == 0:
         assert got["length_km"] < 0.1
@@ -42,9 +55,11 @@ def test_small_sample_measures_to_truth(name):
     assert lo <= got["length_km"] <= hi
 
 
-def test_utm_and_3857_samples_agree():
-    a, _ = _measure("curve_utm_SYNTHETIC")
-    b, _ = _measure("curve_3857_SYNTHETIC")
+@pytest.mark.parametrize("detector", ["rules", pytest.param("learned", marks=_learned_fails(
+    "the EPSG:3857 sample runs on over tree shadows (see above)"))])
+def test_utm_and_3857_samples_agree(detector):
+    a, _ = _measure("curve_utm_SYNTHETIC", "--detector", detector)
+    b, _ = _measure("curve_3857_SYNTHETIC", "--detector", detector)
     assert a["raster_crs"].startswith("EPSG:326") and b["raster_crs"] == "EPSG:3857"
     assert b["length_km"] == pytest.approx(a["length_km"], rel=0.005)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .options import BandList, CRSParam, overwrite_opt, precision_opt, vector_format_opt
+from .options import BandList, CRSParam, detector_opt, overwrite_opt, precision_opt, vector_format_opt
 
 log = logging.getLogger("queuemeasure.batch")
 
@@ -41,6 +41,7 @@ log = logging.getLogger("queuemeasure.batch")
 @click.option("--bands", type=BandList, default=None, help="Default bands for rows without them.")
 @click.option("--road-crs", type=CRSParam, default=None, help="Default CRS of the roads' coordinates.")
 @click.option("--sensitivity", type=float, default=None, help="Default detector sensitivity [1].")
+@detector_opt
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
 @click.pass_context
@@ -49,7 +50,7 @@ def batch(ctx: click.Context, manifest: str, out: str, vector: str | None,
           scheduler: str | None, workers: int | None, resume: bool, overwrite: bool,
           precision: int | None, max_gap: float | None, direction: str | None,
           half_width: float | None, bands: Any, road_crs: Any, sensitivity: float | None,
-          progress: bool | None) -> None:
+          progress: bool | None, detector: str = "auto") -> None:
     """Measure every row of MANIFEST (CSV: site, date, tile, road, head, ...) on Dask.
 
     Each row is one task; a failing row is recorded with its error and the others go
@@ -86,7 +87,7 @@ def batch(ctx: click.Context, manifest: str, out: str, vector: str | None,
     check_output_path(out, overwrite=True, inputs=[manifest])
     defaults = {"max_gap": max_gap, "direction": direction, "half_width": half_width,
                 "bands": bands, "road_crs": road_crs.srs if road_crs is not None else None,
-                "sensitivity": sensitivity}
+                "sensitivity": sensitivity, "detector": detector}
     defaults = {k: v for k, v in defaults.items() if v is not None}
 
     results = ResultsLog.open(out, resume=resume, overwrite=overwrite, precision=precision)

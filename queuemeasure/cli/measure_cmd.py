@@ -11,7 +11,8 @@ from typing import Any
 import click
 
 from .options import (
-    BandList, CRSParam, LonLat, osm_road_options, overwrite_opt, precision_opt, vector_format_opt,
+    BandList, CRSParam, LonLat, detector_opt, osm_road_options, overwrite_opt, precision_opt,
+    vector_format_opt,
 )
 
 
@@ -48,6 +49,7 @@ from .options import (
 @click.option("--cloud-mask", default=None, metavar="MASK",
               help="Occupancy mode: raster of cloud (>= 1) over the tile, counted as occluded "
                    "(an SCL band in the tile is used without it).")
+@detector_opt
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write the queue, vehicles, head and tail (WGS84) as GeoJSON (.geojson), "
@@ -73,8 +75,8 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             out: str | None, vector_format: str | None, quicklook: str | None, overwrite: bool,
             precision: int | None,
             progress: bool | None, workers: int | None, map_path: str | None = None,
-            road_select: Any = None, reference: str | None = None, mode: str = "auto",
-            cloud_mask: str | None = None) -> None:
+            road_select: Any = None, detector: str = "auto", reference: str | None = None,
+            mode: str = "auto", cloud_mask: str | None = None) -> None:
     """Measure the vehicle queue on ROAD in TILE (a GeoTIFF path or a URL GDAL reads)."""
     _without_boto3_for_local(tile)
     from ..export import check_output_path
@@ -108,6 +110,7 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             progress=bar.update_to if bar is not None else None, workers=workers,
             reference=reference, mode=mode, cloud_mask=cloud_mask,
             road_select=road_select,
+            detector=detector,
         )
     finally:
         if bar is not None:

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import click
 
 __all__ = ["LonLat", "BandList", "CRSParam", "overwrite_opt", "precision_opt", "vector_format_opt",
-           "osm_road_options"]
+           "osm_road_options", "detector_opt"]
 
 
 class LonLatType(click.ParamType):
@@ -120,3 +120,8 @@ def osm_road_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for opt in reversed(_OSM_OPTIONS):
         wrapper = opt(wrapper)
     return wrapper
+detector_opt = click.option(
+    "--detector", type=click.Choice(["auto", "rules", "learned"]), default="auto", show_default=True,
+    help="Vehicle detector: rules (hand-written), learned (small network, see MODEL.md), "
+         "auto (learned on colour tiles, rules on a single band).",
+)

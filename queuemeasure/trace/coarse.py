@@ -62,6 +62,16 @@ NODATA_COST = 45.0
 TERRAIN_COST = 40.0
 TERRAIN_NEAR_M = 4.0
 TERRAIN_TONE = (3.0, 3.8)
+#: Only road tone (within RUN_TONE spreads) or vehicles in a straight run of at least
+#: RUN_M count as road near a cell: isolated cells of road tone in scree or rubble do not.
+RUN_M = 6.0
+RUN_TONE = 2.0
+#: A vehicle: a cell farther than VEHICLE_TONE spreads from the road's tone and from every
+#: common terrain tone (one that at least COMMON_SHARE of the off-road cells are near).
+VEHICLE_TONE = 2.0
+COMMON_SHARE = 0.05
+#: Terrain prototypes closer than this (spreads) to one already kept are dropped.
+PROTO_MERGE = 0.5
 #: Texture reference: the road's roughness is taken within this distance (metres) of
 #: each of the user's points.
 ROUGH_REF_M = 3.0
@@ -388,9 +398,10 @@ def cost_map(grid: CoarseGrid, lo: np.ndarray, hi: np.ndarray, tone: RoadTone,
     both sides differ from the road (a wide uniform area or its edge is not a
     band). The best line counts, with the cell's own tone: a long band of road tone costs
     little even where a vehicle, a tree or a shadow interrupts it for a few metres; a
-    patch or a wide area of road tone does not. Plain terrain (nothing of the road's
-    tone and texture within :data:`TERRAIN_NEAR_M`) and cells without data cost far more
-    than any road, so that the route follows a hairpin rather than cutting across it.
+    patch or a wide area of road tone does not. Plain terrain (no straight run of the
+    road's tone and texture, or of vehicles, within :data:`TERRAIN_NEAR_M`) and cells
+    without data cost far more than any road, so that the route follows a hairpin rather
+    than cutting across it, even over scree speckled with the road's tone.
     """
     assert grid.image is not None and grid.valid is not None
     d = np.minimum(_tone_and_texture(grid, lo, hi, tone, cells), TONE_CAP)
@@ -428,11 +439,68 @@ def cost_map(grid: CoarseGrid, lo: np.ndarray, hi: np.ndarray, tone: RoadTone,
     x = 0.35 * d + 0.65 * best
     cost = ROAD_FLOOR + (np.minimum(x, TONE_CAP) / 2.0) ** 2
     # plain terrain: nothing of the road's tone and texture within TERRAIN_NEAR_M
-    near = ndi.minimum_filter(d, footprint=_disk(TERRAIN_NEAR_M, (cy, cx)), mode="nearest")
+    # ... counting only cells in straight runs of road tone or vehicles: road-toned
+    # speckle of scree or rubble between two legs is no road
+    runs = _road_runs(grid, lo, hi, tone, d)
+    near = ndi.minimum_filter(runs, footprint=_disk(TERRAIN_NEAR_M, (cy, cx)), mode="nearest")
     lo_t, hi_t = TERRAIN_TONE
     cost += TERRAIN_COST * np.clip((near - lo_t) / (hi_t - lo_t), 0.0, 1.0)
     cost[~grid.valid] = NODATA_COST
     return cost.astype(np.float64)
+
+
+def _road_runs(grid: CoarseGrid, lo: np.ndarray, hi: np.ndarray, tone: RoadTone,
+               d: np.ndarray) -> np.ndarray:
+    """``d`` where a cell lies in a straight run of road tone or vehicles (vehicles count
+    as road: a dense queue stands on the road), :data:`TONE_CAP` elsewhere."""
+    veh = _vehicle_like(grid, lo, hi, tone, d)
+    runs = _in_straight_runs((d < RUN_TONE) | veh, grid.cell_m)
+    return np.where(runs, np.where(veh, 0.0, d), TONE_CAP).astype(np.float32)
+
+
+def _in_straight_runs(mask: np.ndarray, cell_m: tuple[float, float]) -> np.ndarray:
+    """Cells of ``mask`` that lie in a straight run of at least RUN_M of mask cells, in
+    any of N_ORIENT orientations (a binary opening by line segments)."""
+    cell = float(np.sqrt(cell_m[0] * cell_m[1]))
+    n = max(3, int(round(RUN_M / cell)) | 1)
+    out = np.zeros_like(mask)
+    for _, k in _line_kernels(n, N_ORIENT):
+        out |= ndi.binary_opening(mask, structure=k > 0)
+    return out
+
+
+def _vehicle_like(grid: CoarseGrid, lo: np.ndarray, hi: np.ndarray, tone: RoadTone,
+                  d: np.ndarray, n_sample: int = 4000, n_proto: int = 64) -> np.ndarray:
+    """Cells like neither the road's tone nor any common terrain tone: vehicles.
+
+    Terrain tones are prototypes drawn from the cells far from the road's tone; one
+    counts only if at least :data:`COMMON_SHARE` of those cells are near it (vehicles
+    are few, each kind of terrain is widespread)."""
+    assert grid.image is not None and grid.valid is not None
+    spread = np.maximum(tone.spread, COARSE_MIN_SPREAD)
+    scale = ((hi - lo) * spread).astype(np.float32)
+    off = (d > VEHICLE_TONE) & grid.valid
+    n_off = int(off.sum())
+    if n_off < n_proto:
+        return np.zeros(d.shape, bool)
+    rng = np.random.default_rng(0)
+    pick = np.flatnonzero(off.ravel())[rng.choice(n_off, size=min(n_sample, n_off), replace=False)]
+    sub = grid.image.reshape(grid.image.shape[0], -1)[:, pick].T / scale      # (n, bands)
+    dd = np.sqrt(np.mean((sub[None, :, :] - sub[:n_proto, None, :]) ** 2, axis=-1))
+    share = (dd < VEHICLE_TONE).mean(axis=1)
+    protos: list[np.ndarray] = []
+    for i in np.argsort(-share):   # the commonest first; near-duplicates add nothing
+        if share[i] < COMMON_SHARE:
+            break
+        if all(np.sqrt(np.mean((sub[i] - q) ** 2)) > PROTO_MERGE for q in protos):
+            protos.append(sub[i])
+    far = np.ones(d.shape, bool)
+    for q in protos:
+        acc = np.zeros(d.shape, np.float32)
+        for b in range(grid.image.shape[0]):
+            acc += (grid.image[b] / scale[b] - q[b]) ** 2
+        far &= acc > VEHICLE_TONE ** 2 * grid.image.shape[0]
+    return far & off
 
 
 def _disk(radius_m: float, cell_m: tuple[float, float]) -> np.ndarray:

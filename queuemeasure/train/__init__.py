@@ -1,0 +1,1 @@
+"""Training the learned vehicle detector (needs the ``[train]`` extra: torch, onnx, pillow)."""

@@ -1,0 +1,125 @@
+"""Train the learned vehicle detector and write its ONNX weights.
+
+    python -m queuemeasure.train --out queuemeasure/detect/learned/vehicles.onnx
+    python -m queuemeasure.train --smoke --out /tmp/smoke.onnx     # seconds, for CI
+
+Needs the ``[train]`` extra (torch, onnx, pillow) and, for the real data, the labelled
+frames in ``../shared/realdata`` (see MODEL.md). Sheets are cached in
+``~/.cache/queuemeasure-train`` (``$QUEUEMEASURE_TRAIN_CACHE``). Seeded: the same command
+gives the same weights on the same machine and library versions.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .._version import __version__
+
+
+@click.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The ONNX file to write.")
+@click.option("--epochs", type=click.IntRange(1), default=7, show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=100, show_default=True, help="Batches per epoch.")
+@click.option("--batch", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--lr", type=float, default=2e-3, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--smoke", is_flag=True, help="A seconds-long run on a few sheets (checks the machinery).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the validation scores as JSON here.")
+@click.option("--evaluate", "evaluate_only", is_flag=True,
+              help="Do not train: score the existing --out model (onnxruntime) on the validation sets.")
+def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, threads: int, smoke: bool,
+         report: Path | None, evaluate_only: bool) -> None:
+    """Train the learned vehicle detector; print per-epoch loss and validation F1."""
+    from . import sheets as S
+    from .loop import export, f1, train
+
+    def log(msg: str) -> None:
+        click.echo(msg)
+        sys.stdout.flush()
+
+    if evaluate_only:
+        _evaluate(out, S, log, report)
+        return
+
+    if smoke:
+        data = _smoke_data(S)
+        epochs, steps, batch = 1, 2, 4
+    else:
+        data = S.datasets(log=log)
+    train_sheets = data.pop("train")
+    log(f"training on {len(train_sheets)} sheets "
+        f"({sum(len(s.boxes) for s in train_sheets)} vehicles); validation: "
+        + ", ".join(f"{k} {len(v)}" for k, v in data.items()))
+    meta = {
+        "name": "queuemeasure vehicle detector", "queuemeasure_version": __version__,
+        "licence": "CC BY-SA 4.0 (trained on KIT AIS, CC BY 3.0, and aerial-cars-dataset images and "
+                   "labels, CC BY-SA, by Yauhen Kharuzhy and the Minsk OSM community; see MODEL.md)",
+        "training": json.dumps({"epochs": epochs, "steps": steps, "batch": batch, "lr": lr, "seed": seed,
+                                "smoke": smoke}),
+    }
+
+    def save(net, thr, scores) -> None:  # every better epoch: weights usable at once
+        export(net, out, threshold=thr, meta={**meta, "validation": json.dumps(
+            {k: round(f1(*v[thr]), 4) for k, v in scores.items()})})
+        log(f"  -> wrote {out}")
+
+    net, thr, scores = train(train_sheets, data, epochs=epochs, steps=steps, batch=batch, lr=lr, seed=seed,
+                             threads=threads, log=log, on_best=save)
+    final = {k: {"threshold": thr, "tp_det_true": scores[k][thr], "f1": round(f1(*scores[k][thr]), 4)}
+             for k in sorted(scores)}
+    log(f"wrote {out} (threshold {thr:.2f})")
+    for k, v in final.items():
+        log(f"  {k}: F1 {v['f1']:.3f} (tp, detections, truth = {v['tp_det_true']})")
+    if report is not None:
+        report.write_text(json.dumps(final, indent=1))
+
+
+def _evaluate(path: Path, S, log, report: Path | None) -> None:  # noqa: N803 - the sheets module
+    """Validation F1 of a shipped model, at its own threshold and at the others tried."""
+    import onnx
+
+    from .loop import THRESHOLDS, evaluate, f1, onnx_predictor
+    from .targets import prepare
+
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    thr = float(meta.get("threshold", 0.35))
+    data = S.datasets(log=log)
+    data.pop("train")
+    scores = evaluate(onnx_predictor(path), {k: [(s, prepare(s)) for s in v] for k, v in data.items()})
+    log(f"{path}: threshold {thr:.2f}")
+    final = {}
+    for k in sorted(scores):
+        t = min(THRESHOLDS, key=lambda u: abs(u - thr))
+        tp, nd, nt = scores[k][t]
+        final[k] = {"f1": round(f1(tp, nd, nt), 4), "precision": round(tp / max(nd, 1), 4),
+                    "recall": round(tp / max(nt, 1), 4), "tp_det_true": [tp, nd, nt]}
+        log(f"  {k}: F1 {final[k]['f1']:.3f} (P {final[k]['precision']:.3f}, R {final[k]['recall']:.3f}; "
+            f"{tp} of {nt} found, {nd} detections); by threshold: "
+            + " ".join(f"{u:.2f}:{f1(*scores[k][u]):.3f}" for u in THRESHOLDS))
+    if report is not None:
+        report.write_text(json.dumps(final, indent=1))
+
+
+def _smoke_data(S):  # noqa: N803 - the sheets module
+    """Two KIT frames and a SYNTHETIC scene, not cached (for the smoke test)."""
+    import tempfile
+
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as d:
+        kw = S.random_spec(np.random.default_rng(1), 1)
+        kw.update(gsd_m=0.5, road_length_m=150.0, queue_length_m=80.0)
+        syn = S.synth_sheet(kw, Path(d), half_width_m=8.0)
+    return {"train": S.kit_sheets(["MOS155"], degrade=()) + [syn],
+            "val-kit": S.kit_sheets(["MOS173"], degrade=())}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,201 @@
+"""The detectors behind one interface, and the learned one (ONNX, onnxruntime) in particular."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import queuemeasure as qm
+from queuemeasure.detect import (DEFAULT_DETECTOR, DETECTORS, StripDetections, detect_vehicles, get_detector,
+                                 resolve_detector)
+from queuemeasure.detect import learned, rules
+from queuemeasure.detect.learned._decode import Boxes
+from queuemeasure.detect.learned._grid import WORK_STEP_M, normalise, to_working
+from queuemeasure.errors import OptionError
+
+ROOT = Path(__file__).resolve().parents[1]
+KIT = ROOT.parent / "shared" / "realdata" / "kit_ais_munich_queue"
+
+
+def test_dispatcher_names():
+    assert resolve_detector("auto") == DEFAULT_DETECTOR in DETECTORS
+    assert resolve_detector(None) == DEFAULT_DETECTOR
+    assert resolve_detector("auto", n_bands=1) == "rules"      # panchromatic: the rule detector
+    assert resolve_detector("learned", n_bands=1) == "learned"
+    assert get_detector("rules") is rules.detect_vehicles
+    assert get_detector("learned") is learned.detect_vehicles
+    with pytest.raises(OptionError, match="unknown detector"):
+        get_detector("magic")
+
+
+def test_rules_through_the_dispatcher_is_the_rule_detector():
+    strip = np.full((400, 80, 3), 0.35, np.float32)
+    strip[100:118, 30:37] = (0.8, 0.1, 0.1)
+    a = detect_vehicles(strip, step_m=0.25, detector="rules")
+    b = rules.detect_vehicles(strip, step_m=0.25)
+    assert [(v.row0, v.row1, v.col0, v.col1, v.score) for v in a.vehicles] == \
+        [(v.row0, v.row1, v.col0, v.col1, v.score) for v in b.vehicles]
+    assert np.array_equal(a.anomaly, b.anomaly)
+
+
+@pytest.mark.parametrize("step", [0.12, 0.25, 0.5, 1.0])
+def test_working_grid_keeps_levels_and_extent(step):
+    rows, cols = int(60 / step), int(16 / step)
+    img = np.full((rows, cols, 3), 0.4, np.float32)
+    ok = np.ones((rows, cols), bool)
+    ok[: rows // 4] = False
+    w, v, (sy, sx) = to_working(img, ok, step)
+    assert abs(w.shape[0] * sy - rows * step) < 1e-6 and abs(w.shape[1] * sx - cols * step) < 1e-6
+    assert sy == pytest.approx(WORK_STEP_M, rel=0.05)
+    assert np.allclose(w[v], 0.4, atol=1e-5)
+    assert 0.7 < v.mean() < 0.8
+    x = normalise(w, v)
+    assert x.shape == (4,) + v.shape and np.array_equal(x[3] > 0, v)
+
+
+def test_boxes_map_back_to_the_input_pixels():
+    # a 4.5 x 1.8 m vehicle centred 10 m down and 4 m across, on a 0.12 m strip
+    step, rows, cols = 0.12, 500, 100
+    b = Boxes(row=np.array([10 / WORK_STEP_M]), col=np.array([4 / WORK_STEP_M]), length_m=np.array([4.5]),
+              width_m=np.array([1.8]), prob=np.array([0.9]))
+    (v,) = learned._to_vehicles(b, (WORK_STEP_M, WORK_STEP_M), step, rows, cols, threshold=0.45,
+                                min_score=0.6, half_width_m=10.0)
+    # pixel k is centred at k: metres m lie at m / step - 0.5
+    assert v.row_center == pytest.approx(10 / step - 0.5)
+    assert (v.row1 - v.row0) * step == pytest.approx(4.5)
+    assert (v.col1 - v.col0) * step == pytest.approx(1.8)
+    assert v.score == pytest.approx(2.0) and v.kind == "car"
+    assert np.array_equal(v.polygon[0], v.polygon[-1])
+
+
+def test_learned_output_contract():
+    rng = np.random.default_rng(0)
+    img = (0.35 + 0.02 * rng.standard_normal((600, 70, 3))).astype(np.float32)
+    img[200:218, 30:37] = (0.8, 0.1, 0.1)
+    valid = np.ones((600, 70), bool)
+    valid[500:] = False
+    det = learned.detect_vehicles(img, valid, step_m=0.25, half_width_m=6.0)
+    assert isinstance(det, StripDetections)
+    assert det.occluded.shape == (600,) and det.occluded[500:].all() and not det.occluded[:400].any()
+    assert det.anomaly.shape == (600, 70) and det.anomaly.dtype == np.float32
+    assert det.surface.shape == (600, 3) and det.carriageway.shape == (600, 2)
+    assert 0 < det.threshold < 1
+    assert all(v.score >= 0.6 for v in det.vehicles)
+    assert [v.row0 for v in det.vehicles] == sorted(v.row0 for v in det.vehicles)
+    empty = learned.detect_vehicles(np.zeros((50, 40, 3), np.float32), np.zeros((50, 40), bool), step_m=0.5)
+    assert empty.vehicles == [] and empty.occluded.all()
+    with pytest.raises(ValueError):
+        learned.detect_vehicles(np.zeros((5,)), step_m=0.5)
+
+
+def test_session_is_made_once_per_process():
+    assert learned._session() is learned._session()
+    info = learned.model_info()
+    assert "CC BY-SA" in info["licence"] and float(info["threshold"]) > 0
+
+
+def _kit_strip(name: str, gsd: float):
+    """A KIT frame as a road-aligned strip (rows along the street) at ``gsd``, and its boxes."""
+    from PIL import Image
+
+    from queuemeasure.detect.learned._grid import resample
+
+    img = np.asarray(Image.open(KIT / f"{name}.png").convert("RGB"), np.float32) / 255
+    b = np.loadtxt(KIT / f"{name}.txt", ndmin=2)
+    h, w = img.shape[:2]
+    cx, cy, bw, bh = b[:, 1] * w, b[:, 2] * h, b[:, 3] * w, b[:, 4] * h
+    ok = np.ones((h, w), bool)
+    if gsd > 0.12:
+        img, ok, _ = resample(img, ok, 0.12, gsd)
+    k = 0.12 / gsd
+    # rows = image x, cols = image y; pixel k centred at k
+    boxes = np.column_stack([(cx - bw / 2) * k, (cx + bw / 2) * k, (cy - bh / 2) * k, (cy + bh / 2) * k]) - 0.5
+    return img.transpose(1, 0, 2), ok.T, boxes[b[:, 0] != 4]
+
+
+@pytest.mark.skipif(not KIT.exists(), reason="needs ../shared/realdata")
+@pytest.mark.parametrize("gsd", [0.12, 0.3, 0.5])
+def test_learned_finds_the_cars_of_a_frame_it_never_saw(gsd):
+    """KIT MOS176 (held out by time): vehicle F1 (centre inside a labelled box) >= 0.8."""
+    img, ok, boxes = _kit_strip("MOS176", gsd)
+    det = learned.detect_vehicles(img, ok, step_m=gsd, half_width_m=1000.0)
+    acc = [v for v in det.vehicles if v.score >= 1]
+    used = np.zeros(len(boxes), bool)
+    tp = 0
+    for v in sorted(acc, key=lambda v: -v.score):
+        r, c = v.row_center, v.col_center
+        hit = np.flatnonzero((boxes[:, 0] <= r) & (r <= boxes[:, 1]) & (boxes[:, 2] <= c) & (c <= boxes[:, 3]) & ~used)
+        if hit.size:
+            used[hit[0]] = True
+            tp += 1
+    f1 = 2 * tp / (len(acc) + len(boxes))
+    assert f1 >= 0.8, (tp, len(acc), len(boxes))
+
+
+def test_measure_with_each_detector(curve_scenes):
+    s = curve_scenes["utm"]
+    for name in DETECTORS:
+        r = qm.measure(s.path, s.road_path, head=s.head, detector=name, workers=1)
+        assert r.detector == name and r.to_dict()["detector"] == name
+        assert r.length_km == pytest.approx(s.length_m / 1000.0, rel=0.05)
+    assert qm.measure(s.path, s.road_path, head=s.head, workers=1).detector == DEFAULT_DETECTOR
+
+
+def test_cli_detector_option(curve_scenes, tmp_path):
+    from queuemeasure.cli.main import cli
+
+    s = curve_scenes["utm"]
+    out = tmp_path / "out.geojson"
+    res = CliRunner().invoke(cli, ["measure", str(s.path), "--road", str(s.road_path), "--json",
+                                   "--detector", "learned", "--workers", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert '"detector": "learned"' in res.output
+    bad = CliRunner().invoke(cli, ["measure", str(s.path), "--road", str(s.road_path), "--detector", "x"])
+    assert bad.exit_code == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs the [train] extra (torch)")
+@pytest.mark.skipif(not KIT.exists(), reason="needs ../shared/realdata")
+def test_smoke_training_exports_a_model_onnxruntime_runs(tmp_path):
+    out = tmp_path / "smoke.onnx"
+    p = subprocess.run([sys.executable, "-m", "queuemeasure.train", "--smoke", "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "epoch 1/1" in p.stdout and "F1" in p.stdout
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    y = sess.run(None, {"strip": np.zeros((1, 4, 64, 48), np.float32)})[0]
+    assert y.shape == (1, 5, 32, 24)
+
+
+def test_long_strips_run_in_windows_like_one_piece(monkeypatch):
+    rng = np.random.default_rng(1)
+    x = np.zeros((4, 701, 40), np.float32)
+    x[:3] = rng.standard_normal((3, 701, 40)).astype(np.float32) * 0.3
+    x[3] = 1.0
+    whole = learned._run(x)
+    monkeypatch.setattr(learned, "_WINDOW_ROWS", 200)
+    monkeypatch.setattr(learned, "_CONTEXT_ROWS", 120)
+    parts = learned._run(x)
+    assert parts.shape == whole.shape == (5, 351, 20)
+    assert np.abs(parts - whole).max() < 1e-3
+
+
+def test_manifest_detector_column(tmp_path):
+    from queuemeasure.batch import ManifestError, read_manifest
+
+    m = tmp_path / "m.csv"
+    m.write_text("site,date,tile,road,detector\nx,2022-01-01,t.tif,r.json,Learned\ny,2022-01-02,t.tif,r.json,\n")
+    rows = read_manifest(m)
+    assert rows[0].options == {"detector": "learned"} and rows[1].options == {}
+    m.write_text("site,date,tile,road,detector\nx,2022-01-01,t.tif,r.json,neural\n")
+    with pytest.raises(ManifestError, match="column 'detector'"):
+        read_manifest(m)
