@@ -17,6 +17,9 @@ __all__ = [
     "CRSError",
     "OptionError",
     "OutputError",
+    "RemoteError",
+    "ItemError",
+    "CloudedError",
     "QueueMeasureWarning",
     "SlowReadWarning",
     "RoadGapWarning",
@@ -58,6 +61,21 @@ class OptionError(InputError):
 
 class OutputError(QueueMeasureError, OSError):
     """An output cannot be written (exists without overwrite, directory missing, ...)."""
+
+
+class RemoteError(QueueMeasureError, OSError):
+    """A server failed: a STAC catalogue or an asset host unreachable, a 404, a timeout.
+
+    Not the user's input: the CLI exits 1 on it (a server failure), with one line.
+    """
+
+
+class ItemError(InputError):
+    """A STAC item is malformed or lacks a band the measurement needs."""
+
+
+class CloudedError(InputError):
+    """The road's corridor is entirely covered by cloud (or snow, shadow, no data)."""
 
 
 class QueueMeasureWarning(UserWarning):

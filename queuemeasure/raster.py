@@ -66,9 +66,10 @@ def open_tile(tile: Any) -> Iterator[Any]:
 
     Parameters
     ----------
-    tile : str, os.PathLike or rasterio dataset
-        A path, a URL GDAL reads (``https://`` COG, ``zip://``, ``/vsi...``), or an
-        already opened dataset (yielded as is).
+    tile : str, os.PathLike, dict or rasterio dataset
+        A path, a URL GDAL reads (``https://`` COG, ``zip://``, ``/vsi...``), a STAC
+        item (a ``.json`` file or URL, or its dict: see :mod:`queuemeasure.stac`), or
+        an already opened dataset (yielded as is).
 
     Yields
     ------
@@ -85,6 +86,12 @@ def open_tile(tile: Any) -> Iterator[Any]:
     if hasattr(tile, "read") and hasattr(tile, "transform"):
         check_georeferenced(tile)
         yield tile
+        return
+    from .stac import is_stac_item, open_item
+
+    if is_stac_item(tile):  # a STAC item (dict, file or URL): its assets as one VRT
+        with open_item(tile) as ds:
+            yield ds
         return
     name = os.fspath(tile)
     if not is_remote(name) and "://" not in name and not name.startswith("/vsi"):
