@@ -147,6 +147,12 @@ from .trace_cmd import trace  # noqa: E402
 cli.add_command(synth)
 cli.add_command(trace)
 
+from .check_cmd import check  # noqa: E402
+from .search_cmd import search  # noqa: E402
+
+cli.add_command(search)
+cli.add_command(check)
+
 
 def main() -> None:  # pragma: no cover
     cli(prog_name="queuemeasure")

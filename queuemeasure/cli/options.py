@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-__all__ = ["LonLat", "BandList", "CRSParam", "overwrite_opt", "precision_opt"]
+__all__ = ["LonLat", "BandList", "CRSParam", "overwrite_opt", "precision_opt", "stac_opt", "reference_days_opt"]
 
 
 class LonLatType(click.ParamType):
@@ -69,4 +69,14 @@ overwrite_opt = click.option("--overwrite", is_flag=True, help="Replace output f
 precision_opt = click.option(
     "--precision", type=click.IntRange(0, 15), default=None,
     help="Round output coordinates to this many decimals (default: full precision).",
+)
+
+stac_opt = click.option(
+    "--stac", metavar="URL", default=None,
+    help="STAC API to search (default: Element84 Earth Search v1, "
+         "https://earth-search.aws.element84.com/v1; for --reference auto: the item's own catalogue).",
+)
+reference_days_opt = click.option(
+    "--reference-days", type=click.IntRange(1, 366), default=30, show_default=True, metavar="N",
+    help="--reference auto: look this many days before and after the image.",
 )
