@@ -34,7 +34,9 @@ T = TypeVar("T")
 class Scaler:
     """Map raw pixel values to float32 of about 0..1, per band.
 
-    uint8 is divided by 255. Other types (11/12-bit uint16, float reflectance) get one
+    With ``physical`` (per-band scale and offset, :func:`queuemeasure.raster.band_scaling`)
+    raw values are first made physical (``DN * scale + offset``, e.g. L2A reflectance).
+    uint8 is otherwise divided by 255. Other types (11/12-bit uint16, float reflectance) get one
     gain, common to all bands so that colours keep their balance, that maps the highest
     band's robust high percentile (99.9 by default) of the first valid corridor samples
     to 1; zero stays zero (a negative low percentile, as in some
@@ -43,13 +45,23 @@ class Scaler:
     scale is fixed for the whole road, whatever the pieces it is cut into.
     """
 
-    def __init__(self, dtype: str, low_pct: float = 0.5, high_pct: float = 99.9) -> None:
+    def __init__(self, dtype: str, low_pct: float = 0.5, high_pct: float = 99.9, *,
+                 physical: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.dtype = np.dtype(dtype)
         self.low_pct, self.high_pct = low_pct, high_pct
         self.lo: np.ndarray | None = None
         self.hi: np.ndarray | None = None
-        if self.dtype == np.uint8:
+        # per-band (scale, offset) to physical values first (raster.band_scaling)
+        self.physical = None if physical is None else (
+            np.asarray(physical[0], np.float32), np.asarray(physical[1], np.float32))
+        if self.dtype == np.uint8 and self.physical is None:
             self.lo, self.hi = np.zeros(1, np.float32), np.full(1, 255.0, np.float32)
+
+    def _to_physical(self, values: np.ndarray) -> np.ndarray:
+        if self.physical is None:
+            return values
+        scale, offset = self.physical
+        return values.astype(np.float32) * scale + offset
 
     @property
     def fitted(self) -> bool:
@@ -59,7 +71,7 @@ class Scaler:
         """Fit the stretch on valid samples ``values`` of shape (N, bands)."""
         if self.fitted or len(values) < 16:
             return
-        v = values.astype(np.float32, copy=False)
+        v = self._to_physical(values).astype(np.float32, copy=False)
         # one gain for all bands keeps their ratios, i.e. the colours, as they are
         lo = np.full(v.shape[1], min(float(np.percentile(v, self.low_pct)), 0.0), np.float32)
         hi = np.full(v.shape[1], float(np.percentile(v, self.high_pct, axis=0).max()), np.float32)
@@ -71,6 +83,8 @@ class Scaler:
         if not self.fitted:
             raise RuntimeError("Scaler used before fit")
         assert self.lo is not None and self.hi is not None
+        if self.physical is not None:
+            values, overwrite = self._to_physical(values), True
         if overwrite and values.dtype == np.float32:
             np.subtract(values, self.lo, out=values)
             np.divide(values, self.hi - self.lo, out=values)
@@ -466,6 +480,7 @@ def build_strip(
     n_rows: int,
     step_m: float,
     half_width_m: float,
+    shift_px: tuple[float, float] = (0.0, 0.0),
 ) -> Strip:
     """Resample one piece of the corridor into a :class:`Strip`.
 
@@ -481,11 +496,16 @@ def build_strip(
     n_rows : int
     step_m : float
     half_width_m : float
+    shift_px : (float, float)
+        Added to the sample points' (row, col) in the raster: a co-registration
+        correction (a reference image aligned onto a tile).
     """
     n_cols, half = _strip_columns(half_width_m, step_m)
     offsets = -half + (np.arange(n_cols) + 0.5) * step_m
     chord = chord_start + (np.arange(n_rows) + 0.5) * step_m
     rows, cols = _sample_points(sampler, path, chord, offsets, raster_crs)
+    if shift_px != (0.0, 0.0):
+        rows, cols = rows + shift_px[0], cols + shift_px[1]
     raw, valid = sampler.sample(rows, cols, segments=True)
     if not scaler.fitted and valid.any():
         scaler.fit(raw[valid])
@@ -548,6 +568,7 @@ def iter_strips(
     piece_m: float = 1500.0,
     overlap_m: float = 100.0,
     coverage: tuple[np.ndarray, np.ndarray] | None = None,
+    shift_px: tuple[float, float] = (0.0, 0.0),
 ) -> Iterator[Piece]:
     """Cut a road side into overlapping pieces and yield their strips in order.
 
@@ -556,7 +577,7 @@ def iter_strips(
     positions and whether each lies on the tile): a piece none of whose corridor comes
     near the tile is yielded as an all-invalid strip (``off_tile``) without reading
     anything. Blocks no longer needed are dropped from the cache as it goes, so memory
-    is bounded by about two pieces' blocks.
+    is bounded by about two pieces' blocks. ``shift_px`` is :func:`build_strip`'s.
     """
     end = float(path.chord_m[-1]) if chord_end is None else float(chord_end)
     n_total = max(1, int(np.ceil(end / step_m)))
@@ -589,6 +610,7 @@ def iter_strips(
             strip = build_strip(
                 sampler, path, raster_crs, scaler,
                 chord_start=a * step_m, n_rows=b - a, step_m=step_m, half_width_m=half_width_m,
+                shift_px=shift_px,
             )
         yield Piece(strip, c0 - a, c1 - a, k, off_tile)
         # keep the blocks this piece used: the next piece's overlap needs some of them

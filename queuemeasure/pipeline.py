@@ -22,6 +22,7 @@ from .queue import QueueChain, chain_queue_bridged, length_range, merge_interval
 from .raster import choose_bands, crs_name, ground_pixel_size, is_synthetic, open_tile
 from .result import QueueResult, Vehicle
 from .road import MAX_HEAD_DISTANCE_M, Direction, RoadPath, prepare_road
+from .occupancy_pipeline import VEHICLES_MAX_GSD_M, measure_occupancy, resolve_mode, tile_gsd
 
 __all__ = ["measure", "check_options", "DEFAULT_MAX_GAP_M", "DEFAULT_HALF_WIDTH_M"]
 
@@ -86,6 +87,8 @@ def measure(
     max_head_distance: float = MAX_HEAD_DISTANCE_M,
     progress: Progress | None = None,
     workers: int | None = None,
+    reference: Any = None,
+    mode: str = "auto",
 ) -> QueueResult:
     """Measure the vehicle queue standing on ``road`` in ``tile``.
 
@@ -119,6 +122,13 @@ def measure(
         (1: none). Default: ``$QUEUEMEASURE_WORKERS``, else 2 where forking is safe (a
         program with no other thread, on Linux); see :mod:`queuemeasure.parallel`. The
         result does not depend on it.
+    reference : str, os.PathLike or rasterio dataset, optional
+        Occupancy mode: the same road on a date when it was free (any CRS, a pixel size
+        near the tile's); the queue is then what changed on the carriageway.
+    mode : {"auto", "vehicles", "occupancy"}
+        The regime: vehicles resolved and chained (fine pixels) or occupied stretches of
+        the carriageway (coarse pixels, :mod:`queuemeasure.occupancy_pipeline`); "auto"
+        chooses by the tile's pixel size (vehicles up to 1.3 m).
 
     Returns
     -------
@@ -142,6 +152,13 @@ def measure(
     t0 = time.perf_counter()
     check_options(max_gap, half_width, sensitivity)
     resolve_workers(workers, pieces=0)  # checks workers and $QUEUEMEASURE_WORKERS
+    chosen = resolve_mode(mode, tile_gsd(tile) if mode == "auto" else 0.0)
+    if chosen == "occupancy":
+        return _measure_occupancy(
+            tile, road, head=head, max_gap=max_gap, direction=direction, road_crs=road_crs,
+            bands=bands, half_width=half_width, max_head_distance=max_head_distance,
+            progress=progress, reference=reference, t0=t0,
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sides = prepare_road(
@@ -182,13 +199,7 @@ def measure(
             tile_name = ds.name if not isinstance(tile, (str, os.PathLike)) else os.fspath(tile)
             blocks = sampler.blocks_read
     best = max(measured, key=lambda m: (m.chain.length_m, m.chain.count, m.path.side == "forward"))
-    notes = list(sides.notes)
-    for w in caught:
-        msg = str(w.message)
-        if msg not in notes:
-            notes.append(msg)
-        # recorded in the result, and passed on to the caller (the CLI prints them)
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    notes = _warnings_to_notes(caught, list(sides.notes))
     result = _to_result(
         best, sides.head_lonlat, gsd=gsd, max_gap=max_gap, raster_crs=raster_crs,
         road_km=sum(p.length_m for p in sides.sides) / 1000.0, tile=tile_name,
@@ -205,6 +216,49 @@ def measure(
             f"({best.chain.length_m / 1000:.3f} km vs {other.chain.length_m / 1000:.3f} km)"
         )
     result.blocks_read = blocks
+    _vehicle_mode_flags(result, gsd, reference)
+    result.elapsed_s = time.perf_counter() - t0
+    return result
+
+
+def _warnings_to_notes(caught: Sequence[Any], notes: list[str]) -> list[str]:
+    """Record caught warnings in ``notes`` and pass them on to the caller (the CLI prints
+    them)."""
+    for w in caught:
+        msg = str(w.message)
+        if msg not in notes:
+            notes.append(msg)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return notes
+
+
+def _vehicle_mode_flags(result: QueueResult, gsd: float, reference: Any) -> None:
+    """Mode and confidence of a vehicles-mode result."""
+    result.mode = "vehicles"
+    if gsd > VEHICLES_MAX_GSD_M:
+        result.low_confidence = True
+        result.notes.append(
+            f"low confidence: pixels of {gsd:.2f} m are too coarse for the vehicle detector "
+            f"(trusted up to {VEHICLES_MAX_GSD_M} m); use --mode occupancy (the default for them)")
+    if reference is not None:
+        result.notes.append("the reference is used only in occupancy mode; it was not read")
+
+
+def _measure_occupancy(tile: Any, road: Any, *, head: Sequence[float] | None, max_gap: float,
+                       direction: Direction, road_crs: Any, bands: Sequence[int] | None,
+                       half_width: float, max_head_distance: float, progress: Progress | None,
+                       reference: Any, t0: float) -> QueueResult:
+    """:func:`measure` in occupancy mode (coarse pixels)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sides = prepare_road(
+            road, crs=road_crs, head=tuple(head) if head is not None else None,
+            direction=direction, max_head_distance_m=max_head_distance,
+        )
+        result, _ = measure_occupancy(tile, sides, max_gap=max_gap, bands=bands,
+                                      half_width=half_width, reference=reference,
+                                      progress=progress)
+    result.notes = _warnings_to_notes(caught, result.notes)
     result.elapsed_s = time.perf_counter() - t0
     return result
 
@@ -282,7 +336,8 @@ def _measure_side(
             core = slice(piece.core_start, piece.core_stop)
             glob = slice(row_a + piece.core_start, row_a + piece.core_stop)
             offs = strip.offset_at_col(np.arange(strip.image.shape[1]) + 0.5)
-            carriage = np.abs(offs) <= half_width
+            # at least the column nearest the centreline, whatever the pixel size
+            carriage = np.abs(offs) <= max(half_width, step / 2 + 1e-9)
             share = strip.valid[:, carriage].mean(axis=1)
             has_data[glob] = share[core] >= MIN_VALID_SHARE
             if piece.off_tile or not strip.valid.any():

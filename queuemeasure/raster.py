@@ -25,7 +25,25 @@ __all__ = [
     "is_remote",
     "gdal_env_options",
     "TileInfo",
+    "BandRoles",
+    "band_roles",
+    "band_scaling",
+    "SCL_OCCLUDED",
 ]
+
+#: Sentinel-2 L2A scene classes that hide the ground: 0 no data, 1 saturated or
+#: defective, 3 cloud shadow, 8 and 9 cloud (medium, high probability), 10 thin cirrus,
+#: 11 snow or ice (Sentinel-2 L2A product specification, scene classification).
+SCL_OCCLUDED = (0, 1, 3, 8, 9, 10, 11)
+
+#: band description -> role ("B02" blue, "B03" green, "B04" red, "B08"/"B8A" NIR)
+_ROLE_NAMES = {
+    "b04": "red", "b4": "red", "red": "red",
+    "b03": "green", "b3": "green", "green": "green",
+    "b02": "blue", "b2": "blue", "blue": "blue",
+    "b08": "nir", "b8": "nir", "b8a": "nir", "nir": "nir",
+    "scl": "scl",
+}
 
 _REMOTE_PREFIXES = ("http://", "https://", "s3://", "gs://", "az://", "/vsicurl", "/vsis3",
                     "/vsigs", "/vsiaz", "ftp://")
@@ -152,13 +170,39 @@ def choose_bands(ds: Any, bands: Sequence[int] | None = None) -> list[int]:
     from rasterio.enums import ColorInterp
 
     if bands:
-        idx = [int(b) for b in bands]
-        bad = [b for b in idx if b < 1 or b > ds.count]
-        if bad:
-            raise RasterError(
-                f"band {bad[0]} does not exist: the tile has {ds.count} band(s) (1..{ds.count})"
-            )
-        return idx
+        idx = _checked_bands(ds, bands)
+        return idx[:3] if len(idx) == 4 else idx
+    roles = _described_roles(ds)
+    if all(r in roles for r in ("red", "green", "blue")):
+        return [roles["red"], roles["green"], roles["blue"]]
+    return _choose_by_colour(ds)
+
+
+def _checked_bands(ds: Any, bands: Sequence[int]) -> list[int]:
+    """``bands`` as ints, each an existing band of ``ds``."""
+    idx = [int(b) for b in bands]
+    bad = [b for b in idx if b < 1 or b > ds.count]
+    if bad:
+        raise RasterError(
+            f"band {bad[0]} does not exist: the tile has {ds.count} band(s) (1..{ds.count})"
+        )
+    return idx
+
+
+def _described_roles(ds: Any) -> dict[str, int]:
+    """Role -> 1-based band from band descriptions ("B04", "red", "SCL", ...)."""
+    roles: dict[str, int] = {}
+    for i, d in enumerate(ds.descriptions):
+        key = str(d or "").strip().lower().replace(" ", "").replace("_", "")
+        role = _ROLE_NAMES.get(key)
+        if role and role not in roles:
+            roles[role] = i + 1
+    return roles
+
+
+def _choose_by_colour(ds: Any) -> list[int]:
+    from rasterio.enums import ColorInterp
+
     ci = list(ds.colorinterp)
     rgb = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
     if all(c in ci for c in rgb):
@@ -173,10 +217,87 @@ def choose_bands(ds: Any, bands: Sequence[int] | None = None) -> list[int]:
         # 8 undescribed bands: WorldView-2/3 multispectral order (coastal, blue, green,
         # yellow, red, red edge, NIR1, NIR2)
         return [5, 3, 2]
-    usable = [i + 1 for i, c in enumerate(ci) if c != ColorInterp.alpha]
+    scl = _described_roles(ds).get("scl")
+    usable = [i + 1 for i, c in enumerate(ci) if c != ColorInterp.alpha and i + 1 != scl]
     if not usable:
         usable = list(range(1, ds.count + 1))
     return usable[:3] if len(usable) >= 3 else usable[:1]
+
+
+@dataclass(frozen=True)
+class BandRoles:
+    """Which bands of a tile are image bands and which one classifies the scene.
+
+    Attributes
+    ----------
+    image : list of int
+        1-based image bands in the order red, green, blue, then NIR when known (all of
+        them for occupancy; the first three are the detector's RGB).
+    scl : int or None
+        A Sentinel-2 scene-classification band (described "SCL"), never an image band.
+    names : list of str
+        The role of each image band ("red", "green", "blue", "nir" or "band N").
+    """
+
+    image: list[int]
+    scl: int | None
+    names: list[str]
+
+
+def band_roles(ds: Any, bands: Sequence[int] | None = None) -> BandRoles:
+    """The image bands of ``ds`` (all of them: RGB and NIR) and its SCL band.
+
+    Roles come from band descriptions ("B02" blue, "B03" green, "B04" red, "B08" NIR,
+    "SCL"; also "blue", "green", "red", "nir"), else colour interpretation, else
+    ``bands`` (R,G,B[,NIR] or one band), else the first four non-alpha bands in the order
+    stored (a 4-band export is most often B04,B03,B02,B08 or R,G,B,NIR).
+    """
+    from rasterio.enums import ColorInterp
+
+    roles = _described_roles(ds)
+    scl = roles.get("scl")
+    if bands:
+        idx = _checked_bands(ds, bands)
+        names = ["red", "green", "blue", "nir"][: len(idx)] if len(idx) in (3, 4) else ["band"]
+        return BandRoles(idx, scl, names)
+    if all(r in roles for r in ("red", "green", "blue")):
+        order = [r for r in ("red", "green", "blue", "nir") if r in roles]
+        return BandRoles([roles[r] for r in order], scl, order)
+    rgb = _choose_by_colour(ds)
+    ci = list(ds.colorinterp)
+    rest = [i + 1 for i, c in enumerate(ci)
+            if i + 1 not in rgb and i + 1 != scl and c != ColorInterp.alpha]
+    if len(rgb) == 3:
+        nir = roles.get("nir") or (rest[0] if len(rest) == 1 else None)
+        idx = rgb + ([nir] if nir else [])
+        return BandRoles(idx, scl, ["red", "green", "blue", "nir"][: len(idx)])
+    return BandRoles(rgb, scl, [f"band {b}" for b in rgb])
+
+
+def band_scaling(ds: Any, bands: Sequence[int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-band (scale, offset) giving physical values ``DN * scale + offset``.
+
+    From the dataset's own scales and offsets (GDAL Scale/Offset, as a STAC VRT carries
+    them) when any differs from (1, 0); else from a Sentinel-2 ``BOA_ADD_OFFSET`` tag
+    (dataset or band metadata, reflectance = (DN + offset) / 10000, processing baseline
+    04.00 on); else None (values are used as stored).
+    """
+    idx = [b - 1 for b in bands]
+    scales = np.array([ds.scales[i] if ds.scales[i] is not None else 1.0 for i in idx], float)
+    offsets = np.array([ds.offsets[i] if ds.offsets[i] is not None else 0.0 for i in idx], float)
+    if np.any(scales != 1.0) or np.any(offsets != 0.0):
+        return scales, offsets
+    boa = []
+    for b in bands:
+        tags = {k.upper(): v for k, v in {**ds.tags(), **ds.tags(b)}.items()}
+        val = tags.get("BOA_ADD_OFFSET")
+        if val is None:
+            return None
+        try:
+            boa.append(float(val))
+        except ValueError:
+            raise RasterError(f"BOA_ADD_OFFSET of band {b} is not a number: {val!r}") from None
+    return np.full(len(bands), 1e-4), np.asarray(boa) * 1e-4
 
 
 def ground_pixel_size(ds: Any, at_xy: tuple[float, float] | None = None) -> tuple[float, float]:

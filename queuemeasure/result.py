@@ -91,6 +91,14 @@ class QueueResult:
     elapsed_s: float = 0.0
     blocks_read: int = 0
     profile: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: "vehicles" (vehicles resolved and chained) or "occupancy" (coarse pixels: occupied
+    #: stretches of the carriageway chained)
+    mode: str = "vehicles"
+    #: True when the evidence is too weak for the length to be quoted (reason in notes)
+    low_confidence: bool = False
+    #: occupancy mode: [low, high] vehicles from the occupied length, lanes and a
+    #: spacing prior (not a count)
+    vehicle_count_estimate: tuple[int, int] | None = None
 
     # ------------------------------------------------------------------ derived
     @property
@@ -121,11 +129,15 @@ class QueueResult:
             return None if p is None else round_coords(p, precision)
 
         lo, hi = self.length_km_range
+        est = self.vehicle_count_estimate
         return {
+            "mode": self.mode,
             "length_km": self.length_km,
             "length_km_range": [lo, hi],
             "length_is_lower_bound": self.truncated,
             "vehicle_count": self.vehicle_count,
+            "vehicle_count_estimate": None if est is None else [int(est[0]), int(est[1])],
+            "low_confidence": self.low_confidence,
             "m_per_vehicle": self.m_per_vehicle,
             "head_lonlat": pt(self.head_lonlat),
             "tail_lonlat": pt(self.tail_lonlat),
@@ -212,10 +224,15 @@ class QueueResult:
         """A short human summary of the result."""
         lo, hi = self.length_km_range
         bound = "at least " if self.truncated else ""
+        if self.vehicle_count_estimate is not None:
+            a, b = self.vehicle_count_estimate
+            counted = f"an estimated {a}-{b} vehicles (occupancy mode, pixel {self.gsd_m:.1f} m)"
+        else:
+            counted = (f"{self.vehicle_count} vehicles"
+                       + (f", {self.m_per_vehicle:.1f} m per vehicle" if self.m_per_vehicle else ""))
         lines = [
-            f"queue length: {bound}{self.length_km:.3f} km (range {lo:.3f}-{hi:.3f} km), "
-            f"{self.vehicle_count} vehicles"
-            + (f", {self.m_per_vehicle:.1f} m per vehicle" if self.m_per_vehicle else ""),
+            ("LOW CONFIDENCE: " if self.low_confidence else "")
+            + f"queue length: {bound}{self.length_km:.3f} km (range {lo:.3f}-{hi:.3f} km), {counted}",
         ]
         if self.truncated:
             where = {

@@ -1,0 +1,320 @@
+"""Occupancy of the carriageway along the road, for pixels too coarse to resolve vehicles.
+
+Pure array code (no I/O): straightened strips in (rows = stations, columns = offsets
+across the road, bands), evidence per row out. Two estimators share one output,
+:class:`RowEvidence`:
+
+- :func:`change_evidence` — with a reference strip of the same road on a date when it
+  was free (already aligned and sampled on the same stations): the reference is mapped
+  onto the tile's radiometry per band by a robust linear fit on the pixels *off* the
+  carriageway, the difference is expressed in units of its own off-road noise, and each
+  row's change energy on the carriageway is set against the same statistic on
+  pseudo-carriageways of the same width beside the road (the change *beside* it).
+- :func:`texture_evidence` — without a reference: a queue of vehicles of many colours
+  makes the carriageway vary along the road, where free asphalt is smooth; each row's
+  along-road texture energy is expressed in units of the strip's sensor noise.
+
+:func:`occupied_runs` then turns a row profile into occupied stretches (hysteresis
+threshold, ends refined as change points), and :func:`carriageway_share` converts the
+evidence into a share of the carriageway covered, with its noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "RowEvidence",
+    "fit_radiometry",
+    "change_evidence",
+    "texture_evidence",
+    "smooth_rows",
+    "occupied_runs",
+    "refine_edges",
+    "carriageway_share",
+]
+
+#: |N(0,1)| quantiles used for noise estimates from absolute values
+_MAD_TO_SIGMA = 1.4826
+
+
+@dataclass
+class RowEvidence:
+    """Per-row evidence of vehicles on the carriageway.
+
+    Attributes
+    ----------
+    road : ndarray (rows,)
+        Mean squared normalised change (or texture) over the carriageway's pixels and
+        bands; NaN where the row has too few valid carriageway pixels.
+    null : ndarray (rows, k)
+        The same statistic on ``k`` pseudo-carriageways beside the road (NaN where
+        invalid); empty (k = 0) when there is none.
+    signed : ndarray (rows, bands)
+        Mean normalised change per band over the carriageway (NaN where unobserved).
+    """
+
+    road: np.ndarray
+    null: np.ndarray
+    signed: np.ndarray
+
+
+def _robust_sigma(x: np.ndarray, axis: int | None = None) -> np.ndarray:
+    med = np.nanmedian(x, axis=axis, keepdims=axis is not None)
+    mad = np.nanmedian(np.abs(x - med), axis=axis)
+    return np.asarray(_MAD_TO_SIGMA * mad)
+
+
+def fit_radiometry(tile: np.ndarray, ref: np.ndarray, *, iterations: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Robust per-band linear fit ``tile ≈ gain * ref + offset``.
+
+    Parameters
+    ----------
+    tile, ref : ndarray (N, bands)
+        Corresponding valid pixels (off the carriageway).
+    iterations : int
+        Rounds of Tukey-biweight reweighting after a least-squares start; pixels that
+        changed (a parked car, a harvested field) get no weight.
+
+    Returns
+    -------
+    gain, offset : ndarray (bands,)
+    """
+    n, nb = tile.shape
+    gain = np.ones(nb)
+    offset = np.zeros(nb)
+    if n < 8:
+        return gain, tile.mean(axis=0) - ref.mean(axis=0) if n else offset
+    x = ref.astype(np.float64)
+    y = tile.astype(np.float64)
+    w = np.ones((n, nb))
+    for _ in range(iterations + 1):
+        sw = w.sum(axis=0)
+        mx = (w * x).sum(axis=0) / sw
+        my = (w * y).sum(axis=0) / sw
+        vx = (w * (x - mx) ** 2).sum(axis=0)
+        cxy = (w * (x - mx) * (y - my)).sum(axis=0)
+        gain = np.where(vx > 1e-12, cxy / np.maximum(vx, 1e-12), 1.0)
+        offset = my - gain * mx
+        r = y - (gain * x + offset)
+        s = np.maximum(_robust_sigma(r, axis=0), 1e-6)
+        u = r / (4.685 * s)
+        w = np.where(np.abs(u) < 1, (1 - u**2) ** 2, 0.0)
+    return gain, offset
+
+
+def _column_masks(offsets: np.ndarray, half_width_m: float, gsd_m: float) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Carriageway columns, off-road columns and pseudo-carriageway column groups.
+
+    The carriageway is the columns within ``half_width_m`` of the centreline (at least the
+    nearest one on either side). Off-road columns lie a pixel beyond it, out of the
+    point-spread function's reach of the carriageway's edge; pseudo-carriageways are
+    groups of as many consecutive off-road columns as the carriageway has.
+    """
+    a = np.abs(offsets)
+    road = a <= half_width_m
+    if not road.any():
+        road = a <= a.min() + 1e-9
+    off = a >= half_width_m + gsd_m
+    k = int(road.sum())
+    groups: list[np.ndarray] = []
+    for side in (offsets < 0, offsets > 0):
+        cols = np.flatnonzero(off & side)
+        cols = cols if offsets[cols[0]] > 0 else cols[::-1] if cols.size else cols
+        for g in range(cols.size // k):
+            groups.append(cols[g * k:(g + 1) * k])
+    return road, off, groups
+
+
+def _energies(z: np.ndarray, ok: np.ndarray, road: np.ndarray, groups: list[np.ndarray],
+              min_share: float) -> RowEvidence:
+    """Mean of ``z**2`` over valid pixels and bands of the carriageway and of each group."""
+    z2 = np.where(ok[..., None], z * z, 0.0).sum(axis=-1)
+    nb = z.shape[-1]
+
+    def mean_over(cols: np.ndarray) -> np.ndarray:
+        cnt = ok[:, cols].sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            e = z2[:, cols].sum(axis=1) / (cnt * nb)
+        return np.where(cnt >= max(1, min_share * cols.size), e, np.nan)
+
+    cols_road = np.flatnonzero(road)
+    e_road = mean_over(cols_road)
+    null = (np.column_stack([mean_over(g) for g in groups]) if groups
+            else np.zeros((z.shape[0], 0)))
+    cnt = ok[:, cols_road].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        signed = np.where(ok[:, cols_road, None], z[:, cols_road], 0.0).sum(axis=1) / cnt[:, None]
+    signed[cnt < max(1, min_share * cols_road.size)] = np.nan
+    return RowEvidence(e_road, null, signed)
+
+
+def change_evidence(
+    tile: np.ndarray,
+    tile_valid: np.ndarray,
+    ref: np.ndarray,
+    ref_valid: np.ndarray,
+    *,
+    offsets: np.ndarray,
+    half_width_m: float,
+    gsd_m: float,
+    min_share: float = 0.5,
+) -> RowEvidence:
+    """Change on the carriageway between a reference strip and the tile's strip.
+
+    Parameters
+    ----------
+    tile, ref : ndarray (rows, cols, bands)
+        The tile's strip and the reference's, sampled at the same stations and offsets.
+    tile_valid, ref_valid : ndarray (rows, cols) bool
+    offsets : ndarray (cols,)
+        Offset of each column's centre from the centreline (metres).
+    half_width_m : float
+        Half-width of the carriageway.
+    gsd_m : float
+        The coarser of the two images' pixel sizes.
+    min_share : float
+        Share of a row's carriageway pixels that must be valid in both images.
+
+    Returns
+    -------
+    RowEvidence
+    """
+    ok = tile_valid & ref_valid
+    road, off, groups = _column_masks(offsets, half_width_m, gsd_m)
+    fit_px = ok & off[None, :]
+    nb = tile.shape[-1]
+    if fit_px.sum() < 8:
+        nan = np.full(tile.shape[0], np.nan)
+        return RowEvidence(nan, np.full((tile.shape[0], 0), np.nan), np.full((tile.shape[0], nb), np.nan))
+    gain, offs = fit_radiometry(tile[fit_px], ref[fit_px])
+    d = tile - (ref * gain + offs).astype(np.float32)
+    sigma = np.maximum(_robust_sigma(d[fit_px], axis=0), 1e-6)
+    z = d / sigma
+    return _energies(z, ok, road, groups, min_share)
+
+
+def texture_evidence(
+    tile: np.ndarray,
+    valid: np.ndarray,
+    *,
+    offsets: np.ndarray,
+    half_width_m: float,
+    gsd_m: float,
+    step_m: float,
+    min_share: float = 0.5,
+) -> RowEvidence:
+    """Along-road texture of the carriageway, in units of the strip's sensor noise.
+
+    The texture is the second difference along the road at one pixel's spacing,
+    ``x[r] - (x[r-k] + x[r+k]) / 2``; its noise-only level per band comes from the
+    smoothest fifth of the strip's pixels (free asphalt, calm fields), so it does not
+    depend on how much of the road the queue covers.
+    """
+    k = max(1, int(round(gsd_m / step_m)))
+    n = tile.shape[0]
+    h = np.zeros_like(tile)
+    hv = np.zeros(valid.shape, bool)
+    if n > 2 * k:
+        h[k:-k] = tile[k:-k] - 0.5 * (tile[:-2 * k] + tile[2 * k:])
+        hv[k:-k] = valid[k:-k] & valid[:-2 * k] & valid[2 * k:]
+    road, off, groups = _column_masks(offsets, half_width_m, gsd_m)
+    nb = tile.shape[-1]
+    if hv.sum() < 16:
+        nan = np.full(n, np.nan)
+        return RowEvidence(nan, np.full((n, 0), np.nan), np.full((n, nb), np.nan))
+    a = np.abs(h[hv])
+    # the 20th percentile of |N(0, s)| is 0.2533 s; second differences of white noise
+    # have 1.5 times its variance: expressed per pixel of noise
+    q = np.percentile(a, 20.0, axis=0)
+    sigma = np.maximum(q / 0.2533, 1e-6)
+    z = h / sigma
+    return _energies(z, hv, road, groups, min_share)
+
+
+def smooth_rows(x: np.ndarray, width: int) -> np.ndarray:
+    """Running mean over ``width`` rows ignoring NaN (NaN where the window has none)."""
+    width = max(1, int(width))
+    ok = np.isfinite(x)
+    v = np.where(ok, x, 0.0)
+    k = np.ones(width)
+    s = np.convolve(v, k, mode="same")
+    c = np.convolve(ok.astype(float), k, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = s / c
+    out[c < max(1.0, width / 3.0)] = np.nan
+    return out
+
+
+def occupied_runs(score: np.ndarray, *, high: float, low: float, min_rows: int = 1) -> np.ndarray:
+    """Runs of rows whose ``score`` rises above ``high`` and stays above ``low``.
+
+    Hysteresis: a run is the maximal stretch above ``low`` that holds at least one row
+    above ``high``; NaN rows (unobserved) neither start nor end a run by themselves —
+    they are treated as below ``low``. Returns (K, 2) int array of [start, stop) rows.
+    """
+    s = np.where(np.isfinite(score), score, -np.inf)
+    above = s > low
+    d = np.diff(np.concatenate([[0], above.astype(np.int8), [0]]))
+    starts = np.flatnonzero(d == 1)
+    stops = np.flatnonzero(d == -1)
+    if not starts.size:
+        return np.zeros((0, 2), np.int64)
+    cs = np.concatenate([[0], np.cumsum(s > high)])
+    keep = (cs[stops] - cs[starts] > 0) & (stops - starts >= min_rows)
+    return np.column_stack([starts[keep], stops[keep]]).astype(np.int64)
+
+
+def refine_edges(x: np.ndarray, runs: np.ndarray, *, reach: int) -> np.ndarray:
+    """Move each run's ends to the best step change point within ``reach`` rows.
+
+    At each end, the position that best splits the unsmoothed profile ``x`` into the
+    run's level on one side and the outside level on the other (least squares over
+    ``reach`` rows either side) is taken: unbiased where a smoothed profile crossing a
+    threshold would shift the end by a fraction of the smoothing window.
+    """
+    out = runs.copy()
+    n = x.size
+    xv = np.where(np.isfinite(x), x, np.nan)
+    for i, (a, b) in enumerate(runs.tolist()):
+        for j, (pos, inside_after) in enumerate(((a, True), (b, False))):
+            lo, hi = max(0, pos - 2 * reach), min(n, pos + 2 * reach)
+            seg = xv[lo:hi]
+            if seg.size < 4 or np.isnan(seg).all():
+                continue
+            seg = np.where(np.isnan(seg), np.nanmedian(seg), seg)
+            c1 = np.concatenate([[0.0], np.cumsum(seg)])
+            c2 = np.concatenate([[0.0], np.cumsum(seg * seg)])
+            m = seg.size
+            t = np.arange(1, m)
+            left_n, right_n = t, m - t
+            sse = (c2[t] - c1[t] ** 2 / left_n) + (c2[m] - c2[t] - (c1[m] - c1[t]) ** 2 / right_n)
+            mean_l = c1[t] / left_n
+            mean_r = (c1[m] - c1[t]) / right_n
+            # the step must go the right way: up into the run, down out of it
+            right_way = mean_r > mean_l if inside_after else mean_l > mean_r
+            near = np.abs(lo + t - pos) <= reach
+            cand = right_way & near
+            if cand.any():
+                sse = np.where(cand, sse, np.inf)
+                out[i, j] = lo + int(t[int(np.argmin(sse))])
+    out[:, 1] = np.maximum(out[:, 1], out[:, 0] + 1)
+    return out
+
+
+def carriageway_share(
+    signed: np.ndarray, energy: np.ndarray, *, contrast: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Share of the carriageway covered (0-1) and its noise, from the change evidence.
+
+    The excess change energy above the noise (``energy - 1``, in squared noise units)
+    divided by the energy a fully covered carriageway would give (``contrast**2``, the
+    squared vehicle-to-asphalt contrast in noise units) is the square of the covered
+    share; its noise follows from the energy's (a sum of squared unit normals).
+    """
+    excess = np.clip(np.asarray(energy, dtype=float) - 1.0, 0.0, None)
+    share = np.sqrt(excess) / max(contrast, 1e-6)
+    sigma = 1.0 / (max(contrast, 1e-6) * np.sqrt(np.maximum(excess, 1.0)))
+    return np.clip(share, 0.0, 1.0), sigma

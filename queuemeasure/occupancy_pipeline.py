@@ -1,0 +1,570 @@
+"""The occupancy pipeline, for pixels too coarse to resolve vehicles (3 m, 10 m).
+
+road → corridor strips of the tile (and of a reference, aligned and normalised) →
+evidence per station (:mod:`queuemeasure.detect.occupancy`) → occupied stretches →
+the same queue chaining as vehicles (:mod:`queuemeasure.queue`) → :class:`QueueResult`
+with ``mode="occupancy"``, ``low_confidence`` and ``vehicle_count_estimate``.
+
+This module only orchestrates; the road, corridor and queue code is the vehicle
+pipeline's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from . import geo
+from .corridor import BlockSampler, Scaler, build_strip, coverage_chords, iter_strips
+from .detect import occupancy as occ
+from .errors import OptionError, RasterError, RoadError
+from .queue import QueueChain, chain_queue_bridged, length_range
+from .raster import (SCL_OCCLUDED, band_roles, band_scaling, crs_name, ground_pixel_size,
+                     is_synthetic, open_tile)
+from .result import QueueResult
+from .road import RoadPath
+
+__all__ = ["measure_occupancy", "resolve_mode", "VEHICLES_MAX_GSD_M", "SPACING_PRIOR_M"]
+
+#: Largest pixel at which the vehicle detector is trusted. Measured on SYNTHETIC scenes
+#: area-averaged from 0.25-0.5 m (benchmarks/README.md): at 1.0 and 1.25 m the length was
+#: within 5 % on every scene, at 1.5 m one scene in three measured 0.10 km for 0.59, at
+#: 2 m none was right.
+VEHICLES_MAX_GSD_M = 1.3
+#: Below this pixel size the occupancy estimator is outside what it was checked on.
+OCCUPANCY_MIN_GSD_M = 1.3
+#: Occupancy is not attempted on pixels coarser than this (a car is a hundredth of one).
+OCCUPANCY_MAX_GSD_M = 30.0
+#: Spacing prior: road metres per queued vehicle per lane — cars 6.5-8.5 m (a 4.5 m car
+#: and a 2-4 m gap); with up to a fifth trucks and buses (12-18 m plus gap) the mean
+#: spacing grows to about 10 m.
+SPACING_PRIOR_M = (6.5, 10.0)
+#: Reference images farther off in pixel size than this factor are refused.
+MAX_GSD_RATIO = 3.0
+#: Corridor read beside the carriageway as context: this many pixels, at least 12 m.
+CONTEXT_PX = 4.0
+PIECE_M = 1500.0
+MIN_VALID_SHARE = 0.5
+
+Progress = Callable[[float, float], None]
+
+
+def resolve_mode(mode: str, gsd_m: float) -> str:
+    """The regime for a pixel size: "vehicles" up to :data:`VEHICLES_MAX_GSD_M`, else
+    "occupancy"; ``mode`` other than "auto" forces it."""
+    if mode not in ("auto", "vehicles", "occupancy"):
+        raise OptionError(f"mode must be auto, vehicles or occupancy, not {mode!r}")
+    if mode != "auto":
+        return mode
+    return "vehicles" if gsd_m <= VEHICLES_MAX_GSD_M else "occupancy"
+
+
+def tile_gsd(tile: Any) -> float:
+    """Ground pixel size (metres) at the tile's centre."""
+    with open_tile(tile) as ds:
+        dx, dy = ground_pixel_size(ds)
+    return float(np.sqrt(abs(dx * dy)))
+
+
+@dataclass
+class _Source:
+    """One image read along the road: sampler, scaler, optional scene-class sampler."""
+
+    ds: Any
+    sampler: BlockSampler
+    scaler: Scaler
+    names: list[str]
+    gsd: float
+    scl: BlockSampler | None = None
+    mask: BlockSampler | None = None
+    shift_px: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass
+class _Side:
+    path: RoadPath
+    edges: np.ndarray
+    road: np.ndarray
+    null: np.ndarray
+    observed: np.ndarray
+    occluded: np.ndarray
+    observed_end_m: float
+    end_reason: str
+    shift_m: tuple[float, float] | None = None
+    runs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    score: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    chain: QueueChain | None = None
+    intervals: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    occluded_iv: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    interval_score: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    thresholds: tuple[float, float] = (np.nan, np.nan)
+    separation: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _gsd_at(ds: Any, lonlat: tuple[float, float]) -> float:
+    x, y = geo.transformer(geo.WGS84, ds.crs).transform(*lonlat)
+    dx, dy = ground_pixel_size(ds, (x, y))
+    if not (np.isfinite(dx) and np.isfinite(dy)) or min(dx, dy) <= 0:
+        raise RoadError("the head does not map onto the tile's grid (is it far outside?)")
+    return float(np.sqrt(dx * dy))
+
+
+def _source(ds: Any, bands: Sequence[int] | None, lonlat: tuple[float, float],
+            cloud_mask: Any = None) -> _Source:
+    roles = band_roles(ds, bands)
+    scaler = Scaler(ds.dtypes[roles.image[0] - 1], physical=band_scaling(ds, roles.image))
+    src = _Source(ds, BlockSampler(ds, roles.image), scaler, roles.names, _gsd_at(ds, lonlat))
+    if roles.scl is not None:
+        src.scl = BlockSampler(ds, [roles.scl])
+    return src
+
+
+def _common_bands(tile: _Source, ref: _Source) -> tuple[list[int], list[int]]:
+    """Positions (in each source's image bands) of the bands both images have."""
+    named = [n for n in tile.names if n in ref.names and not n.startswith("band")]
+    if named:
+        return [tile.names.index(n) for n in named], [ref.names.index(n) for n in named]
+    k = min(len(tile.names), len(ref.names))
+    return list(range(k)), list(range(k))
+
+
+def _occluded_rows(src: _Source, path: RoadPath, strip: Any, carriage: np.ndarray) -> np.ndarray | None:
+    """Rows whose carriageway is mostly cloud/shadow/snow by the SCL band (nearest pixel)."""
+    if src.scl is None:
+        return None
+    from .corridor import _sample_points
+
+    offsets = strip.offset_at_col(np.arange(strip.image.shape[1]) + 0.5)[carriage]
+    chord = strip.chord0 + (np.arange(strip.n_rows) + 0.5) * strip.step_m
+    rows, cols = _sample_points(src.scl, path, chord, offsets, src.ds.crs)
+    vals, ok = src.scl.sample(np.round(rows), np.round(cols), segments=True)
+    cls = np.rint(vals[:, 0]).astype(np.int64).reshape(rows.shape)
+    bad = np.isin(cls, SCL_OCCLUDED) & ok.reshape(rows.shape)
+    return bad.mean(axis=1) >= MIN_VALID_SHARE
+
+
+def measure_occupancy(
+    tile: Any,
+    sides: Any,
+    *,
+    max_gap: float,
+    bands: Sequence[int] | None = None,
+    half_width: float,
+    reference: Any = None,
+    progress: Progress | None = None,
+) -> tuple[QueueResult, list[_Side]]:
+    """Measure the queue as occupied stretches of the carriageway (coarse pixels).
+
+    Parameters
+    ----------
+    tile : path, URL or dataset
+    sides : queuemeasure.road.RoadSides
+        The road prepared and cut at the head.
+    max_gap : float
+    bands : sequence of int, optional
+        Image bands R,G,B[,NIR] (default from descriptions / colour interpretation).
+    half_width : float
+        Half-width of the carriageway (metres).
+    reference : path, URL or dataset, optional
+        The same road on a date when it was free.
+    progress : callable(done_m, total_m), optional
+
+    Returns
+    -------
+    (QueueResult, list of side records)
+    """
+    t0 = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        ds = stack.enter_context(open_tile(tile))
+        src = _source(ds, bands, sides.head_lonlat)
+        ref = None
+        if reference is not None:
+            rds = stack.enter_context(open_tile(reference))
+            ref = _source(rds, None, sides.head_lonlat)
+            ratio = max(ref.gsd, src.gsd) / min(ref.gsd, src.gsd)
+            if ratio > MAX_GSD_RATIO:
+                raise OptionError(
+                    f"the reference's pixel ({ref.gsd:.2f} m) is too far from the tile's "
+                    f"({src.gsd:.2f} m): give a reference within a factor {MAX_GSD_RATIO:g}")
+        gsd = src.gsd if ref is None else max(src.gsd, ref.gsd)
+        if gsd > OCCUPANCY_MAX_GSD_M:
+            raise RasterError(f"pixels of {gsd:.1f} m are too coarse to see a queue of vehicles "
+                              f"(at most {OCCUPANCY_MAX_GSD_M:g} m)")
+        total = sum(p.length_m for p in sides.sides)
+        done = [0.0]
+
+        def tick(m: float) -> None:
+            done[0] += m
+            if progress is not None:
+                progress(min(done[0], total), total)
+
+        measured = [_measure_side(src, ref, p, gsd=gsd, half_width=half_width,
+                                  max_gap=max_gap, tick=tick) for p in sides.sides]
+        if not any(m.observed_end_m > 0 for m in measured):
+            from .pipeline import _no_coverage_message
+
+            raise RoadError(_no_coverage_message(ds, sides))
+        synthetic = is_synthetic(ds) or (ref is not None and is_synthetic(ref.ds))
+        raster_crs = crs_name(ds.crs)
+        tile_name = ds.name if not isinstance(tile, (str, os.PathLike)) else os.fspath(tile)
+        blocks = src.sampler.blocks_read + (ref.sampler.blocks_read if ref else 0)
+        band_names = src.names
+    best = max(measured, key=lambda m: (m.chain.length_m, m.path.side == "forward"))
+    result = _to_result(best, sides, gsd=gsd, max_gap=max_gap, raster_crs=raster_crs,
+                        tile=tile_name, synthetic=synthetic, with_reference=ref is not None,
+                        half_width=half_width, bands=band_names)
+    if len(sides.sides) == 2:
+        other = [m for m in measured if m is not best][0]
+        result.notes.append(
+            f"searched both sides of the head; kept the {best.path.side} side "
+            f"({best.chain.length_m / 1000:.3f} km vs {other.chain.length_m / 1000:.3f} km)")
+    result.blocks_read = blocks
+    result.elapsed_s = time.perf_counter() - t0
+    return result, measured
+
+
+# ---------------------------------------------------------------- reading one side
+def _strip_half(half_width: float, gsd: float) -> float:
+    return half_width + max(12.0, CONTEXT_PX * gsd)
+
+
+def _measure_side(src: _Source, ref: _Source | None, path: RoadPath, *, gsd: float,
+                  half_width: float, max_gap: float, tick: Callable[[float], None]) -> _Side:
+    step = gsd / 2.0
+    strip_half = _strip_half(half_width, gsd)
+    chords, inside = coverage_chords(src.sampler, path, src.ds.crs,
+                                     step_m=max(2.0, path.length_m / 2_000_000))
+    n_total = max(1, int(np.ceil(path.chord_m[-1] / step)))
+    road_e = np.full(n_total, np.nan)
+    nulls: list[np.ndarray] = []
+    observed = np.zeros(n_total, bool)
+    occluded = np.zeros(n_total, bool)
+    shift_m = None
+    if ref is not None:
+        ref.shift_px, shift_m = _align(src, ref, path, chords, inside, step=step,
+                                       strip_half=strip_half, half_width=half_width, gsd=gsd)
+    for piece, rpiece in _pieces(src, ref, path, chords, inside, step, strip_half):
+        strip = piece.strip
+        row_a = int(round(strip.chord0 / step))
+        core = slice(piece.core_start, piece.core_stop)
+        glob = slice(row_a + piece.core_start, row_a + piece.core_stop)
+        tick(PIECE_M)
+        if piece.off_tile or not strip.valid.any():
+            continue
+        offs = strip.offset_at_col(np.arange(strip.image.shape[1]) + 0.5)
+        carriage = np.abs(offs) <= max(half_width, step / 2 + 1e-9)
+        valid = strip.valid if rpiece is None else strip.valid & rpiece.strip.valid
+        observed[glob] = valid[core][:, carriage].mean(axis=1) >= MIN_VALID_SHARE
+        cloud = _occluded_rows(src, path, strip, carriage)
+        if rpiece is not None:
+            rcloud = _occluded_rows(ref, path, rpiece.strip, carriage)
+            cloud = rcloud if cloud is None else (cloud | rcloud if rcloud is not None else cloud)
+            ti, ri = _common_bands(src, ref)
+            ev = occ.change_evidence(strip.image[..., ti], strip.valid, rpiece.strip.image[..., ri],
+                                     rpiece.strip.valid, offsets=offs, half_width_m=half_width,
+                                     gsd_m=gsd)
+        else:
+            ev = occ.texture_evidence(strip.image, strip.valid, offsets=offs,
+                                      half_width_m=half_width, gsd_m=gsd, step_m=step)
+        if cloud is not None:
+            occluded[glob] = cloud[core]
+            ev.road[cloud] = np.nan
+            ev.null[cloud] = np.nan
+        road_e[glob] = ev.road[core]
+        nulls.append(ev.null[core])
+    null = np.concatenate(nulls) if nulls else np.zeros((0, 0))
+    edges = path.station_at_chord(np.arange(n_total + 1) * step)
+    edges[-1] = min(edges[-1], path.length_m)
+    end, reason = _observed_end(observed, edges, path, chords, inside, step)
+    side = _Side(path, edges, road_e, null, observed, occluded, end, reason, shift_m)
+    _find_queue(side, gsd=gsd, step=step, max_gap=max_gap, with_reference=ref is not None)
+    return side
+
+
+def _pieces(src: _Source, ref: _Source | None, path: RoadPath, chords: np.ndarray,
+            inside: np.ndarray, step: float, strip_half: float) -> Iterator[tuple[Any, Any]]:
+    """The tile's strips and, in step, the reference's (same stations and offsets)."""
+    tiles = iter_strips(src.sampler, path, src.ds.crs, src.scaler, step_m=step,
+                        half_width_m=strip_half, piece_m=PIECE_M, overlap_m=4 * step,
+                        coverage=(chords, inside))
+    if ref is None:
+        for p in tiles:
+            yield p, None
+        return
+    refs = iter_strips(ref.sampler, path, ref.ds.crs, ref.scaler, step_m=step,
+                       half_width_m=strip_half, piece_m=PIECE_M, overlap_m=4 * step,
+                       shift_px=ref.shift_px)
+    yield from zip(tiles, refs)
+
+
+def _observed_end(observed: np.ndarray, edges: np.ndarray, path: RoadPath, chords: np.ndarray,
+                  inside: np.ndarray, step: float) -> tuple[float, str]:
+    if not observed.any():
+        return 0.0, "nodata"
+    last = int(np.flatnonzero(observed)[-1])
+    end = float(edges[last + 1])
+    if end >= path.length_m - 2 * step:
+        return path.length_m, "road_end"
+    beyond = path.chord_at(end) + 4 * step
+    on_tile = inside[np.searchsorted(chords, min(beyond, chords[-1]))]
+    return end, "nodata" if on_tile else "image_edge"
+
+
+# ---------------------------------------------------------------- alignment
+#: Largest co-registration error searched, in reference pixels (and at least 6 m).
+MAX_SHIFT_PX = 2.0
+ALIGN_M = 2000.0
+
+
+def _align(src: _Source, ref: _Source, path: RoadPath, chords: np.ndarray, inside: np.ndarray, *,
+           step: float, strip_half: float, half_width: float, gsd: float
+           ) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The reference's shift (pixels) that best matches the tile's structure beside the
+    road, and that shift in metres (east, north) for the notes.
+
+    The correlation of along- and across-road gradients on the pixels off the
+    carriageway (verges, field edges, buildings: what did not change) is maximised over
+    whole-pixel shifts within :data:`MAX_SHIFT_PX` (at least 6 m), then refined to a
+    quarter pixel around the best.
+    """
+    on = np.flatnonzero(inside)
+    if not on.size:
+        return (0.0, 0.0), (0.0, 0.0)
+    c0 = float(chords[on[0]])
+    length = min(ALIGN_M, float(chords[on[-1]]) - c0)
+    n_rows = max(8, int(length / step))
+    half = strip_half + 0.0
+    tile_strip = build_strip(src.sampler, path, src.ds.crs, src.scaler, chord_start=c0,
+                             n_rows=n_rows, step_m=step, half_width_m=half)
+    offs = tile_strip.offset_at_col(np.arange(tile_strip.image.shape[1]) + 0.5)
+    keep = np.abs(offs) >= half_width + gsd / 2
+    ti, ri = _common_bands(src, ref)
+    a = _structure(tile_strip.image[..., ti])
+
+    def score(dr: float, dc: float) -> float:
+        rs = build_strip(ref.sampler, path, ref.ds.crs, ref.scaler, chord_start=c0, n_rows=n_rows,
+                         step_m=step, half_width_m=half, shift_px=(dr, dc))
+        b = _structure(rs.image[..., ri])
+        ok = (tile_strip.valid & rs.valid)[..., None] & keep[None, :, None]
+        ok = np.broadcast_to(ok, a.shape)
+        if ok.sum() < 50:
+            return -np.inf
+        x, y = a[ok], b[ok]
+        x = x - x.mean()
+        y = y - y.mean()
+        den = np.sqrt((x * x).sum() * (y * y).sum())
+        return float((x * y).sum() / den) if den > 0 else -np.inf
+
+    reach = int(np.ceil(max(MAX_SHIFT_PX, 6.0 / ref.gsd)))
+    best, best_s = (0.0, 0.0), score(0.0, 0.0)
+    for dr in range(-reach, reach + 1):
+        for dc in range(-reach, reach + 1):
+            if dr == 0 and dc == 0:
+                continue
+            s = score(float(dr), float(dc))
+            if s > best_s:
+                best, best_s = (float(dr), float(dc)), s
+    centre = best
+    for dr in np.arange(-0.75, 0.76, 0.25):
+        for dc in np.arange(-0.75, 0.76, 0.25):
+            if dr == 0 and dc == 0:
+                continue
+            cand = (centre[0] + float(dr), centre[1] + float(dc))
+            s = score(*cand)
+            if s > best_s:
+                best, best_s = cand, s
+    ref.sampler.release()
+    t = ref.ds.transform
+    east = t.a * best[1] + t.b * best[0]
+    north = t.d * best[1] + t.e * best[0]
+    return best, (float(east), float(north))
+
+
+def _structure(img: np.ndarray) -> np.ndarray:
+    """Gradients along and across the strip, per band, stacked on the last axis."""
+    gr = np.zeros_like(img)
+    gc = np.zeros_like(img)
+    gr[1:-1] = img[2:] - img[:-2]
+    gc[:, 1:-1] = img[:, 2:] - img[:, :-2]
+    return np.concatenate([gr, gc], axis=-1)
+
+
+# ---------------------------------------------------------------- from evidence to a queue
+def _find_queue(side: _Side, *, gsd: float, step: float, max_gap: float, with_reference: bool) -> None:
+    """Smooth the evidence, threshold it with hysteresis, refine the ends, chain."""
+    width = max(3, int(round(max(4 * gsd, 20.0) / step)))
+    e = occ.smooth_rows(side.road, width)
+    base, spread = _null_level(side, e, width, with_reference)
+    side.score = (e - base) / spread
+    high, low = 5.0, 2.0
+    side.thresholds = (high, low)
+    runs = occ.occupied_runs(side.score, high=high, low=low, min_rows=max(1, int(gsd / step)))
+    raw = (side.road - base) / spread
+    runs = occ.refine_edges(raw, runs, reach=width)
+    side.runs = runs
+    iv = np.column_stack([side.edges[runs[:, 0]], side.edges[runs[:, 1]]]) if runs.size else np.zeros((0, 2))
+    peak = np.array([np.nanmax(side.score[a:b]) if b > a else 0.0 for a, b in runs.tolist()])
+    side.intervals = iv
+    side.interval_score = np.clip(peak / high, 0.0, 3.0)
+    hidden = side.occluded | ~side.observed
+    last = int(np.flatnonzero(side.observed)[-1]) if side.observed.any() else -1
+    from .pipeline import _row_runs_to_intervals
+
+    side.occluded_iv = _row_runs_to_intervals(hidden[: last + 1], side.edges)
+    side.chain = chain_queue_bridged(iv[:, 0], iv[:, 1], side.interval_score, max_gap_m=max_gap,
+                                     occluded=side.occluded_iv, observed_end_m=side.observed_end_m,
+                                     end_reason=side.end_reason)
+    inside = np.zeros(side.score.size, bool)
+    if side.chain.count:
+        s_mid = 0.5 * (side.edges[:-1] + side.edges[1:])
+        inside = (s_mid >= side.chain.start_m) & (s_mid <= side.chain.end_m)
+    side.separation = _separation(side.score, inside)
+
+
+def _null_level(side: _Side, e: np.ndarray, width: int, with_reference: bool) -> tuple[float, float]:
+    """The no-vehicle level of the smoothed evidence and its spread.
+
+    With a reference: from the same statistic on pseudo-carriageways beside the road
+    (what changed beside it). Without: from the road's own quietest stretches (its lower
+    fifth; the road searched is assumed to be at least a fifth free).
+    """
+    if with_reference and side.null.size:
+        sm = np.column_stack([occ.smooth_rows(side.null[:, k], width) for k in range(side.null.shape[1])])
+        v = sm[np.isfinite(sm)]
+        if v.size > 20:
+            base = float(np.median(v))
+            spread = float(occ._robust_sigma(v))
+            return base, max(spread, 1e-3 * max(base, 1e-6))
+    v = e[np.isfinite(e)]
+    if v.size < 10:
+        return 0.0, 1.0
+    q = np.percentile(v, [20.0, 40.0])
+    low = v[v <= q[1]]
+    base = float(q[0])
+    spread = float(occ._robust_sigma(low)) if low.size > 5 else float(np.std(v))
+    return base, max(spread, 1e-3 * max(base, 1e-6), 1e-9)
+
+
+def _separation(score: np.ndarray, inside: np.ndarray) -> float:
+    """How far the queue's evidence stands above the free road's (in noise units)."""
+    ok = np.isfinite(score)
+    a, b = score[ok & inside], score[ok & ~inside]
+    if a.size < 3 or b.size < 3:
+        return float(np.median(a)) if a.size else 0.0
+    return float((np.median(a) - np.median(b)) / max(float(occ._robust_sigma(b)), 1e-6))
+
+
+# ---------------------------------------------------------------- result
+def _range(side: _Side, *, gsd: float, max_gap: float) -> tuple[float, float]:
+    """Length range: length_range over the intervals (threshold cuts, max gap, ends by
+    max(2 pixels)), widened by re-thresholding the evidence at two-thirds and 1.5 times."""
+    iv = side.intervals
+    lo, hi = length_range(iv[:, 0], iv[:, 1], side.interval_score, max_gap_m=max_gap, gsd_m=gsd,
+                          occluded=side.occluded_iv, observed_end_m=side.observed_end_m)
+    high, low = side.thresholds
+    for f in (2.0 / 3.0, 1.5):
+        runs = occ.occupied_runs(side.score, high=high * f, low=low * f, min_rows=1)
+        if not runs.size:
+            lo = 0.0
+            continue
+        v = np.column_stack([side.edges[runs[:, 0]], side.edges[runs[:, 1]]])
+        c = chain_queue_bridged(v[:, 0], v[:, 1], np.ones(len(v)), max_gap_m=max_gap,
+                                occluded=side.occluded_iv, observed_end_m=side.observed_end_m)
+        lo, hi = min(lo, c.length_m - 2 * gsd), max(hi, c.length_m + 2 * gsd)
+    return max(0.0, lo), hi
+
+
+def _count_estimate(length_m: float, lanes: tuple[int, int]) -> tuple[int, int] | None:
+    if length_m <= 0:
+        return (0, 0)
+    lo = length_m * lanes[0] / SPACING_PRIOR_M[1]
+    hi = length_m * lanes[1] / SPACING_PRIOR_M[0]
+    return int(np.floor(lo)), int(np.ceil(hi))
+
+
+def _to_result(m: _Side, sides: Any, *, gsd: float, max_gap: float, raster_crs: str, tile: str,
+               synthetic: bool, with_reference: bool, half_width: float, bands: list[str]) -> QueueResult:
+    chain = m.chain
+    assert chain is not None
+    lo, hi = _range(m, gsd=gsd, max_gap=max_gap)
+    length_m = chain.length_m
+    lo, hi = min(lo, length_m), max(hi, length_m)
+    notes = list(sides.notes)
+    low_conf, why = _confidence(m, gsd=gsd, with_reference=with_reference)
+    notes.extend(why)
+    max_lanes = max(1, int(round(2 * half_width / 3.5)))
+    lanes = (1, max_lanes)
+    count = _count_estimate(length_m, lanes) if chain.count else (0, 0)
+    notes.append(
+        f"occupancy mode ({'change against the reference' if with_reference else 'texture, no reference'}"
+        f", bands {','.join(bands)}): vehicle_count_estimate from the occupied length, "
+        f"{lanes[0]}-{lanes[1]} lane(s) and {SPACING_PRIOR_M[0]:g}-{SPACING_PRIOR_M[1]:g} m "
+        "per vehicle per lane (cars 6.5-8.5 m; trucks longer)")
+    if m.shift_m is not None:
+        notes.append(f"reference aligned by {m.shift_m[0]:+.1f} m east, {m.shift_m[1]:+.1f} m north "
+                     "(its CRS units)")
+    if chain.count:
+        tail = m.path.lonlat_at(chain.end_m)
+        tail_lonlat: tuple[float, float] | None = (float(tail[0]), float(tail[1]))
+        line = m.path.substring_lonlat(chain.start_m, chain.end_m)
+    else:
+        tail_lonlat, line = None, np.zeros((0, 2))
+    occ_in = [(float(a) / 1000.0, float(b) / 1000.0) for a, b in m.occluded_iv
+              if chain.count and b > chain.start_m and a < chain.end_m]
+    s_mid = 0.5 * (m.edges[:-1] + m.edges[1:])
+    result = QueueResult(
+        length_km=length_m / 1000.0, length_km_range=(lo / 1000.0, hi / 1000.0),
+        vehicle_count=0, head_lonlat=(float(sides.head_lonlat[0]), float(sides.head_lonlat[1])),
+        tail_lonlat=tail_lonlat, truncated=chain.truncated, truncation_reason=chain.reason,
+        occluded_km=chain.occluded_m / 1000.0, max_gap_m=float(max_gap), gsd_m=gsd,
+        raster_crs=raster_crs, road_km_searched=sum(p.length_m for p in sides.sides) / 1000.0,
+        direction=m.path.side, vehicles=[], queue_lonlat=line, occluded_stretches_km=occ_in,
+        tile=tile, synthetic=synthetic, notes=notes,
+        profile={"observed_end_m": m.observed_end_m, "end_reason": m.end_reason,
+                 "occluded_m": m.occluded_iv.tolist(), "road_lonlat": m.path.lonlat,
+                 "road_station_m": m.path.station_m,
+                 "occupancy_station_m": s_mid, "occupancy_score": m.score,
+                 "occupancy_threshold": m.thresholds, "occupied_m": m.intervals.tolist()},
+    )
+    result.mode = "occupancy"
+    result.low_confidence = low_conf
+    result.vehicle_count_estimate = count
+    return result
+
+
+#: Least separation (in noise units) between the queue's evidence and the free road's
+#: for a number to be quoted without a reference at 10 m-class pixels.
+MIN_SEPARATION = 8.0
+
+
+def _confidence(m: _Side, *, gsd: float, with_reference: bool) -> tuple[bool, list[str]]:
+    """Whether the number is too weakly supported to quote, and why."""
+    why: list[str] = []
+    chain = m.chain
+    assert chain is not None
+    if gsd < OCCUPANCY_MIN_GSD_M:
+        why.append(f"pixels of {gsd:.2f} m are finer than the occupancy estimator is checked for "
+                   f"(>= {OCCUPANCY_MIN_GSD_M} m); use --mode vehicles")
+    if not with_reference and gsd > 5.0:
+        if chain.count == 0 or m.separation < MIN_SEPARATION:
+            why.append(
+                f"low confidence: at {gsd:.1f} m without a reference a vehicle is a fraction of a "
+                f"pixel; the evidence (separation {m.separation:.1f} noise units, {MIN_SEPARATION:g} "
+                "needed) does not support a length: give --reference (the road on a date it was free)")
+    observed = m.observed & ~m.occluded
+    if chain.count and not with_reference:
+        s_mid = 0.5 * (m.edges[:-1] + m.edges[1:])
+        inq = (s_mid >= chain.start_m) & (s_mid <= chain.end_m) & observed
+        if inq.sum() > 0.8 * max(1, observed.sum()):
+            why.append("low confidence: the queue covers almost all the road searched, so the free "
+                       "road's level (without a reference) is uncertain; search a longer road")
+    if chain.count and chain.occluded_m > 0.5 * chain.length_m:
+        why.append("low confidence: more than half of the queue is hidden (cloud or nodata)")
+    return bool(why), why
