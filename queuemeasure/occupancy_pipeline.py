@@ -102,9 +102,12 @@ class _Side:
     chain: QueueChain | None = None
     intervals: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     occluded_iv: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    weak_intervals: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     interval_score: np.ndarray = field(default_factory=lambda: np.zeros(0))
     thresholds: tuple[float, float] = (np.nan, np.nan)
     separation: float = 0.0
+    signed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    null_signed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     notes: list[str] = field(default_factory=list)
 
 
@@ -243,7 +246,7 @@ def _measure_side(src: _Source, ref: _Source | None, path: RoadPath, *, gsd: flo
                                      step_m=max(2.0, path.length_m / 2_000_000))
     n_total = max(1, int(np.ceil(path.chord_m[-1] / step)))
     road_e = np.full(n_total, np.nan)
-    nulls: list[np.ndarray] = []
+    arrays: dict[str, np.ndarray] = {}
     observed = np.zeros(n_total, bool)
     occluded = np.zeros(n_total, bool)
     shift_m = None
@@ -277,13 +280,21 @@ def _measure_side(src: _Source, ref: _Source | None, path: RoadPath, *, gsd: flo
             occluded[glob] = cloud[core]
             ev.road[cloud] = np.nan
             ev.null[cloud] = np.nan
+            ev.signed[cloud] = np.nan
+            ev.null_signed[cloud] = np.nan
         road_e[glob] = ev.road[core]
-        nulls.append(ev.null[core])
-    null = np.concatenate(nulls) if nulls else np.zeros((0, 0))
+        for name in ("signed", "null", "null_signed"):
+            part = getattr(ev, name)[core]
+            if name not in arrays:
+                arrays[name] = np.full((n_total,) + part.shape[1:], np.nan)
+            arrays[name][glob] = part
     edges = path.station_at_chord(np.arange(n_total + 1) * step)
     edges[-1] = min(edges[-1], path.length_m)
     end, reason = _observed_end(observed, edges, path, chords, inside, step)
-    side = _Side(path, edges, road_e, null, observed, occluded, end, reason, shift_m)
+    side = _Side(path, edges, road_e, arrays.get("null", np.zeros((n_total, 0))), observed,
+                 occluded, end, reason, shift_m)
+    side.signed = arrays.get("signed", np.zeros((n_total, 0)))
+    side.null_signed = arrays.get("null_signed", np.zeros((n_total, 0, 0)))
     _find_queue(side, gsd=gsd, step=step, max_gap=max_gap, with_reference=ref is not None)
     return side
 
@@ -398,34 +409,73 @@ def _structure(img: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- from evidence to a queue
 def _find_queue(side: _Side, *, gsd: float, step: float, max_gap: float, with_reference: bool) -> None:
-    """Smooth the evidence, threshold it with hysteresis, refine the ends, chain."""
-    width = max(3, int(round(max(4 * gsd, 20.0) / step)))
+    """Score the evidence against its no-vehicle level, threshold it with hysteresis,
+    refine the ends, and chain the occupied stretches like vehicles."""
+    width = max(3, int(round(max(6 * gsd, 24.0) / step)))
     e = occ.smooth_rows(side.road, width)
     base, spread = _null_level(side, e, width, with_reference)
     side.score = (e - base) / spread
-    high, low = 5.0, 2.0
-    side.thresholds = (high, low)
-    runs = occ.occupied_runs(side.score, high=high, low=low, min_rows=max(1, int(gsd / step)))
     raw = (side.road - base) / spread
-    runs = occ.refine_edges(raw, runs, reach=width)
-    side.runs = runs
-    iv = np.column_stack([side.edges[runs[:, 0]], side.edges[runs[:, 1]]]) if runs.size else np.zeros((0, 2))
-    peak = np.array([np.nanmax(side.score[a:b]) if b > a else 0.0 for a, b in runs.tolist()])
-    side.intervals = iv
-    side.interval_score = np.clip(peak / high, 0.0, 3.0)
+    if with_reference and side.null_signed.size:
+        # the sustained change of colour too (sub-pixel vehicles), against the same
+        # statistic beside the road
+        sus = occ.sustained_energy(side.signed, width)
+        k = side.null_signed.shape[1]
+        ns = np.column_stack([occ.sustained_energy(side.null_signed[:, j], width) for j in range(k)])
+        v = ns[np.isfinite(ns)]
+        if v.size > 20:
+            b2, s2 = float(np.median(v)), max(float(occ._robust_sigma(v)), 1e-9)
+            side.score = np.fmax(side.score, (sus - b2) / s2)
+    high, low = STRONG
+    side.thresholds = (high, low)
+    strong = occ.refine_edges(raw, occ.occupied_runs(side.score, high=high, low=low,
+                                                     min_rows=max(1, int(gsd / step))), reach=width)
+    # weaker stretches bridge gaps between strong ones (never extend the tail: see
+    # queue.chain_queue_bridged), as weak vehicle candidates do
+    weak = occ.occupied_runs(side.score, high=WEAK[0], low=WEAK[1], min_rows=1)
+    side.runs = strong
+    iv_s = _stations(side.edges, strong)
+    iv_w = _stations(side.edges, weak)
+    peak = np.array([np.nanmax(side.score[a:b]) for a, b in strong.tolist()]).reshape(-1)
+    side.intervals = iv_s
+    side.interval_score = np.clip(peak / high, 1.0, 3.0)
+    side.weak_intervals = iv_w
     hidden = side.occluded | ~side.observed
     last = int(np.flatnonzero(side.observed)[-1]) if side.observed.any() else -1
     from .pipeline import _row_runs_to_intervals
 
     side.occluded_iv = _row_runs_to_intervals(hidden[: last + 1], side.edges)
-    side.chain = chain_queue_bridged(iv[:, 0], iv[:, 1], side.interval_score, max_gap_m=max_gap,
-                                     occluded=side.occluded_iv, observed_end_m=side.observed_end_m,
-                                     end_reason=side.end_reason)
+    s0, s1, sc = _candidates(side)
+    side.chain = chain_queue_bridged(s0, s1, sc, max_gap_m=max_gap, occluded=side.occluded_iv,
+                                     observed_end_m=side.observed_end_m, end_reason=side.end_reason)
     inside = np.zeros(side.score.size, bool)
     if side.chain.count:
         s_mid = 0.5 * (side.edges[:-1] + side.edges[1:])
         inside = (s_mid >= side.chain.start_m) & (s_mid <= side.chain.end_m)
     side.separation = _separation(side.score, inside)
+
+
+#: (high, low) hysteresis thresholds of an occupied stretch, in noise units of the
+#: no-vehicle level: 5 sigma to start one (a false start in a few thousand stations),
+#: 2 sigma to end it
+STRONG = (5.0, 2.0)
+#: the same for weaker stretches that may only bridge gaps between occupied ones
+WEAK = (2.0, 1.0)
+#: chaining score of a weak stretch (queue.chain_queue_bridged's bridge <= it < accept)
+WEAK_SCORE = 0.7
+
+
+def _stations(edges: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    if not runs.size:
+        return np.zeros((0, 2))
+    return np.column_stack([edges[runs[:, 0]], edges[runs[:, 1]]])
+
+
+def _candidates(side: _Side) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The strong and weak stretches as chaining candidates (front, rear, score)."""
+    iv = np.concatenate([side.intervals, side.weak_intervals])
+    sc = np.concatenate([side.interval_score, np.full(len(side.weak_intervals), WEAK_SCORE)])
+    return iv[:, 0], iv[:, 1], sc
 
 
 def _null_level(side: _Side, e: np.ndarray, width: int, with_reference: bool) -> tuple[float, float]:
@@ -465,17 +515,18 @@ def _separation(score: np.ndarray, inside: np.ndarray) -> float:
 def _range(side: _Side, *, gsd: float, max_gap: float) -> tuple[float, float]:
     """Length range: length_range over the intervals (threshold cuts, max gap, ends by
     max(2 pixels)), widened by re-thresholding the evidence at two-thirds and 1.5 times."""
-    iv = side.intervals
-    lo, hi = length_range(iv[:, 0], iv[:, 1], side.interval_score, max_gap_m=max_gap, gsd_m=gsd,
-                          occluded=side.occluded_iv, observed_end_m=side.observed_end_m)
+    s0, s1, sc = _candidates(side)
+    lo, hi = length_range(s0, s1, sc, max_gap_m=max_gap, gsd_m=gsd, occluded=side.occluded_iv,
+                          observed_end_m=side.observed_end_m, spacing_m=2 * gsd)
     high, low = side.thresholds
+    weak = np.column_stack([side.weak_intervals, np.full(len(side.weak_intervals), WEAK_SCORE)])
     for f in (2.0 / 3.0, 1.5):
         runs = occ.occupied_runs(side.score, high=high * f, low=low * f, min_rows=1)
         if not runs.size:
             lo = 0.0
             continue
-        v = np.column_stack([side.edges[runs[:, 0]], side.edges[runs[:, 1]]])
-        c = chain_queue_bridged(v[:, 0], v[:, 1], np.ones(len(v)), max_gap_m=max_gap,
+        v = np.concatenate([np.column_stack([_stations(side.edges, runs), np.ones(len(runs))]), weak])
+        c = chain_queue_bridged(v[:, 0], v[:, 1], v[:, 2], max_gap_m=max_gap,
                                 occluded=side.occluded_iv, observed_end_m=side.observed_end_m)
         lo, hi = min(lo, c.length_m - 2 * gsd), max(hi, c.length_m + 2 * gsd)
     return max(0.0, lo), hi

@@ -162,11 +162,12 @@ def coarse_scene(
     ref = None
     if with_reference:
         rfine = cache / f"{name}_empty_fine.tif"
-        render_fine(replace(spec, queue_length_m=0.0, oncoming_per_km=1.0, free_per_km=1.0,
-                            haze=min(1.0, spec.haze + 0.1)), rfine)
+        # the same spec without the queue (every other random choice stays the same);
+        # haze, gain and offset differ in degrade
+        render_fine(replace(spec, queue_length_m=0.0), rfine)
         ref = degrade(rfine, cache / f"{name}_{gsd_m:g}m_{product}_ref.tif", gsd_m=gsd_m,
                       product=product, seed=seed + 100, gain=(1.12, 1.08, 1.15, 0.95),
-                      offset=(0.03, 0.02, 0.04, -0.01), shift_m=shift_m)
+                      offset=(0.05, 0.04, 0.06, -0.01), shift_m=shift_m)
     road = sidecar_paths(fine)["road"]
     with open(road, encoding="utf-8") as fh:
         head = tuple(json.load(fh)["properties"]["head_lonlat"])

@@ -54,11 +54,19 @@ class RowEvidence:
         invalid); empty (k = 0) when there is none.
     signed : ndarray (rows, bands)
         Mean normalised change per band over the carriageway (NaN where unobserved).
+    null_signed : ndarray (rows, k, bands)
+        The same on the pseudo-carriageways.
     """
 
     road: np.ndarray
     null: np.ndarray
     signed: np.ndarray
+    null_signed: np.ndarray
+
+
+def _empty(n: int, nb: int) -> RowEvidence:
+    return RowEvidence(np.full(n, np.nan), np.full((n, 0), np.nan), np.full((n, nb), np.nan),
+                       np.full((n, 0, nb), np.nan))
 
 
 def _robust_sigma(x: np.ndarray, axis: int | None = None) -> np.ndarray:
@@ -130,25 +138,26 @@ def _column_masks(offsets: np.ndarray, half_width_m: float, gsd_m: float) -> tup
 
 def _energies(z: np.ndarray, ok: np.ndarray, road: np.ndarray, groups: list[np.ndarray],
               min_share: float) -> RowEvidence:
-    """Mean of ``z**2`` over valid pixels and bands of the carriageway and of each group."""
-    z2 = np.where(ok[..., None], z * z, 0.0).sum(axis=-1)
-    nb = z.shape[-1]
+    """Per row, the energy of the mean normalised change over a group of columns: the
+    mean over bands of the squared column-mean of ``z``, for the carriageway and for each
+    pseudo-carriageway. A vehicle's change is coherent across the columns its blurred
+    footprint covers and across bands (a white car brightens them all), the noise is not:
+    averaging before squaring keeps the one and shrinks the other."""
+    zz = np.where(ok[..., None], z, 0.0)
 
-    def mean_over(cols: np.ndarray) -> np.ndarray:
+    def mean_over(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cnt = ok[:, cols].sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            e = z2[:, cols].sum(axis=1) / (cnt * nb)
-        return np.where(cnt >= max(1, min_share * cols.size), e, np.nan)
+            m = zz[:, cols].sum(axis=1) / cnt[:, None]
+        m[cnt < max(1, min_share * cols.size)] = np.nan
+        return (m * m).mean(axis=-1), m
 
-    cols_road = np.flatnonzero(road)
-    e_road = mean_over(cols_road)
-    null = (np.column_stack([mean_over(g) for g in groups]) if groups
-            else np.zeros((z.shape[0], 0)))
-    cnt = ok[:, cols_road].sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        signed = np.where(ok[:, cols_road, None], z[:, cols_road], 0.0).sum(axis=1) / cnt[:, None]
-    signed[cnt < max(1, min_share * cols_road.size)] = np.nan
-    return RowEvidence(e_road, null, signed)
+    e_road, signed = mean_over(np.flatnonzero(road))
+    per_group = [mean_over(g) for g in groups]
+    n, nb = z.shape[0], z.shape[-1]
+    null = np.column_stack([e for e, _ in per_group]) if groups else np.zeros((n, 0))
+    null_signed = np.stack([m for _, m in per_group], axis=1) if groups else np.zeros((n, 0, nb))
+    return RowEvidence(e_road, null, signed, null_signed)
 
 
 def change_evidence(
@@ -187,8 +196,7 @@ def change_evidence(
     fit_px = ok & off[None, :]
     nb = tile.shape[-1]
     if fit_px.sum() < 8:
-        nan = np.full(tile.shape[0], np.nan)
-        return RowEvidence(nan, np.full((tile.shape[0], 0), np.nan), np.full((tile.shape[0], nb), np.nan))
+        return _empty(tile.shape[0], nb)
     gain, offs = fit_radiometry(tile[fit_px], ref[fit_px])
     d = tile - (ref * gain + offs).astype(np.float32)
     sigma = np.maximum(_robust_sigma(d[fit_px], axis=0), 1e-6)
@@ -220,11 +228,12 @@ def texture_evidence(
     if n > 2 * k:
         h[k:-k] = tile[k:-k] - 0.5 * (tile[:-2 * k] + tile[2 * k:])
         hv[k:-k] = valid[k:-k] & valid[:-2 * k] & valid[2 * k:]
-    road, off, groups = _column_masks(offsets, half_width_m, gsd_m)
+    # the carriageway less half a pixel at each edge: the verge's own texture (field
+    # edges, trees) blurred onto the edge columns is not the queue's
+    road, off, groups = _column_masks(offsets, max(half_width_m - gsd_m / 2, step_m / 2), gsd_m)
     nb = tile.shape[-1]
     if hv.sum() < 16:
-        nan = np.full(n, np.nan)
-        return RowEvidence(nan, np.full((n, 0), np.nan), np.full((n, nb), np.nan))
+        return _empty(n, nb)
     a = np.abs(h[hv])
     # the 20th percentile of |N(0, s)| is 0.2533 s; second differences of white noise
     # have 1.5 times its variance: expressed per pixel of noise
@@ -246,6 +255,14 @@ def smooth_rows(x: np.ndarray, width: int) -> np.ndarray:
         out = s / c
     out[c < max(1.0, width / 3.0)] = np.nan
     return out
+
+
+def sustained_energy(signed: np.ndarray, width: int) -> np.ndarray:
+    """Mean over bands of the squared running mean (``width`` rows) of the signed change:
+    a queue that shifts the carriageway's colour the same way over many stations (sub-pixel
+    vehicles at 10 m) stands out of noise that averages away."""
+    sm = np.column_stack([smooth_rows(signed[:, b], width) for b in range(signed.shape[1])])
+    return (sm * sm).mean(axis=1)
 
 
 def occupied_runs(score: np.ndarray, *, high: float, low: float, min_rows: int = 1) -> np.ndarray:
