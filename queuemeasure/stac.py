@@ -28,6 +28,7 @@ from typing import Any, Iterator, Mapping
 from xml.sax.saxutils import escape
 
 from .errors import ItemError, RasterError, RemoteError
+from .raster import SCL_OCCLUDED
 
 __all__ = [
     "BANDS",
@@ -58,10 +59,6 @@ _KEYS = {
 }
 _COMMON = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir"}
 _COLOR = {"B02": "Blue", "B03": "Green", "B04": "Red"}
-#: Scene classification classes that hide the road (Sentinel-2 L2A SCL): 0 no data,
-#: 1 saturated or defective, 3 cloud shadow, 8 cloud medium probability, 9 cloud high
-#: probability, 10 thin cirrus, 11 snow or ice.
-SCL_OCCLUDED = (0, 1, 3, 8, 9, 10, 11)
 #: Seconds to wait for a STAC item or catalogue before giving up.
 HTTP_TIMEOUT_S = 20.0
 
@@ -196,10 +193,12 @@ def _asset_for(band: str, assets: Mapping[str, Any]) -> tuple[str, dict[str, Any
     for k, a in assets.items():
         if not isinstance(a, dict) or "jp2" in str(a.get("type", "")).lower():
             continue
-        for b in a.get("eo:bands", []) or a.get("bands", []) or []:
-            names = {str(b.get("name", "")).upper(), str(b.get("common_name", "")).lower()}
-            if band in names or _COMMON.get(band) in names:
-                return k, a
+        listed = a.get("eo:bands") or a.get("bands") or []
+        if len(listed) != 1:  # a one-band asset only (not the 3-band true-colour "visual")
+            continue
+        names = {str(listed[0].get("name", "")).upper(), str(listed[0].get("common_name", "")).lower()}
+        if band in names or _COMMON.get(band) in names:
+            return k, a
     return None
 
 
@@ -269,6 +268,7 @@ class _Grid:
     crs_wkt: str
     block: tuple[int, int]
     dtype: str
+    synthetic: bool
 
 
 def _open_asset(asset: BandAsset) -> Any:
@@ -293,7 +293,8 @@ def _grid_of(asset: BandAsset) -> _Grid:
         if ds.crs is None:
             raise RasterError(f"asset {asset.key!r} ({asset.band}) has no CRS: {asset.href}")
         bh, bw = ds.block_shapes[0]
-        return _Grid(ds.width, ds.height, ds.transform, ds.crs.to_wkt(), (bh, bw), ds.dtypes[0])
+        synthetic = str(ds.tags().get("SYNTHETIC", "")).lower() in {"yes", "true", "1"}
+        return _Grid(ds.width, ds.height, ds.transform, ds.crs.to_wkt(), (bh, bw), ds.dtypes[0], synthetic)
 
 
 def _dst_rect(asset: BandAsset, grid: _Grid) -> tuple[float, float, float, float, int, int]:
@@ -307,8 +308,12 @@ def _dst_rect(asset: BandAsset, grid: _Grid) -> tuple[float, float, float, float
         with _open_asset(asset) as ds:
             h, w, t = ds.height, ds.width, ds.transform
     inv = ~grid.transform
-    x0, y0 = inv * (t.c, t.f)
-    x1, y1 = inv * (t.c + t.a * w, t.f + t.e * h)
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return inv.a * x + inv.b * y + inv.c, inv.d * x + inv.e * y + inv.f
+
+    x0, y0 = px(t.c, t.f)
+    x1, y1 = px(t.c + t.a * w, t.f + t.e * h)
     return x0, y0, x1 - x0, y1 - y0, w, h
 
 
@@ -329,6 +334,8 @@ def item_vrt(item: Mapping[str, Any], bands: Mapping[str, BandAsset] | None = No
         "STAC_DATETIME": str(props.get("datetime", "")),
         "STAC_COLLECTION": str(item.get("collection", "")),
     }
+    if grid.synthetic or props.get("synthetic") is True:  # labelled SYNTHETIC as its assets are
+        meta["SYNTHETIC"] = "yes"
     out = [
         f'<VRTDataset rasterXSize="{grid.width}" rasterYSize="{grid.height}">',
         f'  <SRS dataAxisToSRSAxisMapping="1,2">{escape(grid.crs_wkt)}</SRS>',

@@ -47,16 +47,18 @@ def make_assets(out: Path, *, size: int = 512, block: int = 256, x0: float = 470
     """Four 10 m uint16 bands (DN = 1000 + 10000 * reflectance) and a 20 m SCL.
 
     The pixel values encode their position (``blue`` = 1000 + row, ``green`` = 1000 + col,
-    ``red`` = 2000 + (row + col) % 97, ``nir`` = random), so reads can be checked.
+    ``red`` = 2000 + (row + col) % 97) plus noise (``nir``: noise only), so that blocks
+    compress to realistic sizes and reads can be checked against the files.
     ``scl(rows, cols)`` gives the SCL classes on its 20 m grid (default 4, vegetation).
     """
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     r, c = np.mgrid[0:size, 0:size]
+    noise = rng.integers(0, 200, (size, size))  # realistic block sizes after compression
     values = {
-        "blue": 1000 + r,
-        "green": 1000 + c,
-        "red": 2000 + (r + c) % 97,
+        "blue": 1000 + r + noise,
+        "green": 1000 + c + noise[::-1],
+        "red": 2000 + (r + c) % 97 + noise[:, ::-1],
         "nir": 1500 + rng.integers(0, 400, (size, size)),
     }
     paths = {}
@@ -73,12 +75,16 @@ def make_assets(out: Path, *, size: int = 512, block: int = 256, x0: float = 470
     return paths
 
 
-def make_item(hrefs: dict[str, str], *, item_id: str, when: str, size: int = 512, x0: float = 470000.0,
-              y0: float = 4735000.0, orbit: int = 35, tile: str = "38TMN", crs: int = UTM38N,
-              template: dict[str, Any] | None = None) -> dict[str, Any]:
-    """An Earth Search-shaped item over the assets: the real item's metadata, rewritten."""
+def make_item(hrefs: dict[str, str], *, item_id: str, when: str, size: int | tuple[int, int] = 512,
+              x0: float = 470000.0, y0: float = 4735000.0, res: float = 10.0, orbit: int = 35,
+              tile: str = "38TMN", crs: int = UTM38N, template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An Earth Search-shaped item over the assets: the real item's metadata, rewritten.
+
+    ``size`` (height, width) in pixels of ``res`` metres from the corner ``x0, y0``.
+    """
     from pyproj import Transformer
 
+    h, w = (size, size) if isinstance(size, int) else size
     item = copy.deepcopy(template or real_item())
     item["id"] = item_id
     props = item["properties"]
@@ -89,10 +95,10 @@ def make_item(hrefs: dict[str, str], *, item_id: str, when: str, size: int = 512
     stamp = when[:10].replace("-", "")
     props["s2:product_uri"] = f"S2A_MSIL2A_{stamp}T075000_N0400_R{orbit:03d}_T{tile}_{stamp}T100000.SAFE"
     props["synthetic"] = True
-    ext = size * 10.0
+    ex, ey = w * res, h * res
     t = Transformer.from_crs(crs, 4326, always_xy=True)
-    xs = [x0, x0 + ext, x0 + ext, x0, x0]
-    ys = [y0, y0, y0 - ext, y0 - ext, y0]
+    xs = [x0, x0 + ex, x0 + ex, x0, x0]
+    ys = [y0, y0, y0 - ey, y0 - ey, y0]
     lon, lat = t.transform(xs, ys)
     ring = [[float(a), float(b)] for a, b in zip(lon, lat)]
     item["geometry"] = {"type": "Polygon", "coordinates": [ring]}
@@ -101,11 +107,49 @@ def make_item(hrefs: dict[str, str], *, item_id: str, when: str, size: int = 512
     for key, href in hrefs.items():
         a = copy.deepcopy(item["assets"][key])
         a["href"] = href
-        res = 20.0 if key == "scl" else 10.0
-        n = int(round(ext / res))
-        a["proj:shape"] = [n, n]
-        a["proj:transform"] = [res, 0, x0, 0, -res, y0]
+        r = 2 * res if key == "scl" else res
+        a["proj:shape"] = [int(round(ey / r)), int(round(ex / r))]
+        a["proj:transform"] = [r, 0, x0, 0, -r, y0]
         keep[key] = a
     item["assets"] = keep
     item["links"] = [ln for ln in item["links"] if ln["rel"] not in ("self", "root", "parent", "collection")]
     return item
+
+
+def split_stack(stack: Path, out: Path, *, scl: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                block: int = 256) -> tuple[dict[str, Path], dict[str, Any]]:
+    """Split a 4-band L2A stack (B02, B03, B04, B08 with BOA_ADD_OFFSET) into one COG per
+    band plus a 20 m SCL (``scl(rows, cols)``, default all class 4); returns the paths
+    (``"stack"``: the stack cut to the same even size, with the SCL as a fifth band, to
+    compare with) and the grid
+    keywords of :func:`make_item`."""
+    import rasterio
+
+    with rasterio.open(stack) as ds:
+        data = ds.read()
+        descs = ds.descriptions
+        t = ds.transform
+        epsg = ds.crs.to_epsg()
+    h, w = (data.shape[1] // 2) * 2, (data.shape[2] // 2) * 2
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for key, name in ASSETS.items():
+        if key == "scl":
+            rr, cc = np.mgrid[0:h // 2, 0:w // 2]
+            cls = np.full(rr.shape, 4, np.uint8) if scl is None else scl(rr, cc).astype(np.uint8)
+            paths[key] = write_cog(out / "SCL.tif", cls, x0=t.c, y0=t.f, res=2 * t.a, crs=epsg, block=block)
+            scl10 = np.repeat(np.repeat(cls, 2, axis=0), 2, axis=1).astype(data.dtype)
+        else:
+            band = data[descs.index(name), :h, :w]
+            paths[key] = write_cog(out / f"{name}.tif", band, x0=t.c, y0=t.f, res=t.a, crs=epsg, block=block)
+    with rasterio.open(stack) as ds:  # the stack cut the same way, with its SCL, to compare with
+        prof = dict(ds.profile, width=w, height=h, count=data.shape[0] + 1)
+        tags = ds.tags()
+    with rasterio.open(out / "stack.tif", "w", **prof) as dst:
+        dst.write(np.concatenate([data[:, :h, :w], scl10[None]]))
+        dst.update_tags(**tags)
+        for i, d in enumerate([*descs, "SCL"], 1):
+            if d:
+                dst.set_band_description(i, d)
+    paths["stack"] = out / "stack.tif"
+    return paths, dict(size=(h, w), x0=t.c, y0=t.f, res=t.a, crs=epsg)

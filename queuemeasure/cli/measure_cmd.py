@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt
+from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt, reference_days_opt, stac_opt
 
 
 @click.command("measure")
@@ -44,16 +44,26 @@ from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt
 @click.option("--workers", type=click.IntRange(1, 64), default=None, metavar="N",
               help="Processes that detect vehicles while the road is read (default: "
                    "$QUEUEMEASURE_WORKERS, else 2 on Linux; 1 = none). Same result.")
+# occupancy mode (branch occupancy) and STAC inputs (branch stac): a reference image,
+# chosen automatically for a STAC item
+@click.option("--reference", default=None, metavar="REF|auto",
+              help="The same road on a date when it was free (tile or STAC item); 'auto' for "
+                   "a STAC item: the clearest item of its orbit within --reference-days.")
+@click.option("--mode", type=click.Choice(["auto", "vehicles", "occupancy"]), default="auto",
+              show_default=True, help="Vehicles (fine pixels) or occupancy (3 m, 10 m); auto by pixel size.")
+@reference_days_opt
+@stac_opt
 @click.pass_context
 def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road_crs: Any,
             head: Any, direction: str,
             max_gap: float, half_width: float, bands: Any, sensitivity: float, as_json: bool,
             out: str | None, quicklook: str | None, overwrite: bool, precision: int | None,
-            progress: bool | None, workers: int | None) -> None:
+            progress: bool | None, workers: int | None, reference: str | None = None,
+            mode: str = "auto", reference_days: int = 30, stac: str | None = None) -> None:
     """Measure the vehicle queue on ROAD in TILE (a GeoTIFF path or a URL GDAL reads)."""
     _without_boto3_for_local(tile)
+    from ..check import measure_source as run
     from ..export import check_output_path
-    from ..pipeline import measure as run
 
     if (road is None) == (trace_to is None):
         raise click.UsageError("give --road ROAD, or --head with --trace-to LON,LAT")
@@ -76,6 +86,7 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             tile, road, head=head, max_gap=max_gap, direction=direction, road_crs=road_crs,
             bands=bands, half_width=half_width, sensitivity=sensitivity,
             progress=bar.update_to if bar is not None else None, workers=workers,
+            reference=reference, mode=mode, reference_days=reference_days, stac=stac,
         )
     finally:
         if bar is not None:
