@@ -99,16 +99,20 @@ def _is_url(s: str) -> bool:
 
 
 def is_stac_item(tile: Any) -> bool:
-    """True when ``tile`` is a STAC item: a mapping with assets, a pystac Item, or a
-    ``.json`` file path or URL (a query string after it allowed)."""
+    """True when ``tile`` is a STAC item: a mapping with assets, a pystac Item, a ``.json``
+    file path or URL (a query string after it allowed), or a STAC API item URL
+    (``.../collections/{collection}/items/{id}``)."""
     if isinstance(tile, Mapping):
         return "assets" in tile
     if hasattr(tile, "assets") and hasattr(tile, "to_dict"):
         return True
     if isinstance(tile, (str, os.PathLike)):
         name = os.fspath(tile)
-        path = urllib.parse.urlparse(name).path if _is_url(name) else name
-        return path.lower().endswith(".json")
+        if _is_url(name):
+            path = urllib.parse.urlparse(name).path
+            # a STAC API's item: .../collections/{collection}/items/{id}
+            return path.lower().endswith(".json") or re.search(r"/collections/[^/]+/items/[^/]+/?$", path) is not None
+        return name.lower().endswith(".json")
     return False
 
 

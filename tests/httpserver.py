@@ -233,9 +233,11 @@ CONFORMS = [
 class MockStac:
     """A STAC API answering from item dicts, mounted on a :class:`RangeServer` at ``prefix``."""
 
-    def __init__(self, server: RangeServer, items: list[dict[str, Any]], *, prefix: str = "/stac") -> None:
+    def __init__(self, server: RangeServer, items: list[dict[str, Any]], *, prefix: str = "/stac",
+                 by_bbox: bool = False) -> None:
         self.server = server
         self.items = items
+        self.by_bbox = by_bbox  # match on the items' bbox only, as some APIs do
         self.prefix = prefix.rstrip("/")
         self.searches: list[dict[str, Any]] = []
         p = re.escape(self.prefix)
@@ -291,11 +293,21 @@ class MockStac:
             return self._json({"code": "NotFound"}, 404)
         return self._json(self._collection_doc(cid))
 
+    def _linked(self, it: dict[str, Any]) -> dict[str, Any]:
+        """The item with its self, root and collection links on this API."""
+        root = self.url
+        own = f"{root}/collections/{it.get('collection')}/items/{it['id']}"
+        links = [ln for ln in it.get("links", []) if ln.get("rel") not in ("self", "root", "collection", "parent")]
+        links += [{"rel": "self", "href": own, "type": "application/geo+json"},
+                  {"rel": "root", "href": root, "type": "application/json"},
+                  {"rel": "collection", "href": f"{root}/collections/{it.get('collection')}"}]
+        return {**it, "links": links}
+
     def _item(self, method, path, query, body):
         iid = path.rsplit("/", 1)[-1]
         for it in self.items:
             if it["id"] == iid:
-                return self._json(it, ctype="application/geo+json")
+                return self._json(self._linked(it), ctype="application/geo+json")
         return self._json({"code": "NotFound"}, 404)
 
     def _search(self, method, path, query, body):
@@ -311,7 +323,7 @@ class MockStac:
             if isinstance(params.get("intersects"), str):
                 params["intersects"] = json.loads(params["intersects"])
         self.searches.append(params)
-        hits = [it for it in self.items if _matches(it, params)]
+        hits = [self._linked(it) for it in self.items if _matches(it, params, self.by_bbox)]
         hits.sort(key=lambda it: it["properties"].get("datetime", ""), reverse=True)
         limit = int(params.get("limit") or 10)
         start = int(params.get("token") or 0)
@@ -326,7 +338,7 @@ class MockStac:
                           ctype="application/geo+json")
 
 
-def _matches(item: dict[str, Any], params: dict[str, Any]) -> bool:
+def _matches(item: dict[str, Any], params: dict[str, Any], by_bbox: bool = False) -> bool:
     from shapely.geometry import box, shape
 
     if params.get("collections") and item.get("collection") not in params["collections"]:
@@ -343,7 +355,7 @@ def _matches(item: dict[str, Any], params: dict[str, Any]) -> bool:
             return False
         if not hi and not _ and when[:10] != lo[:10]:
             return False
-    geom = shape(item["geometry"])
+    geom = box(*item["bbox"][:4]) if by_bbox else shape(item["geometry"])
     if params.get("bbox") and not geom.intersects(box(*params["bbox"][:4])):
         return False
     if params.get("intersects") and not geom.intersects(shape(params["intersects"])):

@@ -68,6 +68,7 @@ def test_real_earth_search_item_bands():
     assert item_orbit(item) == 141 and item_grid_code(item) == "MGRS-13TDE"
     assert is_stac_item(REAL_ITEM) and is_stac_item(item) and not is_stac_item("tile.tif")
     assert is_stac_item("https://example.org/items/x.json?sig=1")
+    assert is_stac_item("https://earth-search.aws.element84.com/v1/collections/sentinel-2-l2a/items/S2A_X")
 
 
 def test_bands_by_s2_names_and_eo_common_name():
@@ -211,8 +212,8 @@ def s2_items(tmp_path_factory, server):
     from coarse import coarse_scene
 
     cache = tmp_path_factory.mktemp("s2")
-    sc = coarse_scene(cache, "stacq", gsd_m=10.0, with_reference=True, product="l2a",
-                      road_length_m=5000.0, queue_length_m=3000.0)
+    sc = coarse_scene(cache, "stacq", gsd_m=10.0, with_reference=True, product="l2a", fine_gsd=1.0,
+                      road_length_m=4000.0, queue_length_m=2500.0)
     out = {"scene": sc}
     for name, src, when in (("tile", sc.tile, "2022-09-26T08:00:00Z"), ("ref", sc.reference, "2022-09-21T08:00:00Z")):
         paths, grid = split_stack(src, cache / name)
@@ -310,3 +311,178 @@ def test_corridor_entirely_cloud_is_bad_input(s2_items, tmp_path):
     head = f"{sc.head[0]},{sc.head[1]}"
     fails(run("measure", p, "--road", sc.road, "--head", head, "--json"), 2, needle="cloud")
     fails(run("check", p, "--claim-km", 3, "--road", sc.road, "--head", head, "--json"), 2, needle="cloud")
+
+
+# ---------------------------------------------------------------------- search, reference auto
+def _variant(s2_items, server, tmp_path, name, *, when, orbit=35, scl=None, src="tile", geometry=None):
+    """An item of the mock catalogue: the tile's (or reference's) bands, its own SCL."""
+    from stacfix import write_cog
+
+    grid = s2_items[f"{src}_grid"]
+    paths = dict(s2_items[f"{src}_paths"])
+    if scl is not None:
+        h, w = grid["size"]
+        paths["scl"] = write_cog(tmp_path / f"{name}_SCL.tif", np.full((h // 2, w // 2), scl, np.uint8),
+                                 x0=grid["x0"], y0=grid["y0"], res=2 * grid["res"], crs=grid["crs"])
+    hrefs = {k: server.add_file(f"/cat/{name}/{p.name}", p) for k, p in paths.items()}
+    it = make_item(hrefs, item_id=name, when=when, orbit=orbit, **grid)
+    it["collection"] = "sentinel-2-l2a"
+    if geometry is not None:
+        it["geometry"] = geometry
+    return it
+
+
+@pytest.fixture(scope="module")
+def catalogue(s2_items, server, tmp_path_factory):
+    """A mock STAC API (bbox matching, as some APIs do) with items around 26 September."""
+    from httpserver import MockStac
+    from shapely.geometry import box, mapping
+
+    tmp = tmp_path_factory.mktemp("cat")
+    base = _variant(s2_items, server, tmp, "tmp", when="2022-09-26T08:00:00Z")
+    w, s_, e, n = base["bbox"]
+    sliver = mapping(box(w, s_, w + 0.02 * (e - w), s_ + 0.02 * (n - s_)))  # in the bbox, off the road
+    west = mapping(box(w, s_, (w + e) / 2, n))
+    items = [
+        _variant(s2_items, server, tmp, "S2_0926", when="2022-09-26T08:00:00Z"),
+        _variant(s2_items, server, tmp, "S2_0921", when="2022-09-21T08:00:00Z", src="ref"),
+        _variant(s2_items, server, tmp, "S2_0924", when="2022-09-24T08:00:00Z", src="ref", scl=9),
+        _variant(s2_items, server, tmp, "S2_0925", when="2022-09-25T08:00:00Z", src="ref", orbit=78),
+        _variant(s2_items, server, tmp, "S2_0927", when="2022-09-27T08:00:00Z", src="ref", geometry=sliver),
+        _variant(s2_items, server, tmp, "S2_0928", when="2022-09-28T08:00:00Z", src="ref", geometry=west),
+        _variant(s2_items, server, tmp, "S2_1015", when="2022-10-15T08:00:00Z", src="ref"),
+    ]
+    api = MockStac(server, items, by_bbox=True)
+    return api
+
+
+def test_search_lists_items_over_the_road_with_corridor_cloud(s2_items, catalogue):
+    sc = s2_items["scene"]
+    res = run("search", "--road", sc.road, "--dates", "2022-09-20/2022-09-30", "--stac", catalogue.url, "--json")
+    assert res.exit_code == 0, res.output
+    got = {h["id"]: h for h in json.loads(res.stdout)["items"]}
+    # the sliver's bbox meets the road but its footprint does not; 15 October is out of range
+    assert sorted(got) == ["S2_0921", "S2_0924", "S2_0925", "S2_0926", "S2_0928"]
+    assert [h["datetime"][:10] for h in json.loads(res.stdout)["items"]] == sorted(h["datetime"][:10] for h in got.values())
+    assert got["S2_0926"]["cloud_pct_corridor"] == 0 and got["S2_0926"]["road_covered_pct"] == pytest.approx(100)
+    assert got["S2_0924"]["cloud_pct_corridor"] == 100 and got["S2_0924"]["clear_km"] == 0
+    assert 5 < got["S2_0928"]["road_covered_pct"] < 95
+    assert got["S2_0925"]["orbit"] == 78 and got["S2_0926"]["href"].endswith("/items/S2_0926")
+    assert catalogue.searches[-1]["intersects"]["type"] in ("LineString", "MultiLineString")
+    human = run("search", "--road", sc.road, "--dates", "2022-09-20/2022-09-30", "--stac", catalogue.url)
+    assert human.exit_code == 0 and "2022-09-24" in human.stdout and "100%" in human.stdout
+
+
+def test_search_failures(s2_items, server):
+    sc = s2_items["scene"]
+    fails(run("search", "--road", sc.road, "--dates", "2022-09-20/2022-09-30", "--stac",
+              "http://127.0.0.1:9/stac"), 1, needle="catalogue")
+    fails(run("search", "--road", sc.road, "--dates", "2022-09-20/2022-09-30", "--stac",
+              server.url("/no-such-api")), 1, needle="catalogue")
+    fails(run("search", "--road", sc.road, "--dates", "26 Sept"), 2, needle="dates")
+
+
+def test_reference_auto_picks_the_clear_item_of_the_same_orbit(s2_items, catalogue, server):
+    from queuemeasure.search import choose_reference
+
+    sc = s2_items["scene"]
+    tile_url = catalogue.url + "/collections/sentinel-2-l2a/items/S2_0926"
+    ref, why = choose_reference(tile_url, sc.road, head=sc.head, days=10)
+    # not 0924 (cloud over the road), 0925 (another orbit, though nearer), 0928 (half the
+    # road), 15 October (beyond 10 days)
+    assert ref["id"] == "S2_0921" and "R035" in why
+    head = f"{sc.head[0]},{sc.head[1]}"
+    auto = run("measure", tile_url, "--road", sc.road, "--head", head, "--reference", "auto",
+               "--reference-days", 10, "--json")
+    assert auto.exit_code == 0, auto.output
+    named = run("measure", tile_url, "--road", sc.road, "--head", head, "--reference",
+                catalogue.url + "/collections/sentinel-2-l2a/items/S2_0921", "--json")
+    a, b = json.loads(auto.stdout), json.loads(named.stdout)
+    assert a["length_km"] == b["length_km"] and any("S2_0921" in n for n in a["notes"])
+
+
+def test_reference_auto_failures(s2_items, catalogue, tmp_path):
+    sc = s2_items["scene"]
+    tile_url = catalogue.url + "/collections/sentinel-2-l2a/items/S2_0926"
+    fails(run("measure", tile_url, "--road", sc.road, "--reference", "auto", "--reference-days", 1,
+              "--json"), 2, needle="no reference")
+    local = json.loads(Path(s2_items["tile_local"]).read_text())  # no root link: no catalogue
+    p = tmp_path / "item.json"
+    p.write_text(json.dumps(local))
+    fails(run("measure", p, "--road", sc.road, "--reference", "auto", "--json"), 2, needle="--stac")
+    fails(run("measure", s2_items["tile_stack"], "--road", sc.road, "--reference", "auto", "--json"), 2,
+          needle="STAC item")
+
+
+# ---------------------------------------------------------------------- check
+VERDICT_CASES = [
+    # claim, kind, measurement (length, range, truncated), verdict
+    (20, "about", (16.2, (16.0, 16.5), True), "lower_bound"),       # runs off the image before 20
+    (20, "at-least", (16.2, (16.0, 16.5), True), "lower_bound"),
+    (20, "at-least", (21.2, (21.0, 21.5), True), "consistent"),      # the bound already reaches it
+    (15, "about", (16.2, (16.0, 16.5), True), "consistent"),         # 16.0 within 13.5-16.5
+    (5, "about", (16.2, (16.0, 16.5), True), "contradicted"),        # understates even the bound
+    (5, "at-most", (16.2, (16.0, 16.5), True), "contradicted"),
+    (20, "about", (12.0, (11.6, 12.4), False), "contradicted"),      # overstates a whole queue
+    (20, "about", (19.5, (19.0, 20.4), False), "consistent"),
+    (20, "about", (23.0, (22.5, 23.5), False), "contradicted"),      # 22.0 < 22.5
+    (20, "at-least", (23.0, (22.5, 23.5), False), "consistent"),
+    (20, "at-most", (23.0, (22.5, 23.5), False), "contradicted"),
+    (20, "about", (0.0, (0.0, 0.0), True), "cannot_tell"),           # nothing seen before the cut
+]
+
+
+@pytest.mark.parametrize("claim,kind,meas,expected", VERDICT_CASES)
+def test_verdict_rules(claim, kind, meas, expected):
+    from queuemeasure.check import verdict
+
+    length, rng, trunc = meas
+    v = verdict({"length_km": length, "length_km_range": list(rng), "truncated": trunc,
+                 "truncation_reason": "image_edge" if trunc else None}, claim, claim_kind=kind)
+    assert v.verdict == expected, v.summary
+    d = v.to_dict()
+    assert d["verdict"] == expected and d["claim_km"] == claim and d["length_km_range"] == list(rng)
+    if expected == "contradicted":
+        assert d["difference_km"] == pytest.approx(claim - length) and d["gap_km"] > 0
+    json.dumps(d, allow_nan=False)
+
+
+def test_verdict_low_confidence_and_counts():
+    from queuemeasure.check import verdict
+
+    weak = {"length_km": 19.0, "length_km_range": [18, 20], "truncated": False, "low_confidence": True,
+            "notes": ["low confidence: no reference, 10 m pixels"]}
+    assert verdict(weak, 20).verdict == "cannot_tell"
+    m = {"length_km": 12.0, "length_km_range": [11.6, 12.4], "truncated": False, "mode": "occupancy",
+         "vehicle_count_estimate": [1400, 1900]}
+    v = verdict(m, 12, 3500, lanes=1)  # 12 km of one lane cannot hold 3 500 vehicles (3.4 m each)
+    assert v.verdict == "consistent" and v.count["agrees"] is False and "too many" in v.count["sentence"]
+    v2 = verdict(m, 12, 3500, lanes=2)  # two lanes: 6.6-7.1 m per vehicle per lane
+    assert v2.count["agrees"] is True
+    assert verdict(m, 12).count["count_source"] == "estimated"
+    v3 = verdict(m, 12, 200, lanes=1)  # 58-62 m per vehicle: too few
+    assert v3.count["agrees"] is False and "too few" in v3.count["sentence"]
+
+
+def test_check_cli(s2_items, tmp_path):
+    sc = s2_items["scene"]
+    head = f"{sc.head[0]},{sc.head[1]}"
+    res = run("check", "--claim-km", 20, "--claim-count", 3500, s2_items["tile_local"], "--road", sc.road,
+              "--head", head, "--reference", s2_items["ref_local"], "--json", "--quicklook", tmp_path / "q.png")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert d["verdict"] in ("consistent", "contradicted", "lower_bound", "cannot_tell")
+    for key in ("claim_km", "length_km", "length_km_range", "reasons", "summary", "count_agrees"):
+        assert key in d
+    assert d["claim_km"] == 20 and (tmp_path / "q.png").stat().st_size > 10000
+    measured = d["measurement"]
+    # a saved result gives the same verdict without measuring again
+    saved = tmp_path / "result.json"
+    saved.write_text(json.dumps(measured))
+    again = run("check", "--claim-km", 20, "--claim-count", 3500, saved, "--json")
+    assert json.loads(again.stdout)["verdict"] == d["verdict"]
+    human = run("check", "--claim-km", 20, saved)
+    assert human.exit_code == 0 and human.stdout.split(":")[0] in (
+        "CONSISTENT", "CONTRADICTED", "LOWER BOUND ONLY", "CANNOT TELL")
+    fails(run("check", "--claim-km", -3, saved), 2, needle="positive")
+    fails(run("check", "--claim-km", 3, s2_items["tile_local"]), 2, needle="--road")
