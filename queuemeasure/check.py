@@ -84,8 +84,16 @@ class Verdict:
 
     @property
     def banner(self) -> str:
-        """One line for a picture's caption."""
-        return self.summary.splitlines()[0]
+        """One short line for a picture: the verdict, the claim and the measurement."""
+        head = self.summary.split(":", 1)[0]
+        lo, hi = self.length_km_range
+        claim = {"about": "about", "at-least": "at least", "at-most": "at most"}[self.claim_kind]
+        meas = (f"at least {self.length_km:.1f} km (image cut off)" if self.lower_bound
+                else f"{self.length_km:.1f} km (range {lo:.1f}-{hi:.1f} km)")
+        count = ""
+        if self.count is not None and self.claim_count is not None:
+            count = f"; {self.claim_count} vehicles {'fit' if self.count['agrees'] else 'do not fit'} it"
+        return f"claim {head}: {claim} {self.claim_km:g} km vs measured {meas}{count}"
 
     def to_dict(self) -> dict[str, Any]:
         def num(v: float) -> float | None:
@@ -265,9 +273,9 @@ def verdict(result: Any, claim_km: float, claim_count: int | None = None, *, cla
         diff = claim_km - L
         if c_lo > m_hi:
             gap = c_lo - m_hi
+            pct = f" ({100 * (claim_km - L) / L:.0f} % longer than measured)" if L >= 0.1 else ""
             reasons = [f"the claim of {claim} overstates the measured {length}: "
-                       f"by {claim_km - L:.1f} km ({100 * (claim_km - L) / max(L, 1e-9):.0f} % longer "
-                       f"than measured), at least {gap:.1f} km beyond the measured range"]
+                       f"by {claim_km - L:.1f} km{pct}, at least {gap:.1f} km beyond the measured range"]
         else:
             gap = lo - c_hi
             reasons = [f"the claim of {claim} understates the measured {length}: the queue is at least "

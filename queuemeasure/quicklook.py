@@ -756,8 +756,8 @@ def _verdict_banner(fig: Any, result: "QueueResult") -> None:
     banner = result.profile.get("verdict_banner")
     if banner:
         colour = _VERDICT_COLOURS.get(str(result.profile.get("verdict")), "#5d6d7e")
-        text = banner if len(banner) <= 150 else banner[:147] + "..."
-        fig.text(0.015, 0.953, text, ha="left", va="center", fontsize=9.5, fontweight="bold",
+        text = banner if len(banner) <= 130 else banner[:127] + "..."
+        fig.text(0.015, 0.032, text, ha="left", va="center", fontsize=10, fontweight="bold",
                  color="white", bbox=dict(facecolor=colour, edgecolor="none", pad=3))
 
 

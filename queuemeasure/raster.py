@@ -72,6 +72,9 @@ def gdal_env_options(tile: str) -> dict[str, Any]:
             "GDAL_HTTP_TIMEOUT": "120",
             "GDAL_HTTP_MAX_RETRY": "1",
             "GDAL_HTTP_RETRY_DELAY": "1",
+            # /vsicurl/'s process-wide cache of fetched ranges (default 16 MB): a 20 km
+            # corridor's blocks of five bands, kept for a second read (STAC items, a reference)
+            "CPL_VSIL_CURL_CACHE_SIZE": str(256 * 1024 * 1024),
         }
         opts.update({k: os.environ.get(k, v) for k, v in defaults.items()})
         opts.update(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", VSI_CACHE=True)
