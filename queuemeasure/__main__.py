@@ -1,6 +1,6 @@
-"""``python -m queuemeasure``: the same commands as the ``queuemeasure`` script."""
+"""``python -m queuemeasure``: the command line."""
 
-from .cli.main import cli
+from queuemeasure.cli.main import cli
 
-if __name__ == "__main__":  # pragma: no cover
-    cli(prog_name="queuemeasure")
+if __name__ == "__main__":
+    cli()

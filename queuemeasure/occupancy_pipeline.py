@@ -428,8 +428,8 @@ def _find_queue(side: _Side, *, gsd: float, step: float, max_gap: float, with_re
             side.score = np.fmax(side.score, (sus - b2) / s2)
     high, low = STRONG
     side.thresholds = (high, low)
-    strong = occ.refine_edges(raw, occ.occupied_runs(side.score, high=high, low=low,
-                                                     min_rows=max(1, int(gsd / step))), reach=width)
+    strong = occ.occupied_runs(side.score, high=high, low=low, min_rows=max(1, int(gsd / step)))
+    strong = occ.half_level_edges(_linear_profile(side, e, width, strong), strong, width=width)
     # weaker stretches bridge gaps between strong ones (never extend the tail: see
     # queue.chain_queue_bridged), as weak vehicle candidates do
     weak = occ.occupied_runs(side.score, high=WEAK[0], low=WEAK[1], min_rows=1)
@@ -447,7 +447,8 @@ def _find_queue(side: _Side, *, gsd: float, step: float, max_gap: float, with_re
     side.occluded_iv = _row_runs_to_intervals(hidden[: last + 1], side.edges)
     s0, s1, sc = _candidates(side)
     side.chain = chain_queue_bridged(s0, s1, sc, max_gap_m=max_gap, occluded=side.occluded_iv,
-                                     observed_end_m=side.observed_end_m, end_reason=side.end_reason)
+                                     observed_end_m=side.observed_end_m, end_reason=side.end_reason,
+                                     min_run=1)
     inside = np.zeros(side.score.size, bool)
     if side.chain.count:
         s_mid = 0.5 * (side.edges[:-1] + side.edges[1:])
@@ -476,6 +477,36 @@ def _candidates(side: _Side) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     iv = np.concatenate([side.intervals, side.weak_intervals])
     sc = np.concatenate([side.interval_score, np.full(len(side.weak_intervals), WEAK_SCORE)])
     return iv[:, 0], iv[:, 1], sc
+
+
+def _linear_profile(side: _Side, e: np.ndarray, width: int, runs: np.ndarray) -> np.ndarray:
+    """A smoothed profile linear in the occupied share, for placing the ends: the
+    change projected on the queue's mean colour change (with a reference), else the
+    smoothed texture energy."""
+    if not side.signed.size or not runs.size or not np.isfinite(side.signed).any():
+        return np.where(np.isfinite(e), e, np.nan)
+    sm = np.column_stack([occ.smooth_rows(side.signed[:, b], width) for b in range(side.signed.shape[1])])
+    inside = np.zeros(len(sm), bool)
+    for a, b in runs.tolist():
+        inside[a:b] = True
+    u = np.nanmean(np.where(inside[:, None], side.signed, np.nan), axis=0)
+    norm = float(np.sqrt(np.nansum(u * u)))
+    if not np.isfinite(norm) or norm <= 0:
+        return e
+    q = sm @ (u / norm)
+    # a queue whose colours cancel out (as many dark vehicles as bright) has no mean
+    # change: its texture energy places the ends instead
+    return q if _coherent(side.signed, inside, u / norm) else e
+
+
+def _coherent(signed: np.ndarray, inside: np.ndarray, u: np.ndarray) -> bool:
+    """Whether the change inside the runs points mostly the queue's way."""
+    v = signed[inside]
+    v = v[np.isfinite(v).all(axis=1)]
+    if len(v) < 5:
+        return False
+    along = v @ u
+    return float(np.mean(along)) > 0.5 * float(np.sqrt(np.mean((v * v).sum(axis=1))))
 
 
 def _null_level(side: _Side, e: np.ndarray, width: int, with_reference: bool) -> tuple[float, float]:
@@ -517,7 +548,7 @@ def _range(side: _Side, *, gsd: float, max_gap: float) -> tuple[float, float]:
     max(2 pixels)), widened by re-thresholding the evidence at two-thirds and 1.5 times."""
     s0, s1, sc = _candidates(side)
     lo, hi = length_range(s0, s1, sc, max_gap_m=max_gap, gsd_m=gsd, occluded=side.occluded_iv,
-                          observed_end_m=side.observed_end_m, spacing_m=2 * gsd)
+                          observed_end_m=side.observed_end_m, spacing_m=2 * gsd, min_run=1)
     high, low = side.thresholds
     weak = np.column_stack([side.weak_intervals, np.full(len(side.weak_intervals), WEAK_SCORE)])
     for f in (2.0 / 3.0, 1.5):
@@ -526,7 +557,7 @@ def _range(side: _Side, *, gsd: float, max_gap: float) -> tuple[float, float]:
             lo = 0.0
             continue
         v = np.concatenate([np.column_stack([_stations(side.edges, runs), np.ones(len(runs))]), weak])
-        c = chain_queue_bridged(v[:, 0], v[:, 1], v[:, 2], max_gap_m=max_gap,
+        c = chain_queue_bridged(v[:, 0], v[:, 1], v[:, 2], max_gap_m=max_gap, min_run=1,
                                 occluded=side.occluded_iv, observed_end_m=side.observed_end_m)
         lo, hi = min(lo, c.length_m - 2 * gsd), max(hi, c.length_m + 2 * gsd)
     return max(0.0, lo), hi

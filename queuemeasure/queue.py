@@ -270,6 +270,7 @@ def length_range(
     spacing_m: float = 7.0,
     bridge: float = 0.6,
     offset: np.ndarray | None = None,
+    min_run: int = 3,
 ) -> tuple[float, float]:
     """Bound the queue length over what moves its ends.
 
@@ -290,6 +291,9 @@ def length_range(
     - Occlusion: when an occluded stretch starts within ``max_gap`` of the nominal tail, the
       queue may go on unseen to its end.
 
+    ``min_run`` is :func:`chain_queue_bridged`'s (1 for occupied stretches, each of which
+    stands for many vehicles).
+
     Returns
     -------
     (low_m, high_m) : tuple of float
@@ -304,10 +308,11 @@ def length_range(
             # the same method as the measurement, with this acceptance cut and gap
             c = chain_queue_bridged(s0, s1, score, max_gap_m=max_gap_m * f, accept=cut,
                                     bridge=min(bridge, cut), occluded=occ,
-                                    observed_end_m=observed_end_m, offset=offset)
+                                    observed_end_m=observed_end_m, offset=offset, min_run=min_run)
             lengths.append(c.length_m)
     nominal = chain_queue_bridged(s0, s1, score, max_gap_m=max_gap_m, bridge=bridge,
-                                  occluded=occ, observed_end_m=observed_end_m, offset=offset)
+                                  occluded=occ, observed_end_m=observed_end_m, offset=offset,
+                                  min_run=min_run)
     if nominal.count == 0:
         return 0.0, float(max(lengths))
     pad = max(2.0 * gsd_m, end_pad_m)

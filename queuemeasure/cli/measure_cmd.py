@@ -29,9 +29,18 @@ from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt, r
 @click.option("--half-width", type=float, default=4.5, show_default=True,
               help="Half-width in metres of the carriageway on which vehicles count.")
 @click.option("--bands", type=BandList, default=None,
-              help="Bands to analyse, e.g. 3,2,1 or 1 (default: RGB by colour interpretation).")
+              help="Bands to analyse: R,G,B[,NIR] e.g. 3,2,1 or 1,2,3,4, or one band (default: "
+                   "from band descriptions B02/B03/B04/B08, else colour interpretation).")
 @click.option("--sensitivity", type=float, default=1.0, show_default=True,
               help="Detector sensitivity (higher finds fainter vehicles).")
+# -- occupancy mode (coarse pixels)
+@click.option("--reference", default=None, metavar="REF",
+              help="Occupancy mode: the same road on a date when it was free (any CRS, a "
+                   "pixel size near the tile's); the queue is what changed on the carriageway.")
+@click.option("--mode", type=click.Choice(["auto", "vehicles", "occupancy"]), default="auto",
+              show_default=True,
+              help="Resolve vehicles (fine pixels) or measure the carriageway's occupancy "
+                   "(coarse pixels: 3 m, 10 m); auto chooses by pixel size.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write a GeoJSON FeatureCollection (WGS84): queue, vehicles, head, tail.")
@@ -44,13 +53,7 @@ from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt, r
 @click.option("--workers", type=click.IntRange(1, 64), default=None, metavar="N",
               help="Processes that detect vehicles while the road is read (default: "
                    "$QUEUEMEASURE_WORKERS, else 2 on Linux; 1 = none). Same result.")
-# occupancy mode (branch occupancy) and STAC inputs (branch stac): a reference image,
-# chosen automatically for a STAC item
-@click.option("--reference", default=None, metavar="REF|auto",
-              help="The same road on a date when it was free (tile or STAC item); 'auto' for "
-                   "a STAC item: the clearest item of its orbit within --reference-days.")
-@click.option("--mode", type=click.Choice(["auto", "vehicles", "occupancy"]), default="auto",
-              show_default=True, help="Vehicles (fine pixels) or occupancy (3 m, 10 m); auto by pixel size.")
+# -- STAC items: --reference auto chooses a clear pass of the same orbit
 @reference_days_opt
 @stac_opt
 @click.pass_context

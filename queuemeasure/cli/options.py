@@ -28,7 +28,7 @@ class LonLatType(click.ParamType):
 
 
 class BandListType(click.ParamType):
-    """Comma-separated 1-based band indexes, e.g. ``3,2,1``."""
+    """Comma-separated 1-based band indexes: R,G,B (e.g. ``3,2,1``), R,G,B,NIR or one band."""
 
     name = "B[,B...]"
 
@@ -41,8 +41,9 @@ class BandListType(click.ParamType):
             self.fail(f"{value!r} is not a list of band numbers like 3,2,1", param, ctx)
         if not bands or any(b < 1 for b in bands):
             self.fail(f"{value!r}: band numbers start at 1", param, ctx)
-        if len(bands) not in (1, 3):
-            self.fail(f"{value!r}: give one band (panchromatic) or three (R,G,B)", param, ctx)
+        if len(bands) not in (1, 3, 4):
+            self.fail(f"{value!r}: give one band (panchromatic), three (R,G,B) or four "
+                      "(R,G,B,NIR)", param, ctx)
         return bands
 
 

@@ -75,7 +75,7 @@ def _robust_sigma(x: np.ndarray, axis: int | None = None) -> np.ndarray:
     return np.asarray(_MAD_TO_SIGMA * mad)
 
 
-def fit_radiometry(tile: np.ndarray, ref: np.ndarray, *, iterations: int = 4) -> tuple[np.ndarray, np.ndarray]:
+def fit_radiometry(tile: np.ndarray, ref: np.ndarray, *, iterations: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Robust per-band linear fit ``tile ≈ gain * ref + offset``.
 
     Parameters
@@ -98,8 +98,11 @@ def fit_radiometry(tile: np.ndarray, ref: np.ndarray, *, iterations: int = 4) ->
     x = ref.astype(np.float64)
     y = tile.astype(np.float64)
     w = np.ones((n, nb))
+    floor = 1e-3 * np.maximum(y.std(axis=0), 1e-9)
     for _ in range(iterations + 1):
         sw = w.sum(axis=0)
+        if np.any(sw < 8):
+            break
         mx = (w * x).sum(axis=0) / sw
         my = (w * y).sum(axis=0) / sw
         vx = (w * (x - mx) ** 2).sum(axis=0)
@@ -107,8 +110,10 @@ def fit_radiometry(tile: np.ndarray, ref: np.ndarray, *, iterations: int = 4) ->
         gain = np.where(vx > 1e-12, cxy / np.maximum(vx, 1e-12), 1.0)
         offset = my - gain * mx
         r = y - (gain * x + offset)
-        s = np.maximum(_robust_sigma(r, axis=0), 1e-6)
-        u = r / (4.685 * s)
+        s = np.maximum(_robust_sigma(r, axis=0), floor)
+        # centred on the residuals' median: a least-squares start pulled by the changed
+        # pixels is off by an offset, and the unchanged majority must keep its weight
+        u = (r - np.median(r, axis=0)) / (4.685 * s)
         w = np.where(np.abs(u) < 1, (1 - u**2) ** 2, 0.0)
     return gain, offset
 
@@ -319,6 +324,53 @@ def refine_edges(x: np.ndarray, runs: np.ndarray, *, reach: int) -> np.ndarray:
                 out[i, j] = lo + int(t[int(np.argmin(sse))])
     out[:, 1] = np.maximum(out[:, 1], out[:, 0] + 1)
     return out
+
+
+def half_level_edges(q: np.ndarray, runs: np.ndarray, *, width: int) -> np.ndarray:
+    """Move each run's ends to where the smoothed linear profile ``q`` crosses half-way
+    between the run's level and the level outside.
+
+    ``q`` is a running mean over ``width`` rows of a quantity linear in the occupied
+    share (a change projected on the queue's colour, or a texture energy): a step in it,
+    smoothed by a box, crosses the half-way level exactly at the step, whatever the
+    window — where a fixed threshold would move the end by a fraction of the window.
+    The inside level is taken from the run's last (first) stretch near the end, the
+    outside level beyond it (0 when there is no road beyond, e.g. at the head).
+    """
+    out = runs.copy()
+    n = q.size
+    w = max(1, int(width))
+    for i, (a, b) in enumerate(runs.tolist()):
+        lin = q[max(a, b - 3 * w): max(a + 1, b - w)]
+        lout = q[min(n, b + w): min(n, b + 3 * w)]
+        mid = _mid(lin, lout)
+        if np.isfinite(mid):
+            lo, hi = max(a, b - 2 * w), min(n, b + w)
+            seg = q[lo:hi]
+            above = np.flatnonzero(seg >= mid)
+            if above.size:
+                out[i, 1] = lo + int(above[-1]) + 1
+        lin = q[min(b - 1, a + w): min(b, a + 3 * w)]
+        lout = q[max(0, a - 3 * w): max(0, a - w)]
+        mid = _mid(lin, lout)
+        if np.isfinite(mid):
+            lo, hi = max(0, a - w), min(b, a + 2 * w)
+            seg = q[lo:hi]
+            above = np.flatnonzero(seg >= mid)
+            if above.size:
+                out[i, 0] = lo + int(above[0])
+    out[:, 1] = np.maximum(out[:, 1], out[:, 0] + 1)
+    return out
+
+
+def _mid(inside: np.ndarray, outside: np.ndarray) -> float:
+    inside = inside[np.isfinite(inside)]
+    outside = outside[np.isfinite(outside)]
+    if not inside.size:
+        return float("nan")
+    lo = float(np.median(outside)) if outside.size else 0.0
+    hi = float(np.median(inside))
+    return 0.5 * (hi + lo) if hi > lo else float("nan")
 
 
 def carriageway_share(

@@ -24,7 +24,7 @@ from .grid import Grid, make_grid
 from .noise import block_rng
 from .paint import BlockGeom, atmosphere, paint_ground, paint_objects, shadow_vector
 
-__all__ = ["BLOCK", "footprint", "write_raster"]
+__all__ = ["BLOCK", "footprint", "paint_window", "render_block", "write_raster"]
 
 BLOCK = 512
 _PAD = 6
@@ -124,15 +124,21 @@ def _quantise(img: np.ndarray, bands: int, dtype: str) -> np.ndarray:
     return np.clip(np.rint(out * 1900 + 60), 1, 2047).astype(np.uint16)
 
 
-def render_block(scene, grid: Grid, objects: _Objects, to_local, br: int, bc: int):
-    """Render block (br, bc); return (data, mask, window) or None when nothing is valid."""
+def paint_window(scene, grid: Grid, objects: _Objects, to_local, pr0: int, pc0: int,
+                 H: int, W: int, rng: np.random.Generator):
+    """Paint the grid window of ``H`` x ``W`` pixels at (``pr0``, ``pc0``), area-averaged
+    from the supersampled grid, before blur, noise and quantisation.
+
+    Returns
+    -------
+    tuple or None
+        ``(img, offset, side)``: the image (4, H, W) float32 (R, G, B, NIR), the absolute
+        offset from the centreline in metres (inf where nothing was painted), and the
+        signed distance beyond the footprint cut (``None`` without a cut); ``None`` when
+        nothing of the window is near the road.
+    """
     spec = scene.spec
     ss = spec.supersample
-    r0, c0 = br * BLOCK, bc * BLOCK
-    h = min(BLOCK, grid.height - r0)
-    w = min(BLOCK, grid.width - c0)
-    pr0, pc0 = r0 - _PAD, c0 - _PAD
-    H, W = h + 2 * _PAD, w + 2 * _PAD
     nr = int(np.ceil(H / _COARSE)) + 1
     nc = int(np.ceil(W / _COARSE)) + 1
     rows = pr0 + np.arange(nr) * _COARSE
@@ -145,7 +151,7 @@ def render_block(scene, grid: Grid, objects: _Objects, to_local, br: int, bc: in
     # quick reject: nothing within the margin
     if np.abs(oc).min() > spec.margin_m + 2 * _COARSE * spec.gsd_m:
         return None
-    # render only the part of the block near the road (aligned to the coarse grid)
+    # render only the part of the window near the road (aligned to the coarse grid)
     near = np.abs(oc) <= spec.margin_m + 3 * _COARSE * spec.gsd_m
     if scene.cut is not None:
         p, d, _ = scene.cut
@@ -165,13 +171,12 @@ def render_block(scene, grid: Grid, objects: _Objects, to_local, br: int, bc: in
     y = up(yc, np.float64)
     s = up(sc, np.float64)
     o = up(oc)
-    rng = block_rng(spec.seed, br, bc)
     ds = spec.gsd_m / ss
     g = BlockGeom(x=x, y=y, s=s, o=o, coarse={"x": xc, "y": yc, "s": sc, "o": oc},
                   upsample=up, ds=ds, rng=rng)
     img = paint_ground(scene, g)
     sel = objects.pick(pr0 + sub_r0, pc0 + sub_c0, Hh, Ww)
-    # local frame -> sample index, linearised over the block
+    # local frame -> sample index, linearised over the window
     jx = np.array([[xc[0, 0], yc[0, 0], 1.0], [xc[0, -1], yc[0, -1], 1.0], [xc[-1, 0], yc[-1, 0], 1.0]])
     tgt = np.array([[0.0, 0.0], [(jb - ja) * _COARSE * ss, 0.0], [0.0, (ib - ia) * _COARSE * ss]])
     aff = np.linalg.solve(jx, tgt)   # [x, y, 1] @ aff -> (col, row) in samples
@@ -194,6 +199,28 @@ def render_block(scene, grid: Grid, objects: _Objects, to_local, br: int, bc: in
     opart = o.reshape(Hh, ss, Ww, ss).mean(axis=(1, 3))
     ofull = np.full((H, W), np.inf, np.float32)
     ofull[sub_r0:sub_r0 + Hh, sub_c0:sub_c0 + Ww] = np.abs(opart)
+    side = None
+    if scene.cut is not None:
+        p, d, _ = scene.cut
+        side = np.full((H, W), np.inf)
+        xp = x.reshape(Hh, ss, Ww, ss).mean(axis=(1, 3))
+        yp = y.reshape(Hh, ss, Ww, ss).mean(axis=(1, 3))
+        side[sub_r0:sub_r0 + Hh, sub_c0:sub_c0 + Ww] = (xp - p[0]) * d[0] + (yp - p[1]) * d[1]
+    return img, ofull, side
+
+
+def render_block(scene, grid: Grid, objects: _Objects, to_local, br: int, bc: int):
+    """Render block (br, bc); return (data, mask, window) or None when nothing is valid."""
+    spec = scene.spec
+    r0, c0 = br * BLOCK, bc * BLOCK
+    h = min(BLOCK, grid.height - r0)
+    w = min(BLOCK, grid.width - c0)
+    H, W = h + 2 * _PAD, w + 2 * _PAD
+    rng = block_rng(spec.seed, br, bc)
+    painted = paint_window(scene, grid, objects, to_local, r0 - _PAD, c0 - _PAD, H, W, rng)
+    if painted is None:
+        return None
+    img, ofull, side = painted
     if spec.blur_px > 0:
         for k in range(4):
             img[k] = gaussian_filter(img[k], spec.blur_px, mode="nearest")
@@ -201,12 +228,7 @@ def render_block(scene, grid: Grid, objects: _Objects, to_local, br: int, bc: in
         img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(spec.noise) * (0.6 + 0.6 * np.sqrt(np.clip(img, 0, 1)))
     img = img[:, _PAD:_PAD + h, _PAD:_PAD + w]
     valid = ofull[_PAD:_PAD + h, _PAD:_PAD + w] <= spec.margin_m
-    if scene.cut is not None:
-        p, d, _ = scene.cut
-        side = np.full((H, W), np.inf)
-        xp = x.reshape(Hh, ss, Ww, ss).mean(axis=(1, 3))
-        yp = y.reshape(Hh, ss, Ww, ss).mean(axis=(1, 3))
-        side[sub_r0:sub_r0 + Hh, sub_c0:sub_c0 + Ww] = (xp - p[0]) * d[0] + (yp - p[1]) * d[1]
+    if side is not None:
         valid &= side[_PAD:_PAD + h, _PAD:_PAD + w] <= 0
     if not valid.any():
         return None

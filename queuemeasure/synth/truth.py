@@ -150,8 +150,9 @@ def _ll(a) -> list:
     return [[float(x), float(y)] for x, y in np.asarray(a)]
 
 
-def truth_properties(truth: SceneTruth, scene) -> dict:
-    """The top-level ``properties`` member of the truth FeatureCollection."""
+def truth_properties(truth: SceneTruth, scene, extra: dict | None = None) -> dict:
+    """The top-level ``properties`` member of the truth FeatureCollection (``extra``
+    members are added, e.g. the sensor of a coarse scene)."""
     spec = scene.spec
     note = NOTE + (" " + spec.description if spec.description else "")
     return {
@@ -178,12 +179,14 @@ def truth_properties(truth: SceneTruth, scene) -> dict:
                          "front of the first queued vehicle to the rear of the last",
         "road_km": float(scene.geod_at_vertex[-1] / 1000.0),
         "spec": spec.as_dict(),
+        **(extra or {}),
     }
 
 
-def write_truth(truth: SceneTruth, scene, path: str | os.PathLike) -> None:
-    """Write the truth FeatureCollection (RFC 7946, WGS84) to ``path``."""
-    props = truth_properties(truth, scene)
+def write_truth(truth: SceneTruth, scene, path: str | os.PathLike, extra: dict | None = None) -> None:
+    """Write the truth FeatureCollection (RFC 7946, WGS84) to ``path`` (``extra``: more
+    top-level properties)."""
+    props = truth_properties(truth, scene, extra)
     truth.properties = props
     feats = [{"type": "Feature", "properties": {"role": "road"},
               "geometry": {"type": "LineString", "coordinates": _ll(truth.road_lonlat)}}]

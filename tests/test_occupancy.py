@@ -1,0 +1,183 @@
+"""Occupancy mode: coarse (3 m, 10 m) SYNTHETIC scenes, Sentinel-2 products, the CLI
+contract, band roles and scaling, and the estimator's pieces."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+
+from coarse import coarse_scene
+from queuemeasure.cli.main import cli
+from queuemeasure.detect import occupancy as occ
+from queuemeasure.pipeline import measure
+from queuemeasure.raster import band_roles, band_scaling
+
+SCENE = dict(road_length_m=1800.0, queue_length_m=1100.0, seed=5)
+CONTRACT = ("mode", "length_km", "length_km_range", "truncated", "gsd_m", "low_confidence")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("coarse")
+
+
+@pytest.fixture(scope="module")
+def l2a10(cache):
+    return coarse_scene(cache, "q", gsd_m=10, with_reference=True, product="l2a", **SCENE)
+
+
+@pytest.fixture(scope="module")
+def tci3(cache):
+    return coarse_scene(cache, "q", gsd_m=3, with_reference=True, product="tci", **SCENE)
+
+
+def run_cli(*args):
+    res = CliRunner().invoke(cli, list(map(str, args)), catch_exceptions=False)
+    return res
+
+
+def measure_json(sc, *extra, reference=True):
+    args = ["measure", sc.tile, "--road", sc.road, "--head", f"{sc.head[0]},{sc.head[1]}"]
+    if reference and sc.reference:
+        args += ["--reference", sc.reference]
+    res = run_cli(*args, *extra, "--json")
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_cli_contract_l2a_10m_with_reference(l2a10):
+    d = measure_json(l2a10)
+    for k in CONTRACT + ("vehicle_count_estimate",):
+        assert k in d
+    assert d["mode"] == "occupancy"
+    assert d["gsd_m"] == pytest.approx(10, rel=0.05)
+    truth = l2a10.truth_km
+    assert abs(d["length_km"] - truth) / truth < 0.10
+    lo, hi = d["length_km_range"]
+    assert lo - 1e-3 <= truth <= hi + 1e-3
+    assert hi - lo >= 2 * 0.010 - 1e-9  # each end at least a pixel
+    a, b = d["vehicle_count_estimate"]
+    # 6.5-10 m per vehicle per lane over 1-2 lanes
+    assert a <= truth * 1000 / 6.5 * 2 and b >= truth * 1000 / 10.0
+    assert d["low_confidence"] is False
+    assert d["synthetic"] is True
+
+
+def test_tci_3m_with_reference(tci3):
+    d = measure_json(tci3)
+    assert d["mode"] == "occupancy"
+    assert abs(d["length_km"] - tci3.truth_km) / tci3.truth_km < 0.05
+
+
+def test_10m_without_reference_is_not_confidently_wrong(l2a10):
+    d = measure_json(l2a10, reference=False)
+    assert d["mode"] == "occupancy"
+    wrong = abs(d["length_km"] - l2a10.truth_km) / l2a10.truth_km > 0.10
+    assert d["low_confidence"] or not wrong
+    if d["low_confidence"]:
+        assert any("reference" in n for n in d["notes"])
+
+
+def test_empty_road_10m(cache):
+    sc = coarse_scene(cache, "empty", gsd_m=10, with_reference=True, product="l2a",
+                      road_length_m=1500.0, queue_length_m=0.0, seed=7)
+    d = measure_json(sc)
+    assert d["length_km"] < 0.2
+
+
+def test_forced_vehicles_mode_on_coarse_pixels_is_flagged(l2a10):
+    d = measure_json(l2a10, "--mode", "vehicles", reference=False)
+    assert d["mode"] == "vehicles"
+    assert d["low_confidence"] is True
+    assert d.get("vehicle_count_estimate") is None
+
+
+def test_vehicles_mode_on_10m_sees_the_road(l2a10):
+    # the carriageway holds at least the column nearest the centreline at any pixel size
+    # (a 10 m tile used to stop with "no valid data along the road")
+    r = measure(l2a10.tile, l2a10.road, head=l2a10.head, mode="vehicles", workers=1)
+    assert r.profile["observed_end_m"] > 1000
+
+
+def test_reference_far_off_in_pixel_size_is_refused(l2a10, tci3):
+    args = ["measure", l2a10.tile, "--road", l2a10.road, "--reference", tci3.tile, "--json"]
+    res = run_cli(*args)
+    assert res.exit_code == 2
+    assert "Error:" in res.output and "pixel" in res.output
+
+
+def test_band_roles_and_l2a_scaling(l2a10):
+    with rasterio.open(l2a10.tile) as ds:
+        roles = band_roles(ds)
+        assert roles.names == ["red", "green", "blue", "nir"]
+        assert roles.image == [3, 2, 1, 4]
+        scale, offset = band_scaling(ds, roles.image)
+        assert np.allclose(scale, 1e-4) and np.allclose(offset, -0.1)
+
+
+def test_scl_band_and_float_without_descriptions(tmp_path):
+    from rasterio.transform import from_origin
+
+    p = tmp_path / "x.tif"
+    with rasterio.open(p, "w", driver="GTiff", width=8, height=8, count=5, dtype="float32",
+                       crs="EPSG:32632", transform=from_origin(600000, 5800000, 10, 10)) as ds:
+        ds.write(np.ones((5, 8, 8), np.float32))
+        ds.set_band_description(5, "SCL")
+    with rasterio.open(p) as ds:
+        roles = band_roles(ds)
+        assert roles.scl == 5 and 5 not in roles.image
+        assert band_scaling(ds, roles.image) is None
+    q = tmp_path / "y.tif"
+    with rasterio.open(q, "w", driver="GTiff", width=8, height=8, count=4, dtype="float32",
+                       crs="EPSG:32632", transform=from_origin(600000, 5800000, 10, 10)) as ds:
+        ds.write(np.ones((4, 8, 8), np.float32))
+        ds.scales = (0.5, 0.5, 0.5, 0.5)
+        ds.offsets = (1.0, 1.0, 1.0, 1.0)
+    with rasterio.open(q) as ds:
+        roles = band_roles(ds)
+        # undescribed 4 bands: stored order, the fourth as NIR
+        assert roles.image == [1, 2, 3, 4]
+        assert band_roles(ds, [3, 2, 1, 4]).image == [3, 2, 1, 4]
+        s, o = band_scaling(ds, roles.image)
+        assert np.allclose(s, 0.5) and np.allclose(o, 1.0)
+
+
+# ----------------------------------------------------------------------------- pieces
+def test_fit_radiometry_ignores_changed_pixels():
+    rng = np.random.default_rng(0)
+    ref = rng.uniform(0, 1, (2000, 3))
+    tile = ref * np.array([1.2, 0.9, 1.1]) + np.array([0.05, -0.02, 0.1]) + rng.normal(0, 0.005, ref.shape)
+    tile[:300] += 0.8  # changed
+    g, o = occ.fit_radiometry(tile, ref)
+    assert np.allclose(g, [1.2, 0.9, 1.1], atol=0.01)
+    assert np.allclose(o, [0.05, -0.02, 0.1], atol=0.01)
+
+
+def test_occupied_runs_hysteresis_and_refined_edges():
+    x = np.zeros(200)
+    x[50:120] = 10.0
+    x[160:163] = 3.0  # above low only: no run
+    runs = occ.occupied_runs(occ.smooth_rows(x, 15), high=5.0, low=2.0)
+    assert runs.shape == (1, 2)
+    ref = occ.refine_edges(x, runs, reach=15)
+    assert ref.tolist() == [[50, 120]]
+
+
+def test_change_evidence_finds_a_change_on_the_carriageway():
+    rng = np.random.default_rng(1)
+    rows, cols, nb = 300, 12, 3
+    offsets = -27.5 + 5.0 * np.arange(cols) + 2.5
+    ref = rng.uniform(0.2, 0.6, (rows, cols, nb)).astype(np.float32)
+    tile = (ref * 1.1 + 0.05 + rng.normal(0, 0.005, ref.shape)).astype(np.float32)
+    road = np.abs(offsets) <= 4.5
+    tile[100:200][:, road] += 0.03
+    ok = np.ones((rows, cols), bool)
+    ev = occ.change_evidence(tile, ok, ref, ok, offsets=offsets, half_width_m=4.5, gsd_m=10.0)
+    inside = np.nanmedian(ev.road[100:200])
+    outside = np.nanmedian(ev.road[:90])
+    assert inside > 10 * outside
+    assert ev.null.shape[1] >= 2
