@@ -321,7 +321,8 @@ def choose_reference(item: Any, road: Any, *, head: Sequence[float] | None = Non
     product name's ``R###``) and same MGRS tile when the item says them, acquired within
     ``days`` before or after it (not the item itself), covering at least the share of the
     road the item covers, with cloud over the corridor at most ``max_cloud`` (0-1). Among
-    them the least cloud, then the most road covered, then the nearest in time.
+    them the least cloud, then the most road covered, then the nearest in time (before the
+    image rather than after it on a tie).
 
     Returns
     -------
@@ -357,7 +358,9 @@ def choose_reference(item: Any, road: Any, *, head: Sequence[float] | None = Non
         cover = corridor_cover(cand, sides=sides)
         if cover.cloud_share is None or cover.cloud_share > max_cloud or cover.covered_share < share - 1e-3:
             continue
-        ranked.append((cover.cloud_share, -cover.covered_share, abs((_when(cand) - t0).total_seconds()), cand))
+        dt = (_when(cand) - t0).total_seconds()
+        # least cloud, most road, nearest in time, before the image rather than after
+        ranked.append((cover.cloud_share, -cover.covered_share, abs(dt), dt > 0, cand))
     where = f"orbit R{orbit:03d}" if orbit is not None else "any orbit"
     if grid:
         where += f", tile {grid}"
@@ -366,8 +369,8 @@ def choose_reference(item: Any, road: Any, *, head: Sequence[float] | None = Non
             f"no reference for {it.get('id', '?')}: no item of {where} within {days} days in {cat} "
             f"has a cloud-free corridor covering the road"
         )
-    ranked.sort(key=lambda r: r[:3])
-    cloud, _, dt_s, best = ranked[0]
+    ranked.sort(key=lambda r: r[:4])
+    cloud, _, dt_s, _, best = ranked[0]
     why = (f"reference {best.get('id')} ({item_datetime(best)[:10]}): {where}, {dt_s / 86400:.0f} days "
            f"from the image, {100 * cloud:.0f} % cloud over the corridor, chosen among {len(ranked)} clear item(s)")
     return best, why

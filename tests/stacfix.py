@@ -119,7 +119,8 @@ def make_item(hrefs: dict[str, str], *, item_id: str, when: str, size: int | tup
 def split_stack(stack: Path, out: Path, *, scl: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
                 block: int = 256) -> tuple[dict[str, Path], dict[str, Any]]:
     """Split a 4-band L2A stack (B02, B03, B04, B08 with BOA_ADD_OFFSET) into one COG per
-    band plus a 20 m SCL (``scl(rows, cols)``, default all class 4); returns the paths
+    band plus a 20 m SCL (``scl(rows, cols)``, else the stack's own SCL band, else all
+    class 4); returns the paths
     (``"stack"``: the stack cut to the same even size, with the SCL as a fifth band, to
     compare with) and the grid
     keywords of :func:`make_item`."""
@@ -136,13 +137,20 @@ def split_stack(stack: Path, out: Path, *, scl: Callable[[np.ndarray, np.ndarray
     for key, name in ASSETS.items():
         if key == "scl":
             rr, cc = np.mgrid[0:h // 2, 0:w // 2]
-            cls = np.full(rr.shape, 4, np.uint8) if scl is None else scl(rr, cc).astype(np.uint8)
+            if scl is not None:
+                cls = scl(rr, cc).astype(np.uint8)
+            elif "SCL" in descs:  # the stack's own 10 m classes, one in four kept
+                cls = data[descs.index("SCL"), :h:2, :w:2].astype(np.uint8)
+            else:
+                cls = np.full(rr.shape, 4, np.uint8)
             paths[key] = write_cog(out / "SCL.tif", cls, x0=t.c, y0=t.f, res=2 * t.a, crs=epsg, block=block)
             scl10 = np.repeat(np.repeat(cls, 2, axis=0), 2, axis=1).astype(data.dtype)
         else:
             band = data[descs.index(name), :h, :w]
             paths[key] = write_cog(out / f"{name}.tif", band, x0=t.c, y0=t.f, res=t.a, crs=epsg, block=block)
     with rasterio.open(stack) as ds:  # the stack cut the same way, with its SCL, to compare with
+        data = data[[descs.index(b) for b in ("B02", "B03", "B04", "B08")]]
+        descs = ("B02", "B03", "B04", "B08")
         prof = dict(ds.profile, width=w, height=h, count=data.shape[0] + 1)
         tags = ds.tags()
     with rasterio.open(out / "stack.tif", "w", **prof) as dst:
@@ -153,3 +161,23 @@ def split_stack(stack: Path, out: Path, *, scl: Callable[[np.ndarray, np.ndarray
                 dst.set_band_description(i, d)
     paths["stack"] = out / "stack.tif"
     return paths, dict(size=(h, w), x0=t.c, y0=t.f, res=t.a, crs=epsg)
+
+
+def crop_stack(src: Path, dst: Path, *, keep_rows: float) -> Path:
+    """The southern ``keep_rows`` share of a stack (an image whose edge cuts the road)."""
+    import rasterio
+    from rasterio.windows import Window
+
+    with rasterio.open(src) as ds:
+        h = int(ds.height * keep_rows) // 2 * 2
+        win = Window(0, ds.height - h, ds.width, h)
+        data = ds.read(window=win)
+        prof = dict(ds.profile, height=h, transform=ds.window_transform(win))
+        tags, descs = ds.tags(), ds.descriptions
+    with rasterio.open(dst, "w", **prof) as out:
+        out.write(data)
+        out.update_tags(**tags)
+        for i, d in enumerate(descs, 1):
+            if d:
+                out.set_band_description(i, d)
+    return dst
