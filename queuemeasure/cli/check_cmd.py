@@ -47,10 +47,12 @@ def check(source: str, claim_km: float, claim_count: int | None, claim_kind: str
     SOURCE is a tile or STAC item to measure (with --road and --head), or the JSON of an
     earlier `queuemeasure measure --json`.
     """
-    from ..check import check_claim
+    from ..check import check_claim, read_measurement
     from ..export import check_output_path
 
     if quicklook:
+        if read_measurement(source) is not None:
+            raise click.UsageError("--quicklook needs an image to measure, not a saved result")
         check_output_path(quicklook, overwrite=overwrite, inputs=[source, road])
     v, result = check_claim(
         source, claim_km, claim_count, road=road, head=head, road_crs=road_crs, reference=reference,
@@ -58,8 +60,6 @@ def check(source: str, claim_km: float, claim_count: int | None, claim_kind: str
         max_gap=max_gap,
     )
     if quicklook:
-        if result is None:
-            raise click.UsageError("--quicklook needs an image to measure, not a saved result")
         result.quicklook(quicklook, road=road, road_crs=road_crs, overwrite=overwrite)
     if as_json:
         d = v.to_dict()
