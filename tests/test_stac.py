@@ -486,3 +486,33 @@ def test_check_cli(s2_items, tmp_path):
         "CONSISTENT", "CONTRADICTED", "LOWER BOUND ONLY", "CANNOT TELL")
     fails(run("check", "--claim-km", -3, saved), 2, needle="positive")
     fails(run("check", "--claim-km", 3, s2_items["tile_local"]), 2, needle="--road")
+
+
+def test_a_read_failing_after_open_is_a_server_failure(grid_assets, tmp_path):
+    """The asset host answers the header, then fails on the blocks: exit 1's error."""
+    from queuemeasure.corridor import BlockSampler
+
+    out, paths = grid_assets
+    with RangeServer() as srv:
+        hrefs = {k: srv.add_file(f"/late/{p.name}", p) for k, p in paths.items()}
+        item = make_item(hrefs, item_id="LATE", when="2022-09-26T08:00:00Z")
+        with pytest.raises(RemoteError, match="LATE"):
+            with open_tile(item) as ds:
+                for p in paths.values():
+                    srv.fail[f"/late/{p.name}"] = 503
+                sampler = BlockSampler(ds, [1, 2, 3])
+                sampler.sample(np.array([300.0]), np.array([300.0]))
+
+
+def test_footprint_share_of_the_real_item():
+    """Against the real item's footprint polygon (MGRS 13TDE, Colorado), geodesic."""
+    from queuemeasure.search import footprint_share, road_sides
+
+    inside = {"type": "LineString", "coordinates": [[-105.6, 40.1], [-105.5, 40.1]]}
+    half = {"type": "LineString", "coordinates": [[-104.95, 40.2], [-104.80, 40.2]]}
+    outside = {"type": "LineString", "coordinates": [[-103.0, 40.1], [-102.9, 40.1]]}
+    item = real_item()
+    km, share = footprint_share(item, road_sides(inside))
+    assert share == pytest.approx(1.0) and km == pytest.approx(8.52, abs=0.05)
+    assert 0.3 < footprint_share(item, road_sides(half))[1] < 0.7
+    assert footprint_share(item, road_sides(outside))[1] == 0.0
