@@ -9,6 +9,8 @@ that range is) and the run time; then a summary against the targets of issue 4.
     python benchmarks/accuracy.py --quick     # 10 small scenes + 2 KIT frames, < 3 min
     python benchmarks/accuracy.py             # full suite (41 scenes + 12 KIT cases)
     python benchmarks/accuracy.py --cases gap,kit --quicklooks /tmp/ql   # a subset, PNGs
+    python benchmarks/accuracy.py --coarse    # coarse pixels (3 m, 10 m): occupancy mode,
+                                              # see benchmarks/coarse_accuracy.py
 
 Full mode writes ``benchmarks/results/accuracy.json``, quick mode
 ``benchmarks/results/accuracy_quick.json`` (``--json PATH`` to choose). ``--markdown``
@@ -901,7 +903,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", action="store_true", help="print the table as markdown")
     ap.add_argument("--update-readme", action="store_true",
                     help="put the table and summary into benchmarks/README.md (full mode)")
+    ap.add_argument("--coarse", action="store_true",
+                    help="the coarse-pixel suite instead (3 m, 10 m; benchmarks/coarse_accuracy.py)")
     a = ap.parse_args(argv)
+    if a.coarse:
+        sys.path.insert(0, str(HERE))
+        import coarse_accuracy
+
+        return coarse_accuracy.main((["--quick"] if a.quick else [])
+                                    + (["--cases", a.cases] if a.cases else [])
+                                    + (["--json", str(a.json)] if a.json else []))
     mode = "quick" if a.quick else "full"
     rep = run(mode, json_path=a.json or True, cases=a.cases.split(",") if a.cases else None,
               cli=a.cli, rerender=a.rerender, quicklooks=a.quicklooks)

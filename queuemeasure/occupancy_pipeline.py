@@ -83,6 +83,7 @@ class _Source:
     gsd: float
     scl: BlockSampler | None = None
     mask: BlockSampler | None = None
+    mask_crs: Any = None
     shift_px: tuple[float, float] = (0.0, 0.0)
 
 
@@ -106,6 +107,9 @@ class _Side:
     interval_score: np.ndarray = field(default_factory=lambda: np.zeros(0))
     thresholds: tuple[float, float] = (np.nan, np.nan)
     separation: float = 0.0
+    gap_m: float = 50.0
+    share: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tone: np.ndarray = field(default_factory=lambda: np.zeros(0))
     signed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     null_signed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     notes: list[str] = field(default_factory=list)
@@ -139,18 +143,29 @@ def _common_bands(tile: _Source, ref: _Source) -> tuple[list[int], list[int]]:
 
 
 def _occluded_rows(src: _Source, path: RoadPath, strip: Any, carriage: np.ndarray) -> np.ndarray | None:
-    """Rows whose carriageway is mostly cloud/shadow/snow by the SCL band (nearest pixel)."""
-    if src.scl is None:
-        return None
-    from .corridor import _sample_points
-
+    """Rows whose carriageway is mostly hidden: cloud, shadow, snow or nodata by the SCL
+    band, or cloud by the cloud mask (nearest pixel, in each raster's own CRS)."""
+    hidden = None
     offsets = strip.offset_at_col(np.arange(strip.image.shape[1]) + 0.5)[carriage]
     chord = strip.chord0 + (np.arange(strip.n_rows) + 0.5) * strip.step_m
-    rows, cols = _sample_points(src.scl, path, chord, offsets, src.ds.crs)
-    vals, ok = src.scl.sample(np.round(rows), np.round(cols), segments=True)
-    cls = np.rint(vals[:, 0]).astype(np.int64).reshape(rows.shape)
-    bad = np.isin(cls, SCL_OCCLUDED) & ok.reshape(rows.shape)
-    return bad.mean(axis=1) >= MIN_VALID_SHARE
+    for sampler, crs, test in ((src.scl, src.ds.crs, _scl_hidden), (src.mask, src.mask_crs, _mask_hidden)):
+        if sampler is None:
+            continue
+        from .corridor import _sample_points
+
+        rows, cols = _sample_points(sampler, path, chord, offsets, crs)
+        vals, ok = sampler.sample(np.round(rows), np.round(cols), segments=True)
+        bad = (test(vals[:, 0]) & ok).reshape(rows.shape).mean(axis=1) >= MIN_VALID_SHARE
+        hidden = bad if hidden is None else hidden | bad
+    return hidden
+
+
+def _scl_hidden(v: np.ndarray) -> np.ndarray:
+    return np.isin(np.rint(v).astype(np.int64), SCL_OCCLUDED)
+
+
+def _mask_hidden(v: np.ndarray) -> np.ndarray:
+    return v >= 0.5
 
 
 def measure_occupancy(
@@ -161,6 +176,7 @@ def measure_occupancy(
     bands: Sequence[int] | None = None,
     half_width: float,
     reference: Any = None,
+    cloud_mask: Any = None,
     progress: Progress | None = None,
 ) -> tuple[QueueResult, list[_Side]]:
     """Measure the queue as occupied stretches of the carriageway (coarse pixels).
@@ -177,6 +193,9 @@ def measure_occupancy(
         Half-width of the carriageway (metres).
     reference : path, URL or dataset, optional
         The same road on a date when it was free.
+    cloud_mask : path, URL or dataset, optional
+        A raster (any CRS) whose pixels >= 1 are cloud over the tile (0 clear; nodata
+        not known); cloud counts as occluded, like the SCL band's cloud classes.
     progress : callable(done_m, total_m), optional
 
     Returns
@@ -187,6 +206,9 @@ def measure_occupancy(
     with contextlib.ExitStack() as stack:
         ds = stack.enter_context(open_tile(tile))
         src = _source(ds, bands, sides.head_lonlat)
+        if cloud_mask is not None:
+            mds = stack.enter_context(open_tile(cloud_mask))
+            src.mask, src.mask_crs = BlockSampler(mds, [1]), mds.crs
         ref = None
         if reference is not None:
             rds = stack.enter_context(open_tile(reference))
@@ -295,7 +317,10 @@ def _measure_side(src: _Source, ref: _Source | None, path: RoadPath, *, gsd: flo
                  occluded, end, reason, shift_m)
     side.signed = arrays.get("signed", np.zeros((n_total, 0)))
     side.null_signed = arrays.get("null_signed", np.zeros((n_total, 0, 0)))
-    _find_queue(side, gsd=gsd, step=step, max_gap=max_gap, with_reference=ref is not None)
+    # a stretch's ends are each uncertain by a pixel: a gap between two counts as wider
+    # than max_gap only when it is wider by more than those two pixels
+    side.gap_m = max_gap + 2 * gsd
+    _find_queue(side, gsd=gsd, step=step, max_gap=side.gap_m, with_reference=ref is not None)
     return side
 
 
@@ -409,13 +434,100 @@ def _structure(img: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- from evidence to a queue
 def _find_queue(side: _Side, *, gsd: float, step: float, max_gap: float, with_reference: bool) -> None:
-    """Score the evidence against its no-vehicle level, threshold it with hysteresis,
-    refine the ends, and chain the occupied stretches like vehicles."""
+    """Score the evidence against its no-vehicle level, find the stretches occupied at
+    the queue's own density, place their ends, and chain them like vehicles."""
     width = max(3, int(round(max(6 * gsd, 24.0) / step)))
+    e, base = _noise_score(side, width, with_reference)
+    noisy = occ.occupied_runs(side.score, high=STRONG[0], low=STRONG[1])
+    side.share = _share(side, _profiles(side, e - base, width, with_reference), noisy, max_gap=max_gap)
+    q = side.share
+    sc, sh = side.score, np.nan_to_num(side.share, nan=-1.0)
+    strong = occ.hysteresis_runs((sc > STRONG[0]) & (sh > SHARE[0]), (sc > STRONG[1]) & (sh > SHARE[1]),
+                                 min_rows=max(1, int(gsd / step)))
+    strong = occ.outermost_edges(_fine_score(side, gsd, step), strong, width=width, level=EDGE_LEVEL)
+    # weaker stretches bridge gaps between strong ones (never extend the tail: see
+    # queue.chain_queue_bridged), as weak vehicle candidates do
+    weak = occ.hysteresis_runs((sc > WEAK[0]) & (sh > WEAK_SHARE[0]), (sc > WEAK[1]) & (sh > WEAK_SHARE[1]))
+    weak = _outside(weak, strong, len(sc))
+    side.thresholds = STRONG
+    side.runs = strong
+    # a stretch reaching the queue's own density scores >= 1 (it may extend the queue);
+    # a thinner one (a few free vehicles together) only bridges, like a weak one
+    peak = np.array([np.nanmax(side.share[a:b]) for a, b in strong.tolist()]).reshape(-1)
+    side.intervals = _stations(side.edges, strong)
+    side.interval_score = np.where(peak >= FULL_SHARE, 2.0, THIN_SCORE)
+    side.weak_intervals = _stations(side.edges, weak)
+    side.chain = _chain(side, max_gap)
+    inside = np.zeros(side.score.size, bool)
+    if side.chain.count:
+        s_mid = 0.5 * (side.edges[:-1] + side.edges[1:])
+        inside = (s_mid >= side.chain.start_m) & (s_mid <= side.chain.end_m)
+    side.separation = _separation(side.score, inside)
+
+
+#: noise units a pixel's own evidence must exceed to hold a stretch's first or last vehicle
+EDGE_LEVEL = 4.0
+
+
+def _fine_score(side: _Side, gsd: float, step: float) -> np.ndarray:
+    """The evidence smoothed over one pixel only, in its own noise units (from the
+    rows the smoothed score finds quiet)."""
+    z = occ.smooth_rows(side.road, max(1, int(round(gsd / step))))
+    quiet = np.isfinite(side.score) & (side.score < 1.0) & np.isfinite(z)
+    if quiet.sum() < 10:
+        quiet = np.isfinite(z)
+    if not quiet.any():
+        return z
+    v = z[quiet]
+    return (z - float(np.median(v))) / max(float(occ._robust_sigma(v)), 1e-9)
+
+
+def _tone(side: _Side, width: int) -> tuple[np.ndarray | None, float, float]:
+    """Without a reference: how far the carriageway's colour departs from the free
+    road's, smoothed over ``width`` rows, and its no-vehicle level and spread.
+
+    The free road's colour is the median tone of the rows whose texture is at the noise
+    level (score below 1); a queue changes the tone (most vehicles are brighter or more
+    colourful than asphalt) where its texture may be weak (vehicles of one colour bumper
+    to bumper).
+    """
+    t = side.signed
+    if not t.size or not np.isfinite(t).any():
+        return None, 0.0, 1.0
+    quiet = np.isfinite(side.score) & (side.score < 1.0) & np.isfinite(t).all(axis=1)
+    if quiet.sum() < max(10, 3 * width):
+        return None, 0.0, 1.0
+    free = np.median(t[quiet], axis=0)
+    sm = np.column_stack([occ.smooth_rows(t[:, b] - free[b], width) for b in range(t.shape[1])])
+    noise = np.maximum(occ._robust_sigma(sm[quiet], axis=0), 1e-6)
+    dist = np.sqrt(((sm / noise) ** 2).sum(axis=1))
+    v = dist[quiet & np.isfinite(dist)]
+    return dist, float(np.median(v)), max(float(occ._robust_sigma(v)), 1e-6)
+
+
+def _outside(runs: np.ndarray, cut: np.ndarray, n: int) -> np.ndarray:
+    """The parts of ``runs`` outside the runs ``cut`` (a weak stretch never overlaps a
+    strong one, so it cannot carry the queue's rear past the strong one's end)."""
+    mask = np.zeros(n, bool)
+    for a, b in runs.tolist():
+        mask[a:b] = True
+    for a, b in cut.tolist():
+        mask[a:b] = False
+    return occ.hysteresis_runs(mask, mask)
+
+
+def _noise_score(side: _Side, width: int, with_reference: bool) -> tuple[np.ndarray, float]:
+    """Set ``side.score``: the smoothed evidence in noise units of its no-vehicle level
+    (with a reference, the larger of the change energy's and the sustained colour
+    change's). Returns the smoothed energy and its no-vehicle level."""
     e = occ.smooth_rows(side.road, width)
     base, spread = _null_level(side, e, width, with_reference)
     side.score = (e - base) / spread
-    raw = (side.road - base) / spread
+    if not with_reference:
+        tone, t_base, t_spread = _tone(side, width)
+        if tone is not None:
+            side.tone = tone - t_base
+            side.score = np.fmax(side.score, (tone - t_base) / t_spread)
     if with_reference and side.null_signed.size:
         # the sustained change of colour too (sub-pixel vehicles), against the same
         # statistic beside the road
@@ -426,34 +538,56 @@ def _find_queue(side: _Side, *, gsd: float, step: float, max_gap: float, with_re
         if v.size > 20:
             b2, s2 = float(np.median(v)), max(float(occ._robust_sigma(v)), 1e-9)
             side.score = np.fmax(side.score, (sus - b2) / s2)
-    high, low = STRONG
-    side.thresholds = (high, low)
-    strong = occ.occupied_runs(side.score, high=high, low=low, min_rows=max(1, int(gsd / step)))
-    strong = occ.half_level_edges(_linear_profile(side, e, width, strong), strong, width=width)
-    # weaker stretches bridge gaps between strong ones (never extend the tail: see
-    # queue.chain_queue_bridged), as weak vehicle candidates do
-    weak = occ.occupied_runs(side.score, high=WEAK[0], low=WEAK[1], min_rows=1)
-    side.runs = strong
-    iv_s = _stations(side.edges, strong)
-    iv_w = _stations(side.edges, weak)
-    peak = np.array([np.nanmax(side.score[a:b]) for a, b in strong.tolist()]).reshape(-1)
-    side.intervals = iv_s
-    side.interval_score = np.clip(peak / high, 1.0, 3.0)
-    side.weak_intervals = iv_w
-    hidden = side.occluded | ~side.observed
-    last = int(np.flatnonzero(side.observed)[-1]) if side.observed.any() else -1
+    return e, base
+
+
+def _profiles(side: _Side, excess: np.ndarray, width: int, with_reference: bool) -> list[np.ndarray]:
+    """Smoothed profiles about linear in the vehicles per metre: the excess change (or
+    texture) energy, and with a reference the size of the sustained colour change (any
+    colour: bright and dark stretches of a queue alike; a texture's second differences
+    have none)."""
+    out = [excess]
+    if side.tone.size:
+        out.append(side.tone)
+    if with_reference and side.signed.size and np.isfinite(side.signed).any():
+        sm = np.column_stack([occ.smooth_rows(side.signed[:, b], width)
+                              for b in range(side.signed.shape[1])])
+        out.append(np.sqrt((sm * sm).sum(axis=1)))
+    return out
+
+
+def _share(side: _Side, profiles: list[np.ndarray], runs: np.ndarray, *, max_gap: float) -> np.ndarray:
+    """The occupied share relative to the queue's own density: each profile over its
+    median in the stretches chained from the head (all stretches when none is), the
+    larger of them; free traffic beyond the tail (a vehicle every 100 m is a tenth of a
+    queue's density) is then not queue."""
+    n = profiles[0].shape[0]
+    iv = _stations(side.edges, runs)
+    if not len(iv):
+        return np.full(n, np.nan)
+    c = chain_queue_bridged(iv[:, 0], iv[:, 1], np.ones(len(iv)), max_gap_m=max_gap, min_run=1)
+    mask = np.zeros(n, bool)
+    for a, b in runs[c.members].tolist() if c.count else runs.tolist():
+        mask[a:b] = True
+    share = np.full(n, np.nan)
+    for q in profiles:
+        level = np.nanmedian(np.where(mask, q, np.nan)) if mask.any() else np.nan
+        if np.isfinite(level) and level > 0:
+            share = np.fmax(share, q / level)
+    return share
+
+
+def _chain(side: _Side, max_gap: float) -> QueueChain:
+    """Chain the strong and weak stretches from the head; unobserved rows are occluded."""
     from .pipeline import _row_runs_to_intervals
 
+    hidden = side.occluded | ~side.observed
+    last = int(np.flatnonzero(side.observed)[-1]) if side.observed.any() else -1
     side.occluded_iv = _row_runs_to_intervals(hidden[: last + 1], side.edges)
-    s0, s1, sc = _candidates(side)
-    side.chain = chain_queue_bridged(s0, s1, sc, max_gap_m=max_gap, occluded=side.occluded_iv,
-                                     observed_end_m=side.observed_end_m, end_reason=side.end_reason,
-                                     min_run=1)
-    inside = np.zeros(side.score.size, bool)
-    if side.chain.count:
-        s_mid = 0.5 * (side.edges[:-1] + side.edges[1:])
-        inside = (s_mid >= side.chain.start_m) & (s_mid <= side.chain.end_m)
-    side.separation = _separation(side.score, inside)
+    s0, s1, sc = _candidates(side, max_gap)
+    return chain_queue_bridged(s0, s1, sc, max_gap_m=max_gap, occluded=side.occluded_iv,
+                               observed_end_m=side.observed_end_m, end_reason=side.end_reason,
+                               min_run=BRIDGE_RUN)
 
 
 #: (high, low) hysteresis thresholds of an occupied stretch, in noise units of the
@@ -462,8 +596,22 @@ def _find_queue(side: _Side, *, gsd: float, step: float, max_gap: float, with_re
 STRONG = (5.0, 2.0)
 #: the same for weaker stretches that may only bridge gaps between occupied ones
 WEAK = (2.0, 1.0)
+#: (high, low) occupied share relative to the queue's own density (see _share): a
+#: stretch starts at half the queue's density and ends below 0.3 of it
+SHARE = (0.5, 0.3)
+WEAK_SHARE = (0.25, 0.15)
+#: longest faint stretch (in max_gap) that may bridge two occupied ones
+WEAK_MAX_GAPS = 4.0
 #: chaining score of a weak stretch (queue.chain_queue_bridged's bridge <= it < accept)
 WEAK_SCORE = 0.7
+#: pieces of half max_gap (0.5-1 max_gap of occupied road) that must follow a gap closed only
+#: by weak stretches
+BRIDGE_RUN = 2
+#: peak share (of the queue's median density) a stretch needs to extend the queue
+FULL_SHARE = 0.8
+#: chaining score of a thinner stretch: it bridges, and extends the queue only in the
+#: lenient variant of length_range (its cut 0.75)
+THIN_SCORE = 0.8
 
 
 def _stations(edges: np.ndarray, runs: np.ndarray) -> np.ndarray:
@@ -472,41 +620,39 @@ def _stations(edges: np.ndarray, runs: np.ndarray) -> np.ndarray:
     return np.column_stack([edges[runs[:, 0]], edges[runs[:, 1]]])
 
 
-def _candidates(side: _Side) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The strong and weak stretches as chaining candidates (front, rear, score)."""
-    iv = np.concatenate([side.intervals, side.weak_intervals])
-    sc = np.concatenate([side.interval_score, np.full(len(side.weak_intervals), WEAK_SCORE)])
+def _candidates(side: _Side, max_gap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The strong and weak stretches as chaining candidates (front, rear, score).
+
+    Strong stretches are cut into pieces of at most half ``max_gap``: with
+    :data:`BRIDGE_RUN` pieces needed after a gap that only weak stretches close
+    (queue.chain_queue_bridged's ``min_run``), a queue goes on over a faint stretch only
+    when half to one ``max_gap`` of road occupied at the queue's density follows it — not to a
+    few free vehicles beyond the tail.
+    """
+    iv, sc = _pieces_of(side.intervals, side.interval_score, max_gap / 2.0)
+    # the queue starts with a stretch at its density: faint ones before it do not carry
+    # the head to it
+    full = iv[sc >= 1.0]
+    weak = side.weak_intervals
+    weak = weak[weak[:, 0] >= (full[:, 0].min() if len(full) else np.inf)]
+    # a faint stretch is a dip inside a queue only when short: a long one is another
+    # regime (free traffic beyond the tail, a stretch of other tone), which bridges nothing
+    weak = weak[weak[:, 1] - weak[:, 0] <= WEAK_MAX_GAPS * max_gap]
+    iv = np.concatenate([iv, weak])
+    sc = np.concatenate([sc, np.full(len(weak), WEAK_SCORE)])
     return iv[:, 0], iv[:, 1], sc
 
 
-def _linear_profile(side: _Side, e: np.ndarray, width: int, runs: np.ndarray) -> np.ndarray:
-    """A smoothed profile linear in the occupied share, for placing the ends: the
-    change projected on the queue's mean colour change (with a reference), else the
-    smoothed texture energy."""
-    if not side.signed.size or not runs.size or not np.isfinite(side.signed).any():
-        return np.where(np.isfinite(e), e, np.nan)
-    sm = np.column_stack([occ.smooth_rows(side.signed[:, b], width) for b in range(side.signed.shape[1])])
-    inside = np.zeros(len(sm), bool)
-    for a, b in runs.tolist():
-        inside[a:b] = True
-    u = np.nanmean(np.where(inside[:, None], side.signed, np.nan), axis=0)
-    norm = float(np.sqrt(np.nansum(u * u)))
-    if not np.isfinite(norm) or norm <= 0:
-        return e
-    q = sm @ (u / norm)
-    # a queue whose colours cancel out (as many dark vehicles as bright) has no mean
-    # change: its texture energy places the ends instead
-    return q if _coherent(side.signed, inside, u / norm) else e
-
-
-def _coherent(signed: np.ndarray, inside: np.ndarray, u: np.ndarray) -> bool:
-    """Whether the change inside the runs points mostly the queue's way."""
-    v = signed[inside]
-    v = v[np.isfinite(v).all(axis=1)]
-    if len(v) < 5:
-        return False
-    along = v @ u
-    return float(np.mean(along)) > 0.5 * float(np.sqrt(np.mean((v * v).sum(axis=1))))
+def _pieces_of(iv: np.ndarray, score: np.ndarray, piece_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals cut into pieces of at most ``piece_m``, each with its interval's score."""
+    if not len(iv):
+        return np.zeros((0, 2)), np.zeros(0)
+    n = np.maximum(1, np.ceil((iv[:, 1] - iv[:, 0]) / piece_m).astype(int))
+    owner = np.repeat(np.arange(len(iv)), n)
+    k = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+    size = (iv[:, 1] - iv[:, 0]) / n
+    a = iv[owner, 0] + k * size[owner]
+    return np.column_stack([a, a + size[owner]]), score[owner]
 
 
 def _null_level(side: _Side, e: np.ndarray, width: int, with_reference: bool) -> tuple[float, float]:
@@ -544,22 +690,30 @@ def _separation(score: np.ndarray, inside: np.ndarray) -> float:
 
 # ---------------------------------------------------------------- result
 def _range(side: _Side, *, gsd: float, max_gap: float) -> tuple[float, float]:
-    """Length range: length_range over the intervals (threshold cuts, max gap, ends by
-    max(2 pixels)), widened by re-thresholding the evidence at two-thirds and 1.5 times."""
-    s0, s1, sc = _candidates(side)
+    """Length range: :func:`queue.length_range` over the stretches (acceptance cuts, max gap
+    x 0.8-1.25, each end by 2 pixels, a missed rear), widened by the queue found with the
+    noise thresholds at 0.8 and 1.25 times, and by a faint stretch going on from the rear."""
+    s0, s1, sc = _candidates(side, max_gap)
     lo, hi = length_range(s0, s1, sc, max_gap_m=max_gap, gsd_m=gsd, occluded=side.occluded_iv,
-                          observed_end_m=side.observed_end_m, spacing_m=2 * gsd, min_run=1)
+                          observed_end_m=side.observed_end_m, spacing_m=2 * gsd, min_run=BRIDGE_RUN)
     high, low = side.thresholds
     weak = np.column_stack([side.weak_intervals, np.full(len(side.weak_intervals), WEAK_SCORE)])
-    for f in (2.0 / 3.0, 1.5):
-        runs = occ.occupied_runs(side.score, high=high * f, low=low * f, min_rows=1)
-        if not runs.size:
-            lo = 0.0
-            continue
-        v = np.concatenate([np.column_stack([_stations(side.edges, runs), np.ones(len(runs))]), weak])
-        c = chain_queue_bridged(v[:, 0], v[:, 1], v[:, 2], max_gap_m=max_gap, min_run=1,
+    sh = np.nan_to_num(side.share, nan=-1.0)
+    for f in (0.8, 1.25):
+        runs = occ.hysteresis_runs((side.score > high * f) & (sh > SHARE[0]),
+                                   (side.score > low * f) & (sh > SHARE[1]))
+        pieces, ones = _pieces_of(_stations(side.edges, runs), np.full(len(runs), 2.0), max_gap / 2.0)
+        v = np.concatenate([np.column_stack([pieces, ones]), weak])
+        c = chain_queue_bridged(v[:, 0], v[:, 1], v[:, 2], max_gap_m=max_gap, min_run=BRIDGE_RUN,
                                 occluded=side.occluded_iv, observed_end_m=side.observed_end_m)
         lo, hi = min(lo, c.length_m - 2 * gsd), max(hi, c.length_m + 2 * gsd)
+    chain = side.chain
+    if chain is not None and chain.count and len(side.weak_intervals):
+        # the rear may lie anywhere in a faint stretch that goes on from it
+        w = side.weak_intervals
+        on = w[(w[:, 0] <= chain.end_m + gsd) & (w[:, 1] > chain.end_m)]
+        if len(on):
+            hi = max(hi, float(on[:, 1].max()) - chain.start_m + gsd)
     return max(0.0, lo), hi
 
 
@@ -575,13 +729,14 @@ def _to_result(m: _Side, sides: Any, *, gsd: float, max_gap: float, raster_crs: 
                synthetic: bool, with_reference: bool, half_width: float, bands: list[str]) -> QueueResult:
     chain = m.chain
     assert chain is not None
-    lo, hi = _range(m, gsd=gsd, max_gap=max_gap)
+    lo, hi = _range(m, gsd=gsd, max_gap=m.gap_m)
     length_m = chain.length_m
     lo, hi = min(lo, length_m), max(hi, length_m)
     notes = list(sides.notes)
     low_conf, why = _confidence(m, gsd=gsd, with_reference=with_reference)
     notes.extend(why)
-    max_lanes = max(1, int(round(2 * half_width / 3.5)))
+    # lanes of 3.5 m on the carriageway less 1.5 m of slack for the centreline
+    max_lanes = max(1, int(round((2 * half_width - 1.5) / 3.5)))
     lanes = (1, max_lanes)
     count = _count_estimate(length_m, lanes) if chain.count else (0, 0)
     notes.append(
@@ -632,7 +787,7 @@ def _confidence(m: _Side, *, gsd: float, with_reference: bool) -> tuple[bool, li
     chain = m.chain
     assert chain is not None
     if gsd < OCCUPANCY_MIN_GSD_M:
-        why.append(f"pixels of {gsd:.2f} m are finer than the occupancy estimator is checked for "
+        why.append(f"low confidence: pixels of {gsd:.2f} m are finer than the occupancy estimator is checked for "
                    f"(>= {OCCUPANCY_MIN_GSD_M} m); use --mode vehicles")
     if not with_reference and gsd > 5.0:
         if chain.count == 0 or m.separation < MIN_SEPARATION:

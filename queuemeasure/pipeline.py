@@ -89,6 +89,7 @@ def measure(
     workers: int | None = None,
     reference: Any = None,
     mode: str = "auto",
+    cloud_mask: Any = None,
 ) -> QueueResult:
     """Measure the vehicle queue standing on ``road`` in ``tile``.
 
@@ -129,6 +130,9 @@ def measure(
         The regime: vehicles resolved and chained (fine pixels) or occupied stretches of
         the carriageway (coarse pixels, :mod:`queuemeasure.occupancy_pipeline`); "auto"
         chooses by the tile's pixel size (vehicles up to 1.3 m).
+    cloud_mask : str, os.PathLike or rasterio dataset, optional
+        Occupancy mode: a raster (any CRS) whose pixels >= 1 are cloud; cloud counts as
+        occluded (as does a band described "SCL", read without asking).
 
     Returns
     -------
@@ -157,7 +161,7 @@ def measure(
         return _measure_occupancy(
             tile, road, head=head, max_gap=max_gap, direction=direction, road_crs=road_crs,
             bands=bands, half_width=half_width, max_head_distance=max_head_distance,
-            progress=progress, reference=reference, t0=t0,
+            progress=progress, reference=reference, cloud_mask=cloud_mask, t0=t0,
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -247,7 +251,7 @@ def _vehicle_mode_flags(result: QueueResult, gsd: float, reference: Any) -> None
 def _measure_occupancy(tile: Any, road: Any, *, head: Sequence[float] | None, max_gap: float,
                        direction: Direction, road_crs: Any, bands: Sequence[int] | None,
                        half_width: float, max_head_distance: float, progress: Progress | None,
-                       reference: Any, t0: float) -> QueueResult:
+                       reference: Any, cloud_mask: Any, t0: float) -> QueueResult:
     """:func:`measure` in occupancy mode (coarse pixels)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -257,7 +261,7 @@ def _measure_occupancy(tile: Any, road: Any, *, head: Sequence[float] | None, ma
         )
         result, _ = measure_occupancy(tile, sides, max_gap=max_gap, bands=bands,
                                       half_width=half_width, reference=reference,
-                                      progress=progress)
+                                      cloud_mask=cloud_mask, progress=progress)
     result.notes = _warnings_to_notes(caught, result.notes)
     result.elapsed_s = time.perf_counter() - t0
     return result

@@ -11,6 +11,7 @@ import rasterio
 from click.testing import CliRunner
 
 from coarse import coarse_scene
+from conftest import REALDATA
 from queuemeasure.cli.main import cli
 from queuemeasure.detect import occupancy as occ
 from queuemeasure.pipeline import measure
@@ -181,3 +182,35 @@ def test_change_evidence_finds_a_change_on_the_carriageway():
     outside = np.nanmedian(ev.road[:90])
     assert inside > 10 * outside
     assert ev.null.shape[1] >= 2
+
+
+# ----------------------------------------------------------------------------- real Sentinel-2
+S2TD = REALDATA / "s2td_fisser_a2_braunschweig" / "S2_test_data.tif"
+#: the A2's centreline digitised on the tile (column, row of the low-NIR asphalt band's
+#: middle, read off the image at 8 columns; both carriageways and the median together)
+A2_PIXELS = [(0, 4.0), (5, 5.5), (20, 10.5), (40, 18.5), (60, 24.5), (80, 32.5), (100, 40.0),
+             (120, 47.5), (132, 52.0)]
+
+
+def _a2_road():
+    from queuemeasure import geo
+
+    with rasterio.open(S2TD) as ds:
+        xy = [ds.transform * (c + 0.5, r + 0.5) for c, r in A2_PIXELS]
+        t = geo.transformer(ds.crs, geo.WGS84)
+    ll = [tuple(float(v) for v in t.transform(x, y)) for x, y in xy]
+    return {"type": "LineString", "coordinates": [list(p) for p in ll]}, ll
+
+
+@pytest.mark.skipif(not S2TD.exists(), reason="../shared/realdata not present")
+@pytest.mark.parametrize("half_width", [4.5, 15.0])
+@pytest.mark.parametrize("head_at", [1, -2])
+def test_real_sentinel2_moving_trucks_are_not_a_confident_queue(half_width, head_at):
+    # float32 B04,B03,B02,B08 without band descriptions: the default roles take them as
+    # R,G,B,NIR; moving trucks' "rainbow" pixels must not make a confident queue
+    road, ll = _a2_road()
+    r = measure(str(S2TD), road, head=ll[head_at], half_width=half_width, workers=1)
+    assert r.mode == "occupancy"
+    assert r.profile["occupancy_score"].size > 0
+    assert r.low_confidence or r.length_km < 0.2, (r.length_km, r.notes)
+    assert r.low_confidence == any(n.startswith("low confidence") for n in r.notes)

@@ -41,6 +41,9 @@ from .options import BandList, CRSParam, LonLat, overwrite_opt, precision_opt, r
               show_default=True,
               help="Resolve vehicles (fine pixels) or measure the carriageway's occupancy "
                    "(coarse pixels: 3 m, 10 m); auto chooses by pixel size.")
+@click.option("--cloud-mask", default=None, metavar="MASK",
+              help="Occupancy mode: raster of cloud (>= 1) over the tile, counted as occluded "
+                   "(an SCL band in the tile is used without it).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write a GeoJSON FeatureCollection (WGS84): queue, vehicles, head, tail.")
@@ -62,7 +65,8 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             max_gap: float, half_width: float, bands: Any, sensitivity: float, as_json: bool,
             out: str | None, quicklook: str | None, overwrite: bool, precision: int | None,
             progress: bool | None, workers: int | None, reference: str | None = None,
-            mode: str = "auto", reference_days: int = 30, stac: str | None = None) -> None:
+            mode: str = "auto", cloud_mask: str | None = None, reference_days: int = 30,
+            stac: str | None = None) -> None:
     """Measure the vehicle queue on ROAD in TILE (a GeoTIFF path or a URL GDAL reads)."""
     _without_boto3_for_local(tile)
     from ..check import measure_source as run
@@ -89,7 +93,8 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             tile, road, head=head, max_gap=max_gap, direction=direction, road_crs=road_crs,
             bands=bands, half_width=half_width, sensitivity=sensitivity,
             progress=bar.update_to if bar is not None else None, workers=workers,
-            reference=reference, mode=mode, reference_days=reference_days, stac=stac,
+            reference=reference, mode=mode, cloud_mask=cloud_mask,
+            reference_days=reference_days, stac=stac,
         )
     finally:
         if bar is not None:

@@ -32,6 +32,8 @@ __all__ = [
     "texture_evidence",
     "smooth_rows",
     "occupied_runs",
+    "hysteresis_runs",
+    "outermost_edges",
     "refine_edges",
     "carriageway_share",
 ]
@@ -53,7 +55,8 @@ class RowEvidence:
         The same statistic on ``k`` pseudo-carriageways beside the road (NaN where
         invalid); empty (k = 0) when there is none.
     signed : ndarray (rows, bands)
-        Mean normalised change per band over the carriageway (NaN where unobserved).
+        Mean normalised change per band over the carriageway (NaN where unobserved);
+        from :func:`texture_evidence`, the carriageway's mean value per band (its tone).
     null_signed : ndarray (rows, k, bands)
         The same on the pseudo-carriageways.
     """
@@ -221,7 +224,8 @@ def texture_evidence(
 ) -> RowEvidence:
     """Along-road texture of the carriageway, in units of the strip's sensor noise.
 
-    The texture is the second difference along the road at one pixel's spacing,
+    Also returns the carriageway's tone per row (``signed``). The texture is the second
+    difference along the road at one pixel's spacing,
     ``x[r] - (x[r-k] + x[r+k]) / 2``; its noise-only level per band comes from the
     smoothest fifth of the strip's pixels (free asphalt, calm fields), so it does not
     depend on how much of the road the queue covers.
@@ -245,12 +249,15 @@ def texture_evidence(
     q = np.percentile(a, 20.0, axis=0)
     sigma = np.maximum(q / 0.2533, 1e-6)
     z = h / sigma
-    return _energies(z, hv, road, groups, min_share)
+    ev = _energies(z, hv, road, groups, min_share)
+    # the carriageway's tone (its mean value per band), for the tone profile
+    ev.signed = _energies(tile, valid, road, [], min_share).signed
+    return ev
 
 
 def smooth_rows(x: np.ndarray, width: int) -> np.ndarray:
     """Running mean over ``width`` rows ignoring NaN (NaN where the window has none)."""
-    width = max(1, int(width))
+    width = max(1, min(int(width), x.size))
     ok = np.isfinite(x)
     v = np.where(ok, x, 0.0)
     k = np.ones(width)
@@ -278,13 +285,19 @@ def occupied_runs(score: np.ndarray, *, high: float, low: float, min_rows: int =
     they are treated as below ``low``. Returns (K, 2) int array of [start, stop) rows.
     """
     s = np.where(np.isfinite(score), score, -np.inf)
-    above = s > low
+    return hysteresis_runs(s > high, s > low, min_rows=min_rows)
+
+
+def hysteresis_runs(high: np.ndarray, low: np.ndarray, *, min_rows: int = 1) -> np.ndarray:
+    """Maximal runs of ``low`` rows that hold at least one ``high`` row, as (K, 2)
+    [start, stop) rows (``high`` rows outside ``low`` count as ``low``)."""
+    above = np.asarray(low, bool) | np.asarray(high, bool)
     d = np.diff(np.concatenate([[0], above.astype(np.int8), [0]]))
     starts = np.flatnonzero(d == 1)
     stops = np.flatnonzero(d == -1)
     if not starts.size:
         return np.zeros((0, 2), np.int64)
-    cs = np.concatenate([[0], np.cumsum(s > high)])
+    cs = np.concatenate([[0], np.cumsum(np.asarray(high, bool))])
     keep = (cs[stops] - cs[starts] > 0) & (stops - starts >= min_rows)
     return np.column_stack([starts[keep], stops[keep]]).astype(np.int64)
 
@@ -360,6 +373,26 @@ def half_level_edges(q: np.ndarray, runs: np.ndarray, *, width: int) -> np.ndarr
             if above.size:
                 out[i, 0] = lo + int(above[0])
     out[:, 1] = np.maximum(out[:, 1], out[:, 0] + 1)
+    return out
+
+
+def outermost_edges(z: np.ndarray, runs: np.ndarray, *, width: int, level: float) -> np.ndarray:
+    """Move each run's ends to its outermost rows where the lightly smoothed evidence
+    ``z`` (noise units) exceeds ``level``, searched within ``width`` rows inside the
+    ends found on the smoothed profile (which the smoothing widens by up to half a
+    window): the first and last vehicle's own pixels, not their blur."""
+    out = runs.copy()
+    n = z.size
+    ok = np.where(np.isfinite(z), z, -np.inf) > level
+    for i, (a, b) in enumerate(runs.tolist()):
+        lo, hi = max(0, a), min(n, a + 2 * width, b)
+        hit = np.flatnonzero(ok[lo:hi])
+        if hit.size:
+            out[i, 0] = lo + int(hit[0])
+        lo, hi = max(out[i, 0], b - 2 * width), b
+        hit = np.flatnonzero(ok[lo:hi])
+        if hit.size:
+            out[i, 1] = lo + int(hit[-1]) + 1
     return out
 
 
