@@ -116,7 +116,7 @@ class SensorModel:
 #: 0.15-0.3), SNR 140-170 at the reference radiance. PlanetScope (Dove) 3 m ortho
 #: product: resampled from about 3.7 m, blurrier (MTF ~0.2) and noisier.
 SENSORS = {
-    "sentinel2": SensorModel("sentinel2", gsd_m=10.0, render_gsd_m=1.0, supersample=2,
+    "sentinel2": SensorModel("sentinel2", gsd_m=10.0, render_gsd_m=1.0, supersample=1,
                              mtf_nyquist=0.28, snr=(150.0, 160.0, 140.0, 170.0),
                              band_names=("B02", "B03", "B04", "B08"), max_shift_m=3.0),
     "planetscope": SensorModel("planetscope", gsd_m=3.0, render_gsd_m=0.5, supersample=1,

@@ -114,6 +114,8 @@ class _BlockRenderer:
     def _window(self, r0: int, c0: int, h: int, w: int):
         """Reflectance and validity of output rows r0..r0+h, cols c0..c0+w."""
         k, p = self.k, self.pad
+        if not self._near(r0, c0, h, w):
+            return None
         H, W = (h + 2 * p) * k, (w + 2 * p) * k
         rng = block_rng(self.scene.spec.seed, 0xC0A, r0, c0)
         painted = paint_window(self.scene, self.fine, self.objects, self.to_local,
@@ -126,6 +128,15 @@ class _BlockRenderer:
             valid &= side <= 0
         coarse, cv = degrade(to_reflectance(img), k, self.sigma, valid)
         return coarse[:, p:p + h, p:p + w], cv[p:p + h, p:p + w]
+
+    def _near(self, r0: int, c0: int, h: int, w: int) -> bool:
+        """Whether the window (with its PSF border) may reach the painted margin: one
+        nearest-vertex query instead of painting's per-sample geometry."""
+        tx, ty = self.grid.xy_of(c0 + w / 2, r0 + h / 2)
+        x, y = self.to_local.transform(float(tx), float(ty))
+        dist, _ = self.scene.line.tree.query([x, y])
+        reach = (np.hypot(h, w) / 2 + self.pad + 1) * self.sensor.gsd_m
+        return bool(dist <= self.scene.spec.margin_m + reach + 2 * self.scene.line.spacing)
 
     def block(self, br: int, bc: int):
         """Encoded data of output block (br, bc), or None when nothing is valid."""
