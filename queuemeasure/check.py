@@ -204,6 +204,54 @@ def _count_check(m: dict[str, Any], claim_count: int | None, lo: float, hi: floa
     }
 
 
+def _judge(m: dict[str, Any], claim: str, claim_km: float, c: tuple[float, float],
+           r: tuple[float, float], lower: bool) -> tuple[str, str, float | None, float | None]:
+    """The verdict, its first reason, and for a contradiction the difference and the gap."""
+    (c_lo, c_hi), (lo, hi) = c, r
+    L = float(m["length_km"])
+    m_hi = math.inf if lower else hi
+    length = _length_phrase(m, lo, hi, lower)
+    if m.get("low_confidence"):
+        why = [n for n in m.get("notes", []) if "confiden" in n.lower() or "weak" in n.lower()]
+        return "cannot_tell", (f"the measurement is flagged low_confidence: the image's evidence is too weak "
+                               f"to set against a claim of {claim}" + (f" ({why[0]})" if why else "")), None, None
+    if lower and hi <= 0:
+        return "cannot_tell", (f"the image shows no queue before it is cut off ({_why_truncated(m)}), so it "
+                               f"says nothing about a claim of {claim}"), None, None
+    if max(lo, c_lo) <= min(m_hi, c_hi):  # the intervals meet
+        if not lower or lo >= c_lo:
+            return "consistent", (f"the claim of {claim} agrees with the measured {length}"
+                                  + ("; the image already shows at least as much queue as claimed"
+                                     if lower else "")), None, None
+        return "lower_bound", (f"the image shows {length} but {_why_truncated(m)}: the claim of {claim} "
+                               f"can be neither confirmed nor refuted above {lo:.1f} km"), None, None
+    if c_lo > m_hi:
+        gap = c_lo - m_hi
+        pct = f" ({100 * (claim_km - L) / L:.0f} % longer than measured)" if L >= 0.1 else ""
+        return "contradicted", (f"the claim of {claim} overstates the measured {length}: by "
+                                f"{claim_km - L:.1f} km{pct}, at least {gap:.1f} km beyond the measured "
+                                "range"), claim_km - L, gap
+    gap = lo - c_hi
+    return "contradicted", (f"the claim of {claim} understates the measured {length}: the queue is at "
+                            f"least {gap:.1f} km longer than the claim allows"), claim_km - L, gap
+
+
+def _context(m: dict[str, Any], cc: dict[str, Any] | None) -> list[str]:
+    """The reasons after the first: occlusion, the count, the mode, synthetic data."""
+    out = []
+    if m.get("occluded_km"):
+        out.append(f"{float(m['occluded_km']):.1f} km of the queue was hidden (cloud, trees, no data) "
+                   "and bridged; the range allows for it")
+    if cc is not None:
+        out.append(cc["sentence"])
+    if m.get("mode") == "occupancy":
+        out.append("measured in occupancy mode (coarse pixels): vehicles are not resolved, "
+                   "the count is an estimate")
+    if m.get("synthetic"):
+        out.append("SYNTHETIC image: a demonstration, not evidence about the real event")
+    return out
+
+
 def verdict(result: Any, claim_km: float, claim_count: int | None = None, *, claim_kind: str = "about",
             tolerance: float = DEFAULT_TOLERANCE, lanes: tuple[int, int] | int | None = None) -> Verdict:
     """Judge a claimed queue length (and count) against a measurement.
@@ -246,51 +294,11 @@ def verdict(result: Any, claim_km: float, claim_count: int | None = None, *, cla
     lo, hi = (float(v) for v in (m.get("length_km_range") or (L, L)))
     lower = bool(m.get("truncated", m.get("length_is_lower_bound", False)))
     m_hi = math.inf if lower else hi
-    length = _length_phrase(m, lo, hi, lower)
     claim = {"about": f"about {claim_km:g} km", "at-least": f"at least {claim_km:g} km",
              "at-most": f"at most {claim_km:g} km"}[claim_kind]
-    diff = gap = None
-    if m.get("low_confidence"):
-        why = [n for n in m.get("notes", []) if "confiden" in n.lower() or "weak" in n.lower()]
-        kind = "cannot_tell"
-        reasons = [f"the measurement is flagged low_confidence: the image's evidence is too weak to set "
-                   f"against a claim of {claim}" + (f" ({why[0]})" if why else "")]
-    elif lower and hi <= 0:
-        kind = "cannot_tell"
-        reasons = [f"the image shows no queue before it is cut off ({_why_truncated(m)}), so it says "
-                   f"nothing about a claim of {claim}"]
-    elif max(lo, c_lo) <= min(m_hi, c_hi):  # the intervals meet
-        if not lower or lo >= c_lo:
-            kind = "consistent"
-            reasons = [f"the claim of {claim} agrees with the measured {length}"
-                       + ("; the image already shows at least as much queue as claimed" if lower else "")]
-        else:
-            kind = "lower_bound"
-            reasons = [f"the image shows {length} but {_why_truncated(m)}: the claim of {claim} "
-                       f"can be neither confirmed nor refuted above {lo:.1f} km"]
-    else:
-        kind = "contradicted"
-        diff = claim_km - L
-        if c_lo > m_hi:
-            gap = c_lo - m_hi
-            pct = f" ({100 * (claim_km - L) / L:.0f} % longer than measured)" if L >= 0.1 else ""
-            reasons = [f"the claim of {claim} overstates the measured {length}: "
-                       f"by {claim_km - L:.1f} km{pct}, at least {gap:.1f} km beyond the measured range"]
-        else:
-            gap = lo - c_hi
-            reasons = [f"the claim of {claim} understates the measured {length}: the queue is at least "
-                       f"{gap:.1f} km longer than the claim allows"]
-    if m.get("occluded_km"):
-        reasons.append(f"{float(m['occluded_km']):.1f} km of the queue was hidden (cloud, trees, no data) "
-                       "and bridged; the range allows for it")
+    kind, first, diff, gap = _judge(m, claim, claim_km, (c_lo, c_hi), (lo, hi), lower)
     cc = _count_check(m, claim_count, lo, m_hi, lanes_t)
-    if cc is not None:
-        reasons.append(cc["sentence"])
-    if m.get("mode") == "occupancy":
-        reasons.append("measured in occupancy mode (coarse pixels): vehicles are not resolved, "
-                       "the count is an estimate")
-    if m.get("synthetic"):
-        reasons.append("SYNTHETIC image: a demonstration, not evidence about the real event")
+    reasons = [first, *_context(m, cc)]
     return Verdict(
         verdict=kind, claim_km=float(claim_km), claim_kind=claim_kind, claim_range_km=(c_lo, c_hi),
         length_km=L, length_km_range=(lo, hi), lower_bound=lower, difference_km=diff, gap_km=gap,

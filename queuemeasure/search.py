@@ -19,8 +19,8 @@ import numpy as np
 
 from . import geo
 from .errors import CloudedError, ItemError, OptionError, RasterError, RasterReadError, RemoteError
+from .raster import SCL_OCCLUDED
 from .stac import (
-    SCL_OCCLUDED,
     band_assets,
     item_datetime,
     item_grid_code,

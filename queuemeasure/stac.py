@@ -28,11 +28,9 @@ from typing import Any, Iterator, Mapping
 from xml.sax.saxutils import escape
 
 from .errors import ItemError, RasterError, RemoteError
-from .raster import SCL_OCCLUDED
 
 __all__ = [
     "BANDS",
-    "SCL_OCCLUDED",
     "BandAsset",
     "is_stac_item",
     "load_item",
