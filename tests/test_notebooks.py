@@ -36,6 +36,7 @@ NEEDS = {
         SAMPLES / "upper_lars_2022-09-26_S2_SYNTHETIC.tif",
         SAMPLES / "upper_lars_2022-09-21_S2_reference_SYNTHETIC.tif",
         SAMPLES / "upper_lars_2022-09-26_S2_SYNTHETIC.road.geojson",
+        SAMPLES / "upper_lars_2022-09-26_S2_SYNTHETIC.truth.geojson",
     ],
 }
 
