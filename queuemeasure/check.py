@@ -369,17 +369,23 @@ def measure_source(tile: Any, road: Any, *, head: Any = None, reference: Any = N
                    stac: str | None = None, road_crs: Any = None, **options: Any) -> Any:
     """:func:`queuemeasure.measure` with STAC items checked for a clear corridor first,
     and ``reference="auto"`` resolved; the chosen reference is said in the notes."""
+    import os
+
     from .pipeline import measure
     from .search import require_clear, resolve_reference
-    from .stac import is_stac_item
+    from .stac import is_stac_item, load_item
 
+    name = os.fspath(tile) if isinstance(tile, (str, os.PathLike)) else None
     if is_stac_item(tile):
+        tile = load_item(tile)  # fetched once, not by every step
         require_clear(tile, road, head=head, road_crs=road_crs)
     ref, why = resolve_reference(tile, reference, road, head=head, road_crs=road_crs, days=reference_days,
                                  stac=stac)
     if ref is not None:
-        options["reference"] = ref
+        options["reference"] = load_item(ref) if is_stac_item(ref) else ref
     result = measure(tile, road, head=head, road_crs=road_crs, **options)
+    if name is not None:
+        result.tile = name  # the item's path or URL, not its in-memory VRT
     if why:
         result.notes.append(why)
     return result

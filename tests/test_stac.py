@@ -484,6 +484,10 @@ def test_check_cli(s2_items, tmp_path):
     human = run("check", "--claim-km", 20, saved)
     assert human.exit_code == 0 and human.stdout.split(":")[0] in (
         "CONSISTENT", "CONTRADICTED", "LOWER BOUND ONLY", "CANNOT TELL")
+    assert measured["tile"] == str(s2_items["tile_local"])
+    plain = run("check", "--claim-km", 20, s2_items["tile_stack"], "--road", sc.road, "--head", head,
+                "--reference", s2_items["ref_stack"], "--json")  # a GeoTIFF, not an item
+    assert json.loads(plain.stdout)["length_km"] == pytest.approx(d["length_km"], abs=1e-6)
     fails(run("check", "--claim-km", -3, saved), 2, needle="positive")
     fails(run("check", "--claim-km", 3, s2_items["tile_local"]), 2, needle="--road")
 
@@ -502,6 +506,19 @@ def test_a_read_failing_after_open_is_a_server_failure(grid_assets, tmp_path):
                     srv.fail[f"/late/{p.name}"] = 503
                 sampler = BlockSampler(ds, [1, 2, 3])
                 sampler.sample(np.array([300.0]), np.array([300.0]))
+
+
+def test_item_without_scl_has_no_corridor_cloud(grid_assets):
+    from queuemeasure.search import corridor_cover
+
+    out, paths = grid_assets
+    hrefs = {k: str(p) for k, p in paths.items() if k != "scl"}
+    item = make_item(hrefs, item_id="NOSCL", when="2022-09-26T08:00:00Z")
+    ring = item["geometry"]["coordinates"][0]
+    mid = [(ring[0][0] + ring[2][0]) / 2, (ring[0][1] + ring[2][1]) / 2]
+    road = {"type": "LineString", "coordinates": [mid, [mid[0] + 0.01, mid[1]]]}
+    cover = corridor_cover(item, road)
+    assert cover.covered_share == pytest.approx(1.0) and cover.cloud_share is None and cover.clear_km is None
 
 
 def test_footprint_share_of_the_real_item():
