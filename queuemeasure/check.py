@@ -165,18 +165,25 @@ def _why_truncated(m: dict[str, Any]) -> str:
     }.get(str(m.get("truncation_reason")), f"the measurement is truncated ({m.get('truncation_reason')})")
 
 
+def _measured_count(m: dict[str, Any]) -> tuple[int, int] | None:
+    """The measurement's vehicle count estimate (occupancy) or count (vehicles mode)."""
+    if m.get("vehicle_count_estimate"):
+        a, b = (int(v) for v in m["vehicle_count_estimate"])
+        return a, b
+    if m.get("vehicle_count"):
+        return int(m["vehicle_count"]), int(m["vehicle_count"])
+    return None
+
+
 def _count_check(m: dict[str, Any], claim_count: int | None, lo: float, hi: float,
                  lanes: tuple[int, int] | None) -> dict[str, Any] | None:
     """Whether a count and the measured length agree (metres per vehicle per lane)."""
     if claim_count is not None:
         n_lo = n_hi = int(claim_count)
         source = "claimed"
-    elif m.get("vehicle_count_estimate"):
-        n_lo, n_hi = (int(v) for v in m["vehicle_count_estimate"])
-        source = "estimated"
-    elif m.get("vehicle_count"):
-        n_lo = n_hi = int(m["vehicle_count"])
-        source = "measured"
+    elif _measured_count(m) is not None:
+        n_lo, n_hi = _measured_count(m)  # type: ignore[misc]
+        source = "estimated" if m.get("vehicle_count_estimate") else "measured"
     else:
         return None
     if n_hi <= 0:
@@ -197,8 +204,18 @@ def _count_check(m: dict[str, Any], claim_count: int | None, lo: float, hi: floa
         sentence = (f"the {source} count of {count_txt} vehicles does not fit the measured length ({side} it): "
                     f"{_km(s_lo)}-{_km(s_hi)} m per vehicle per lane over {lane_txt} lane(s), "
                     f"outside {SPACING_M[0]:g}-{SPACING_M[1]:g} m")
+    measured = _measured_count(m)
+    if claim_count is not None and measured is not None:
+        a, b = measured
+        where = "within" if a <= claim_count <= b else ("above" if claim_count > b else "below")
+        what = "estimate" if m.get("vehicle_count_estimate") else "count"
+        sentence += f"; the claimed count is {where} the measured {what} of {a}-{b}" if a != b else \
+            f"; the claimed count is {where} the measured {what} of {a}"
+    elif source == "estimated":
+        sentence += " (the estimate comes from the length itself: a check of the spacing prior only)"
     return {
         "count": [n_lo, n_hi], "count_source": source, "lanes": list(lanes),
+        "measured_count": None if measured is None else list(measured),
         "m_per_vehicle_per_lane": [s_lo, None if math.isinf(s_hi) else s_hi],
         "plausible_m_per_vehicle_per_lane": list(SPACING_M), "agrees": agrees, "sentence": sentence,
     }

@@ -458,7 +458,8 @@ def test_verdict_low_confidence_and_counts():
     v = verdict(m, 12, 3500, lanes=1)  # 12 km of one lane cannot hold 3 500 vehicles (3.4 m each)
     assert v.verdict == "consistent" and v.count["agrees"] is False and "too many" in v.count["sentence"]
     v2 = verdict(m, 12, 3500, lanes=2)  # two lanes: 6.6-7.1 m per vehicle per lane
-    assert v2.count["agrees"] is True
+    assert v2.count["agrees"] is True and v2.count["measured_count"] == [1400, 1900]
+    assert "above the measured estimate" in v2.count["sentence"]
     assert verdict(m, 12).count["count_source"] == "estimated"
     v3 = verdict(m, 12, 200, lanes=1)  # 58-62 m per vehicle: too few
     assert v3.count["agrees"] is False and "too few" in v3.count["sentence"]
