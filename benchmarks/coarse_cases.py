@@ -12,6 +12,9 @@ In Python (``benchmarks/accuracy.py`` wires these in)::
     for case in build_cases(quick=True):
         case.tile, case.reference, case.road, case.head_lonlat, case.truth_km, ...
 
+The tile is in UTM or Web Mercator; the reference is on the tile's grid or on its own grid in
+another CRS (Web Mercator, WGS84 lon/lat, UTM with its own origin), as real pairs are.
+
 Kinds (each at 3 m and 10 m): ``ref`` (with a reference date) and ``noref`` (the same
 tile, no reference), ``empty`` (no queue), ``trucks`` (a truck queue), ``lowcontrast``
 (pale road, silver cars, haze, noise), ``long`` (a 12-20 km queue), ``cloud`` (thin
@@ -155,6 +158,9 @@ def _variant(kind: str, variant: int, seed: int) -> dict:
         spec.update(cloud=float(rng.uniform(0.5, 0.8)), queue_length_m=float(rng.uniform(3.0, 5.0) * 1000.0))
         product = "l2a"
     spec["road_length_m"] = spec["queue_length_m"] + float(rng.uniform(1500, 3000))
+    # drawn last, so that the draws above do not depend on them: the grids
+    spec["crs"] = str(rng.choice(["utm", "utm", "utm", "utm", "EPSG:3857"]))
+    ref["crs"] = [None, None, None, "EPSG:3857", "EPSG:4326", "utm"][int(rng.integers(6))]
     return {"spec": spec, "sensor": sens, "reference": ref, "product": product}
 
 
@@ -241,6 +247,7 @@ def _render(p: dict, sensor: str, tif: Path, ref: Path) -> None:
                                  max_shift_m=p["reference"]["max_shift_m"])
     render_sensor_scene(spec, tif, sensor=sensor, product=p["product"], reference=ref,
                         reference_date=date, reference_traffic_per_km=p["reference"]["traffic_per_km"],
+                        reference_crs=p["reference"]["crs"],
                         mtf_nyquist=p["sensor"]["mtf_nyquist"], snr=snr)
 
 

@@ -77,7 +77,7 @@ def test_l2a_stack_as_promised(s2):
     assert doc["synthetic"] is True and doc["note"].startswith("SYNTHETIC")
     assert doc["gsd_m"] == 10.0 and doc["sensor"]["name"] == "sentinel2" and doc["product"] == "l2a"
     assert doc["lanes"] == 2 and 1.0 <= doc["queue_mean_lanes"] <= 2.0
-    assert doc["reference"]["path"] == truth.paths["reference"]
+    assert doc["reference"]["path"] == "l2a_ref.tif"        # relative to the truth file
 
 
 def test_products_agree(s2):
@@ -256,7 +256,7 @@ def test_cli_sensor(tmp_path):
     out, ref = tmp_path / "s.tif", tmp_path / "s_ref.tif"
     args = ["synth", str(out), "--sensor", "planetscope", "--product", "tci", "--reference", str(ref),
             "--road-length-km", "0.5", "--queue-km", "0.2", "--margin", "25", "--trees", "0",
-            "--seed", "2", "--mtf", "0.25", "--json"]
+            "--seed", "2", "--mtf", "0.25", "--ref-crs", "EPSG:3857", "--json"]
     r = CliRunner().invoke(_cli(), args)
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)
@@ -264,6 +264,34 @@ def test_cli_sensor(tmp_path):
     assert doc["files"]["reference"] == str(ref) and ref.exists()
     with rasterio.open(out) as ds:
         assert ds.count == 3 and ds.dtypes[0] == "uint8" and ds.tags()["MTF_NYQUIST"] == "0.25"
+        assert ds.crs.to_epsg() == 32638
+    with rasterio.open(ref) as ds:                # the reference on its own grid, 3 ground metres
+        assert ds.crs.to_epsg() == 3857 and ds.res[0] == pytest.approx(3.0 / np.cos(np.radians(42.77)), rel=0.01)
+        assert (ds.read(1) > 0).sum() > 100
     for bad in (["--reference", str(tmp_path / "x_ref.tif")], ["--sensor", "sentinel2", "--gsd", "0.5"]):
         r = CliRunner().invoke(_cli(), ["synth", str(tmp_path / "x.tif")] + bad)
         assert r.exit_code == 2 and "Traceback" not in r.output, (bad, r.output)
+
+
+@pytest.mark.parametrize("stem,ref,gsd,km", [
+    ("upper_lars_2022-09-26_S2_SYNTHETIC", "upper_lars_2022-09-21_S2_reference_SYNTHETIC", 10.0, 19.986),
+    ("upper_lars_2022-09-26_PS_cut3km_SYNTHETIC", "upper_lars_2022-09-21_PS_cut3km_reference_SYNTHETIC", 3.0, 2.983),
+])
+def test_coarse_samples(stem, ref, gsd, km):
+    from conftest import SAMPLES
+    doc = json.loads((SAMPLES / f"{stem}.truth.geojson").read_text())["properties"]
+    assert doc["synthetic"] is True and doc["gsd_m"] == gsd
+    assert doc["length_km"] == pytest.approx(km, abs=0.001)
+    assert (SAMPLES / doc["reference"]["path"]).name == f"{ref}.tif"
+    assert (SAMPLES / f"{stem}.road.geojson").exists()
+    for name in (stem, ref):
+        path = SAMPLES / f"{name}.tif"
+        assert path.stat().st_size < 600_000
+        with rasterio.open(path) as ds:
+            assert ds.res == (gsd, gsd) and ds.dtypes == ("uint16",) * 4
+            assert ds.tags()["SYNTHETIC"] == "yes"
+            if gsd == 10.0:
+                assert ds.descriptions == ("B02", "B03", "B04", "B08")
+                assert ds.tags()["BOA_ADD_OFFSET"] == "-1000"
+            else:
+                assert ds.descriptions == ("blue", "green", "red", "nir")

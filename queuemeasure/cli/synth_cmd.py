@@ -110,6 +110,8 @@ def _read_road(path: str) -> list[tuple[float, float]]:
                    "[sentinel2 140-170, planetscope 70-90].")
 @click.option("--ref-shift-m", type=click.FloatRange(0, 50), default=None,
               help="With --reference: largest co-registration shift in metres [sentinel2 3, planetscope 4].")
+@click.option("--ref-crs", default=None,
+              help="With --reference: its CRS (e.g. EPSG:3857) [default: the tile's grid].")
 @click.option("--ref-traffic-per-km", type=click.FloatRange(0), default=1.0, show_default=True,
               help="With --reference: other vehicles on the reference date.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
@@ -119,7 +121,7 @@ def synth(out, road, road_geojson, origin, toward, bearing, road_length_km, queu
           river, trees, buildings, laybys, oncoming_per_km, free_per_km, haze, cloud, noise, blur,
           jpeg, jpeg_quality, sun_azimuth, sun_elevation, extent_limit_km, margin, supersample,
           asphalt_tone, seed, workers, description, sensor, product, reference, mtf, snr, ref_shift_m,
-          ref_traffic_per_km, overwrite, as_json):
+          ref_crs, ref_traffic_per_km, overwrite, as_json):
     """Render a SYNTHETIC scene OUT.tif with a vehicle queue, plus OUT.truth.geojson (what a
     correct measurement finds) and OUT.road.geojson (the road to measure along).
 
@@ -156,8 +158,9 @@ def synth(out, road, road_geojson, origin, toward, bearing, road_length_km, queu
         extent_limit_m=None if extent_limit_km is None else extent_limit_km * 1000.0,
         margin_m=margin, supersample=supersample, asphalt_tone=asphalt_tone,
         workers=workers, description=description)
-    if sensor is None and (reference or mtf is not None or snr is not None or ref_shift_m is not None):
-        raise click.UsageError("--reference, --mtf, --snr and --ref-shift-m need --sensor")
+    if sensor is None and (reference or mtf is not None or snr is not None or ref_shift_m is not None
+                           or ref_crs is not None):
+        raise click.UsageError("--reference, --mtf, --snr, --ref-shift-m and --ref-crs need --sensor")
     try:
         if sensor is None:
             truth = render_scene(spec, out, overwrite=overwrite)
@@ -171,6 +174,7 @@ def synth(out, road, road_geojson, origin, toward, bearing, road_length_km, queu
                                                  sun_elevation_deg=sun_elevation, max_shift_m=ref_shift_m)
             truth = render_sensor_scene(spec, out, sensor=sensor, product=product, reference=reference,
                                         reference_date=ref_date, reference_traffic_per_km=ref_traffic_per_km,
+                                        reference_crs=ref_crs,
                                         overwrite=overwrite, **overrides)
     except (OptionError, CRSError, RoadError) as exc:
         raise click.UsageError(str(exc).splitlines()[0]) from None

@@ -9,10 +9,19 @@ Examples
 >>> round(truth.length_km, 3)                                            # doctest: +SKIP
 0.249
 
+Coarse sensors (Sentinel-2 10 m, PlanetScope 3 m) and a reference date without the queue:
+
+>>> from queuemeasure.synth import render_sensor_scene
+>>> truth = render_sensor_scene(SceneSpec(seed=1, road_length_m=3000, queue_length_m=1500),
+...                             "s2.tif", sensor="sentinel2", product="l2a",
+...                             reference="s2_reference.tif")             # doctest: +SKIP
+
 Modules: :mod:`.spec` (the scene description), :mod:`.roads` (road geometry),
 :mod:`.vehicles` (sizes, colours, traffic, the queue rule), :mod:`.scene` (layout and
 truth), :mod:`.paint` (pixels of one block), :mod:`.render` (block-wise GeoTIFF writer
-and sensor model), :mod:`.truth` (truth and road GeoJSON).
+and sensor model), :mod:`.truth` (truth and road GeoJSON); for coarse sensors
+:mod:`.sensor` (PSF, noise, dates), :mod:`.products` (TCI, L2A, reflectance) and
+:mod:`.sensor_render` (block-wise coarse rendering, the reference date).
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from .spec import UPPER_LARS_CHECKPOINT, VLADIKAVKAZ, SceneSpec
 from .truth import SceneTruth, VehicleTruth
 
 __all__ = ["SceneSpec", "SceneTruth", "VehicleTruth", "Scene", "build_scene", "render_scene",
+           "render_sensor_scene",
            "sidecar_paths", "UPPER_LARS_CHECKPOINT", "VLADIKAVKAZ"]
 
 
@@ -84,3 +94,11 @@ def render_scene(spec: SceneSpec, path: str | os.PathLike, *, overwrite: bool = 
     write_road(truth, scene, paths["road"])
     truth.paths = {k: str(v) for k, v in paths.items()}
     return truth
+
+
+def __getattr__(name: str):
+    # the coarse-sensor renderer is imported on first use (it pulls in scipy and rasterio)
+    if name == "render_sensor_scene":
+        from .sensor_render import render_sensor_scene
+        return render_sensor_scene
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
