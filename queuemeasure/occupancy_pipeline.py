@@ -107,6 +107,7 @@ class _Side:
     interval_score: np.ndarray = field(default_factory=lambda: np.zeros(0))
     thresholds: tuple[float, float] = (np.nan, np.nan)
     separation: float = 0.0
+    bias: np.ndarray = field(default_factory=lambda: np.zeros(0))
     gap_m: float = 50.0
     share: np.ndarray = field(default_factory=lambda: np.zeros(0))
     tone: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -312,6 +313,13 @@ def _measure_side(src: _Source, ref: _Source | None, path: RoadPath, *, gsd: flo
             arrays[name][glob] = part
     edges = path.station_at_chord(np.arange(n_total + 1) * step)
     edges[-1] = min(edges[-1], path.length_m)
+    if occluded.any():
+        # a cloud's thin margin, outside the mask, veils the road too: its evidence is
+        # not trusted either
+        occluded = _dilate(occluded, int(round(CLOUD_MARGIN_M / step)))
+        road_e[occluded] = np.nan
+        for name in arrays:
+            arrays[name][occluded] = np.nan
     end, reason = _observed_end(observed, edges, path, chords, inside, step)
     side = _Side(path, edges, road_e, arrays.get("null", np.zeros((n_total, 0))), observed,
                  occluded, end, reason, shift_m)
@@ -322,6 +330,20 @@ def _measure_side(src: _Source, ref: _Source | None, path: RoadPath, *, gsd: flo
     side.gap_m = max_gap + 2 * gsd
     _find_queue(side, gsd=gsd, step=step, max_gap=side.gap_m, with_reference=ref is not None)
     return side
+
+
+#: margin either side of a masked cloud along the road that counts as occluded too
+CLOUD_MARGIN_M = 100.0
+
+
+def _dilate(flag: np.ndarray, k: int) -> np.ndarray:
+    """``flag`` grown by ``k`` rows either way."""
+    if k <= 0 or not flag.any():
+        return flag
+    c = np.concatenate([[0], np.cumsum(flag)])
+    n = flag.size
+    i = np.arange(n)
+    return (c[np.minimum(n, i + k + 1)] - c[np.maximum(0, i - k)]) > 0
 
 
 def _pieces(src: _Source, ref: _Source | None, path: RoadPath, chords: np.ndarray,
@@ -482,6 +504,30 @@ def _fine_score(side: _Side, gsd: float, step: float) -> np.ndarray:
     return (z - float(np.median(v))) / max(float(occ._robust_sigma(v)), 1e-9)
 
 
+#: share of the rows, the least changed, from which the free carriageway's own change is taken
+BIAS_QUANTILE = 15.0
+
+
+def _remove_road_bias(side: _Side) -> None:
+    """Take off the change the free carriageway shows between the dates by itself.
+
+    The radiometric fit is made on the pixels beside the road; asphalt, darker and
+    greyer than verges, can come out of it a little off in some bands (haze, adjacency,
+    a sensor's non-linearity), and that offset, sustained over kilometres, would read as
+    a queue. It is the median change of the least changed rows (the lower
+    :data:`BIAS_QUANTILE` percent of the change energy: free road), per band.
+    """
+    t = side.signed
+    ok = np.isfinite(side.road) & np.isfinite(t).all(axis=1) if t.size else np.zeros(0, bool)
+    if ok.sum() < 20:
+        return
+    quiet = ok & (side.road <= np.percentile(side.road[ok], BIAS_QUANTILE))
+    bias = np.median(t[quiet], axis=0)
+    side.signed = t - bias
+    side.road = np.where(ok, (side.signed ** 2).mean(axis=1), side.road)
+    side.bias = bias
+
+
 def _tone(side: _Side, width: int) -> tuple[np.ndarray | None, float, float]:
     """Without a reference: how far the carriageway's colour departs from the free
     road's, smoothed over ``width`` rows, and its no-vehicle level and spread.
@@ -520,6 +566,8 @@ def _noise_score(side: _Side, width: int, with_reference: bool) -> tuple[np.ndar
     """Set ``side.score``: the smoothed evidence in noise units of its no-vehicle level
     (with a reference, the larger of the change energy's and the sustained colour
     change's). Returns the smoothed energy and its no-vehicle level."""
+    if with_reference:
+        _remove_road_bias(side)
     e = occ.smooth_rows(side.road, width)
     base, spread = _null_level(side, e, width, with_reference)
     side.score = (e - base) / spread
@@ -714,7 +762,24 @@ def _range(side: _Side, *, gsd: float, max_gap: float) -> tuple[float, float]:
         on = w[(w[:, 0] <= chain.end_m + gsd) & (w[:, 1] > chain.end_m)]
         if len(on):
             hi = max(hi, float(on[:, 1].max()) - chain.start_m + gsd)
+    head = _hidden_before(side)
+    if head is not None:
+        # the queue's front may stand under what hides the road at the head
+        hi += chain.start_m if chain is not None else 0.0
     return max(0.0, lo), hi
+
+
+def _hidden_before(m: _Side) -> float | None:
+    """Length of road hidden between the head and the queue's first visible stretch
+    (an occluded stretch from within the gap of the head to within the gap of it)."""
+    chain = m.chain
+    if chain is None or not chain.count or not len(m.occluded_iv):
+        return None
+    o = m.occluded_iv
+    near = o[(o[:, 0] <= m.gap_m) & (o[:, 1] >= chain.start_m - m.gap_m)]
+    hidden = float(near[:, 1].max() - near[:, 0].min()) if len(near) else 0.0
+    # a row or two of nodata at the head hides no queue
+    return hidden if hidden >= m.gap_m / 2 else None
 
 
 def _count_estimate(length_m: float, lanes: tuple[int, int]) -> tuple[int, int] | None:
@@ -781,6 +846,43 @@ def _to_result(m: _Side, sides: Any, *, gsd: float, max_gap: float, raster_crs: 
 MIN_SEPARATION = 8.0
 
 
+def _resumes_after(m: _Side) -> tuple[float, float] | None:
+    """(gap, length) of a long stretch at the queue's density that starts within three
+    gaps of the tail: a queue the chain may have cut at a faint stretch."""
+    chain = m.chain
+    if chain is None or not chain.count or not len(m.intervals):
+        return None
+    iv, sc = m.intervals, m.interval_score
+    after = (iv[:, 0] > chain.end_m) & (iv[:, 0] <= chain.end_m + 3 * m.gap_m) & (sc >= 1.0)
+    if not after.any():
+        return None
+    start = float(iv[after, 0].min())
+    # what is occupied from there on, joining stretches closer than the gap
+    rest = iv[iv[:, 0] >= start]
+    rest = rest[np.argsort(rest[:, 0])]
+    end = float(rest[0, 1])
+    for a, b in rest[1:].tolist():
+        if a - end > m.gap_m:
+            break
+        end = max(end, b)
+    if end - start < 2 * m.gap_m:
+        return None
+    return start - chain.end_m, end - start
+
+
+def _hidden_after(m: _Side) -> tuple[float, float] | None:
+    """(distance, length) of an occluded stretch starting within the gap of the tail."""
+    chain = m.chain
+    if chain is None or not chain.count or chain.truncated or not len(m.occluded_iv):
+        return None
+    o = m.occluded_iv
+    nxt = o[(o[:, 1] > chain.end_m) & (o[:, 0] <= chain.end_m + m.gap_m)]
+    if not len(nxt):
+        return None
+    hidden = float(nxt[0, 1] - max(nxt[0, 0], chain.end_m))
+    return (max(0.0, float(nxt[0, 0]) - chain.end_m), hidden) if hidden >= m.gap_m / 2 else None
+
+
 def _confidence(m: _Side, *, gsd: float, with_reference: bool) -> tuple[bool, list[str]]:
     """Whether the number is too weakly supported to quote, and why."""
     why: list[str] = []
@@ -802,6 +904,22 @@ def _confidence(m: _Side, *, gsd: float, with_reference: bool) -> tuple[bool, li
         if inq.sum() > 0.8 * max(1, observed.sum()):
             why.append("low confidence: the queue covers almost all the road searched, so the free "
                        "road's level (without a reference) is uncertain; search a longer road")
+    resumes = _resumes_after(m)
+    if resumes is not None:
+        gap, length = resumes
+        why.append(f"low confidence: {length / 1000:.2f} km of road occupied at the queue's density "
+                   f"resumes {gap:.0f} m beyond the tail: the queue may go on (the range's high "
+                   "end includes it); check the quicklook")
+    hidden_head = _hidden_before(m)
+    if hidden_head is not None:
+        why.append(f"low confidence: the road at the head is hidden (cloud or missing data) for "
+                   f"{hidden_head / 1000:.2f} km: the queue's front may stand there, so the length "
+                   "from the first visible stretch is a lower bound (the range's high end includes it)")
+    hidden_tail = _hidden_after(m)
+    if hidden_tail is not None:
+        why.append(f"low confidence: the queue runs into cloud or missing data {hidden_tail[0]:.0f} m "
+                   f"beyond its last visible stretch, hidden for {hidden_tail[1] / 1000:.2f} km: its "
+                   "tail may lie there (the range's high end reaches the far side)")
     if chain.count and chain.occluded_m > 0.5 * chain.length_m:
         why.append("low confidence: more than half of the queue is hidden (cloud or nodata)")
     return bool(why), why
