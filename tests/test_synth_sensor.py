@@ -295,3 +295,22 @@ def test_coarse_samples(stem, ref, gsd, km):
                 assert ds.tags()["BOA_ADD_OFFSET"] == "-1000"
             else:
                 assert ds.descriptions == ("blue", "green", "red", "nir")
+
+
+def test_moving_vehicles_lag_between_bands(tmp_path):
+    """Sentinel-2's bands are sensed up to 1 s apart: moving vehicles stand elsewhere in
+    each band, queued ones do not."""
+    def pair(name, **kw):
+        spec = SceneSpec(seed=6, **{**SMALL, **kw})
+        out = []
+        for lag in (None, (0.0, 0.0, 0.0, 0.0)):
+            p = tmp_path / f"{name}_{lag is None}.tif"
+            render_sensor_scene(spec, p, sensor="sentinel2", product="reflectance", snr=QUIET,
+                                band_time_s=lag)
+            out.append(_read(p)[0])
+        return out
+    a, b = pair("queue")                                   # only the queue and parked cars
+    assert np.array_equal(a, b, equal_nan=True)
+    a, b = pair("free", queue_length_m=0.0, free_per_km=15.0, oncoming_per_km=15.0)
+    d = np.nanmax(np.abs(a - b), axis=(1, 2))
+    assert d[0] == 0 and d[1] > 0.005 and d[2] > 0.005   # blue is the reference time

@@ -125,9 +125,10 @@ def _quantise(img: np.ndarray, bands: int, dtype: str) -> np.ndarray:
 
 
 def paint_window(scene, grid: Grid, objects: _Objects, to_local, pr0: int, pc0: int,
-                 H: int, W: int, rng: np.random.Generator):
+                 H: int, W: int, rng: np.random.Generator, painter: Callable | None = None):
     """Paint the grid window of ``H`` x ``W`` pixels at (``pr0``, ``pc0``), area-averaged
-    from the supersampled grid, before blur, noise and quantisation.
+    from the supersampled grid, before blur, noise and quantisation. ``painter`` replaces
+    :func:`.paint.paint_objects` (same arguments).
 
     Returns
     -------
@@ -191,7 +192,7 @@ def paint_window(scene, grid: Grid, objects: _Objects, to_local, pr0: int, pc0: 
             return None
         return (slice(a0, a1), slice(b0, b1))
 
-    paint_objects(scene, g, img, sel, win)
+    (painter or paint_objects)(scene, g, img, sel, win)
     atmosphere(scene, g, img)
     part = img.reshape(4, Hh, ss, Ww, ss).mean(axis=(2, 4))
     img = np.zeros((4, H, W), np.float32)

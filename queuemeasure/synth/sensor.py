@@ -65,6 +65,10 @@ class SensorModel:
         Band descriptions written into uint16 and float products.
     max_shift_m : float
         Largest co-registration shift of a random reference date.
+    band_time_s : tuple of 4 float
+        When each band (blue, green, red, NIR) is sensed, seconds after the first: a
+        moving vehicle stands elsewhere in each band (Sentinel-2's push-broom: B03 0.527 s,
+        B04 1.005 s, B08 0.264 s after B02). Queued and parked vehicles do not move.
     """
 
     name: str
@@ -75,6 +79,7 @@ class SensorModel:
     snr: tuple = (150.0, 160.0, 140.0, 170.0)
     band_names: tuple = ("B02", "B03", "B04", "B08")
     max_shift_m: float = 3.0
+    band_time_s: tuple = (0.0, 0.0, 0.0, 0.0)
 
     @property
     def factor(self) -> int:
@@ -107,18 +112,20 @@ class SensorModel:
     def as_dict(self) -> dict:
         """JSON-friendly parameters (for tags and truth files)."""
         d = asdict(self)
-        d.update(snr=list(self.snr), band_names=list(self.band_names),
+        d.update(snr=list(self.snr), band_names=list(self.band_names), band_time_s=list(self.band_time_s),
                  factor=self.factor, fine_gsd_m=self.fine_gsd_m, psf_sigma_px=self.psf_sigma_px)
         return d
 
 
 #: The two sensors. Sentinel-2's 10 m bands: MTF at Nyquist about 0.3 (requirement
 #: 0.15-0.3), SNR 140-170 at the reference radiance. PlanetScope (Dove) 3 m ortho
-#: product: resampled from about 3.7 m, blurrier (MTF ~0.2) and noisier.
+#: product: resampled from about 3.7 m, blurrier (MTF ~0.2) and noisier; its bands are
+#: taken as simultaneous.
 SENSORS = {
     "sentinel2": SensorModel("sentinel2", gsd_m=10.0, render_gsd_m=1.0, supersample=1,
                              mtf_nyquist=0.28, snr=(150.0, 160.0, 140.0, 170.0),
-                             band_names=("B02", "B03", "B04", "B08"), max_shift_m=3.0),
+                             band_names=("B02", "B03", "B04", "B08"), max_shift_m=3.0,
+                             band_time_s=(0.0, 0.527, 1.005, 0.264)),
     "planetscope": SensorModel("planetscope", gsd_m=3.0, render_gsd_m=0.5, supersample=1,
                                mtf_nyquist=0.2, snr=(70.0, 80.0, 75.0, 90.0),
                                band_names=("blue", "green", "red", "nir"), max_shift_m=4.0),

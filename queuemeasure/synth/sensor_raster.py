@@ -27,11 +27,12 @@ from ..export import atomic_path
 from .grid import Grid, make_grid
 from .noise import block_rng, fbm
 from .products import Product, get_product, scl_classes
+from .paint import paint_objects
 from .render import BLOCK, _candidate_blocks, _Objects, footprint, paint_window
 from .scene import Scene
 from .sensor import DateModel, SensorModel, add_noise, apply_date, degrade, to_reflectance
 
-__all__ = ["coarse_grid", "write_sensor_raster", "CLOUD_MASK_OPACITY"]
+__all__ = ["coarse_grid", "write_sensor_raster", "band_displacements", "CLOUD_MASK_OPACITY"]
 
 #: Painted intermediate pixels per sub-window side (before the PSF border).
 _WINDOW_FINE = 480
@@ -58,6 +59,58 @@ def _shifted(fine: Grid, shift_m) -> Grid:
     return replace(fine, transform=Affine.translation(shift_m[0] * ux, shift_m[1] * uy) * t)
 
 
+#: Speed range (m/s) of moving vehicles (free and oncoming traffic): 40-90 km/h.
+MOVING_SPEED_MPS = (11.0, 25.0)
+_NO_OBJECTS = np.zeros(0, np.int64)
+
+
+def band_displacements(scene: Scene, sensor: SensorModel) -> tuple[np.ndarray, np.ndarray]:
+    """Where each vehicle stands in each band, relative to its place in the first band.
+
+    Returns
+    -------
+    disp : ndarray, shape (n_vehicles, 4, 2)
+        Displacement (local metres) per vehicle and *renderer channel* (R, G, B, NIR).
+    moving : ndarray of bool
+        Vehicles that move (neither queued nor parked) while the sensor's bands have
+        different sensing times.
+    """
+    n = len(scene.vehicles)
+    disp = np.zeros((n, 4, 2))
+    lag = np.asarray(sensor.band_time_s, float)[[2, 1, 0, 3]]       # -> R, G, B, NIR
+    moving = np.array([not (v.in_queue or v.parked) for v in scene.vehicles], bool)
+    if n == 0 or not np.any(lag) or not moving.any():
+        return disp, np.zeros(n, bool)
+    rng = np.random.default_rng([int(scene.spec.seed) & 0xFFFFFFFF, 0x5BEED])
+    speed = rng.uniform(*MOVING_SPEED_MPS, n)
+    c = scene.v_corners
+    front = (c[:, 0] - c[:, 3]) + (c[:, 1] - c[:, 2])
+    front /= np.maximum(np.hypot(front[:, 0], front[:, 1]), 1e-9)[:, None]
+    disp = (speed * moving)[:, None, None] * lag[None, :, None] * front[:, None, :]
+    return disp, moving
+
+
+class _LagPainter:
+    """Paints objects with moving vehicles displaced per band (push-broom band lag)."""
+
+    def __init__(self, disp: np.ndarray, moving: np.ndarray) -> None:
+        self.disp, self.moving = disp, moving
+
+    def __call__(self, scene, g, img, sel, win) -> None:
+        v = np.asarray(sel["vehicles"], np.int64)
+        mv = v[self.moving[v]]
+        paint_objects(scene, g, img, dict(sel, vehicles=v[~self.moving[v]]), win)
+        if mv.size == 0:
+            return
+        base = img.copy()
+        only = {"vehicles": mv, "buildings": _NO_OBJECTS, "trees": _NO_OBJECTS}
+        for ch in range(4):
+            tmp = base.copy()
+            moved = replace(scene, v_corners=scene.v_corners + self.disp[:, ch][:, None, :])
+            paint_objects(moved, g, tmp, only, win)
+            img[ch] = tmp[ch]
+
+
 class _BlockRenderer:
     """Renders output blocks of one date (internal)."""
 
@@ -67,6 +120,12 @@ class _BlockRenderer:
         self.fine = _shifted(fine, date.shift_m)
         self.to_local = geo.transformer(grid.crs, scene.local_crs)
         self.objects = _Objects(scene, self.fine, geo.transformer(scene.local_crs, grid.crs))
+        disp, moving = band_displacements(scene, sensor)
+        self.painter = _LagPainter(disp, moving) if moving.any() else None
+        if self.painter is not None:        # pick moving vehicles where they are in any band
+            px, reach = self.objects.vehicles
+            far = np.abs(disp).max(axis=(1, 2)) * np.sqrt(2) / sensor.fine_gsd_m
+            self.objects.vehicles = (px, reach + far)
         self.k = sensor.factor
         self.sigma = sensor.psf_sigma_px
         self.pad = int(np.ceil(3 * self.sigma)) + 1
@@ -80,7 +139,7 @@ class _BlockRenderer:
         H, W = (h + 2 * p) * k, (w + 2 * p) * k
         rng = block_rng(self.scene.spec.seed, 0xC0A, r0, c0)
         painted = paint_window(self.scene, self.fine, self.objects, self.to_local,
-                               (r0 - p) * k, (c0 - p) * k, H, W, rng)
+                               (r0 - p) * k, (c0 - p) * k, H, W, rng, self.painter)
         if painted is None:
             return None
         img, ofull, side = painted
