@@ -31,6 +31,7 @@ from .errors import (
     SlowReadWarning,
     WorkerLostWarning,
 )
+from .errors import CloudedError, ItemError, RemoteError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .batch import BatchResult, measure_many
@@ -73,6 +74,14 @@ __all__ = [
     "SlowReadWarning",
     "RoadGapWarning",
     "WorkerLostWarning",
+    "RemoteError",
+    "ItemError",
+    "CloudedError",
+    "search_items",
+    "choose_reference",
+    "open_item",
+    "verdict",
+    "check_claim",
 ]
 
 _LAZY = {
@@ -90,6 +99,11 @@ _LAZY = {
     "OsmRoad": ("osm", "OsmRoad"),
     "QueueResult": ("result", "QueueResult"),
     "Vehicle": ("result", "Vehicle"),
+    "search_items": ("search", "search_items"),
+    "choose_reference": ("search", "choose_reference"),
+    "open_item": ("stac", "open_item"),
+    "verdict": ("check", "verdict"),
+    "check_claim": ("check", "check_claim"),
 }
 
 

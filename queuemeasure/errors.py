@@ -19,6 +19,9 @@ __all__ = [
     "OutputError",
     "OutputFormatError",
     "MissingDependencyError",
+    "RemoteError",
+    "ItemError",
+    "CloudedError",
     "QueueMeasureWarning",
     "SlowReadWarning",
     "RoadGapWarning",
@@ -65,8 +68,25 @@ class OutputError(QueueMeasureError, OSError):
 
 class OutputFormatError(InputError):
     """An output's format is unknown, refused (Shapefile) or needs a missing package."""
+
+
 class MissingDependencyError(QueueMeasureError, ImportError):
     """An optional extra is not installed; the message says which and how to install it."""
+
+
+class RemoteError(QueueMeasureError, OSError):
+    """A server failed: a STAC catalogue or an asset host unreachable, a 404, a timeout.
+
+    Not the user's input: the CLI exits 1 on it (a server failure), with one line.
+    """
+
+
+class ItemError(InputError):
+    """A STAC item is malformed or lacks a band the measurement needs."""
+
+
+class CloudedError(InputError):
+    """The road's corridor is entirely covered by cloud (or snow, shadow, no data)."""
 
 
 class QueueMeasureWarning(UserWarning):

@@ -869,12 +869,27 @@ def quicklook_figure(result: "QueueResult", *, road: Any = None, road_crs: Any =
         fig.text(0.985, 0.965, "SYNTHETIC IMAGE - not a real scene", ha="right", va="center",
                  fontsize=12, fontweight="bold", color="white",
                  bbox=dict(facecolor="#c0392b", edgecolor="none", pad=4))
+    _verdict_banner(fig, result)
     from ._version import __version__
 
     fig.text(0.985, 0.005, f"queuemeasure {__version__}; excerpts at full resolution; "
              "yellow = queued, cyan = not queued, dotted = below threshold",
              ha="right", va="bottom", fontsize=7, color="0.35")
     return fig
+
+
+_VERDICT_COLOURS = {"consistent": "#1e8449", "contradicted": "#c0392b", "lower_bound": "#b9770e",
+                    "cannot_tell": "#5d6d7e"}
+
+
+def _verdict_banner(fig: Any, result: "QueueResult") -> None:
+    """The verdict on a claim (set by ``queuemeasure check`` in ``result.profile``)."""
+    banner = result.profile.get("verdict_banner")
+    if banner:
+        colour = _VERDICT_COLOURS.get(str(result.profile.get("verdict")), "#5d6d7e")
+        text = banner if len(banner) <= 130 else banner[:127] + "..."
+        fig.text(0.015, 0.032, text, ha="left", va="center", fontsize=10, fontweight="bold",
+                 color="white", bbox=dict(facecolor=colour, edgecolor="none", pad=3))
 
 
 def write_quicklook(result: "QueueResult", path: str | os.PathLike[str], *, road: Any = None,

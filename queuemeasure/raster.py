@@ -72,6 +72,9 @@ def gdal_env_options(tile: str) -> dict[str, Any]:
             "GDAL_HTTP_TIMEOUT": "120",
             "GDAL_HTTP_MAX_RETRY": "1",
             "GDAL_HTTP_RETRY_DELAY": "1",
+            # /vsicurl/'s process-wide cache of fetched ranges (default 16 MB): a 20 km
+            # corridor's blocks of five bands, kept for a second read (STAC items, a reference)
+            "CPL_VSIL_CURL_CACHE_SIZE": str(256 * 1024 * 1024),
         }
         opts.update({k: os.environ.get(k, v) for k, v in defaults.items()})
         opts.update(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", VSI_CACHE=True)
@@ -84,9 +87,10 @@ def open_tile(tile: Any) -> Iterator[Any]:
 
     Parameters
     ----------
-    tile : str, os.PathLike or rasterio dataset
-        A path, a URL GDAL reads (``https://`` COG, ``zip://``, ``/vsi...``), or an
-        already opened dataset (yielded as is).
+    tile : str, os.PathLike, dict or rasterio dataset
+        A path, a URL GDAL reads (``https://`` COG, ``zip://``, ``/vsi...``), a STAC
+        item (a ``.json`` file or URL, or its dict: see :mod:`queuemeasure.stac`), or
+        an already opened dataset (yielded as is).
 
     Yields
     ------
@@ -103,6 +107,12 @@ def open_tile(tile: Any) -> Iterator[Any]:
     if hasattr(tile, "read") and hasattr(tile, "transform"):
         check_georeferenced(tile)
         yield tile
+        return
+    from .stac import is_stac_item, open_item
+
+    if is_stac_item(tile):  # a STAC item (dict, file or URL): its assets as one VRT
+        with open_item(tile) as ds:
+            yield ds
         return
     name = os.fspath(tile)
     if not is_remote(name) and "://" not in name and not name.startswith("/vsi"):

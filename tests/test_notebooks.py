@@ -32,6 +32,12 @@ NEEDS = {
         SAMPLES / "curve_3857_SYNTHETIC.road.geojson",
     ],
     "03_how_it_works.ipynb": [REALDATA / "kit_ais_munich_queue" / "MOS160.png"],
+    "04_checking_a_claim.ipynb": [
+        SAMPLES / "upper_lars_2022-09-26_S2_SYNTHETIC.tif",
+        SAMPLES / "upper_lars_2022-09-21_S2_reference_SYNTHETIC.tif",
+        SAMPLES / "upper_lars_2022-09-26_S2_SYNTHETIC.road.geojson",
+        SAMPLES / "upper_lars_2022-09-26_S2_SYNTHETIC.truth.geojson",
+    ],
 }
 
 

@@ -66,7 +66,7 @@ class _Group(click.Group):
             raise _one_line(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
-        from ..errors import QueueMeasureError
+        from ..errors import QueueMeasureError, RemoteError
 
         try:
             return super().invoke(ctx)
@@ -74,6 +74,8 @@ class _Group(click.Group):
             raise _one_line(exc) from None
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except RemoteError as exc:  # a server failed: not the user's input
+            self._fail(ctx, exc, EXIT_FAILURE)
         except QueueMeasureError as exc:
             self._fail(ctx, exc, EXIT_INPUT)
         except KeyboardInterrupt:
@@ -150,6 +152,11 @@ cli.add_command(trace)
 from .road_cmd import road  # noqa: E402
 
 cli.add_command(road)
+from .check_cmd import check  # noqa: E402
+from .search_cmd import search  # noqa: E402
+
+cli.add_command(search)
+cli.add_command(check)
 
 
 def main() -> None:  # pragma: no cover

@@ -12,7 +12,7 @@ import click
 
 from .options import (
     BandList, CRSParam, LonLat, detector_opt, osm_road_options, overwrite_opt, precision_opt,
-    vector_format_opt,
+    reference_days_opt, stac_opt, vector_format_opt,
 )
 
 
@@ -68,6 +68,9 @@ from .options import (
 @click.option("--workers", type=click.IntRange(1, 64), default=None, metavar="N",
               help="Processes that detect vehicles while the road is read (default: "
                    "$QUEUEMEASURE_WORKERS, else 2 on Linux; 1 = none). Same result.")
+# -- STAC items: --reference auto chooses a clear pass of the same orbit
+@reference_days_opt
+@stac_opt
 @click.pass_context
 def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road_crs: Any,
             head: Any, direction: str,
@@ -76,11 +79,12 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             precision: int | None,
             progress: bool | None, workers: int | None, map_path: str | None = None,
             road_select: Any = None, detector: str = "auto", reference: str | None = None,
-            mode: str = "auto", cloud_mask: str | None = None) -> None:
+            mode: str = "auto", cloud_mask: str | None = None, reference_days: int = 30,
+            stac: str | None = None) -> None:
     """Measure the vehicle queue on ROAD in TILE (a GeoTIFF path or a URL GDAL reads)."""
     _without_boto3_for_local(tile)
+    from ..check import measure_source as run
     from ..export import check_output_path
-    from ..pipeline import measure as run
 
     if (road is None) == (trace_to is None):
         raise click.UsageError("give --road ROAD, or --head with --trace-to LON,LAT")
@@ -111,6 +115,7 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
             reference=reference, mode=mode, cloud_mask=cloud_mask,
             road_select=road_select,
             detector=detector,
+            reference_days=reference_days, stac=stac,
         )
     finally:
         if bar is not None:

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import click
 
 __all__ = ["LonLat", "BandList", "CRSParam", "overwrite_opt", "precision_opt", "vector_format_opt",
-           "osm_road_options", "detector_opt"]
+           "osm_road_options", "detector_opt", "stac_opt", "reference_days_opt"]
 
 
 class LonLatType(click.ParamType):
@@ -120,8 +120,20 @@ def osm_road_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for opt in reversed(_OSM_OPTIONS):
         wrapper = opt(wrapper)
     return wrapper
+
+
 detector_opt = click.option(
     "--detector", type=click.Choice(["auto", "rules", "learned"]), default="auto", show_default=True,
     help="Vehicle detector: rules (hand-written), learned (small network, see MODEL.md), "
          "auto (learned on colour tiles, rules on a single band).",
+)
+
+stac_opt = click.option(
+    "--stac", metavar="URL", default=None,
+    help="STAC API to search (default: Element84 Earth Search v1, "
+         "https://earth-search.aws.element84.com/v1; for --reference auto: the item's own catalogue).",
+)
+reference_days_opt = click.option(
+    "--reference-days", type=click.IntRange(1, 366), default=30, show_default=True, metavar="N",
+    help="--reference auto: look this many days before and after the image.",
 )
