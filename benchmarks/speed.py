@@ -327,9 +327,11 @@ sys.stderr.write("\n" + json.dumps({"wall": wall, "cpu": ru.ru_utime + ru.ru_sti
 def run_child(argv: list[str], *, timeout: float = 1800.0, env: dict | None = None) -> Run:
     """Run ``argv`` as a fresh process; wall, CPU and peak RSS of that process (``wait4``'s
     rusage: CPU adds the worker processes it forks and reaps, peak RSS is the largest)."""
+    # this checkout's queuemeasure, not whichever one the environment has installed
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     p = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, *argv], capture_output=True,
                        text=True, timeout=timeout, cwd=tempfile.gettempdir(),
-                       env=None if env is None else {**os.environ, **env})
+                       env={**os.environ, **(env or {}), "PYTHONPATH": path})
     lines = p.stderr.rstrip().splitlines()
     try:
         ru = json.loads(lines[-1])
@@ -424,11 +426,11 @@ head = tuple(float(v) for v in sys.argv[3].split(","))
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
-    r = qm.measure(sys.argv[1], sys.argv[2], head=head)
+    r = qm.measure(sys.argv[1], sys.argv[2], head=head, detector=sys.argv[5])
     t1 = time.perf_counter()
 json.dump(ids, open(sys.argv[4], "w"))
 print(json.dumps({"inner_s": t1 - t0, "imports_s": t_imp, "steps": acc,
-                  "workers": max(used[1:], default=0),
+                  "workers": max(used[1:], default=0), "detector": r.detector,
                   "length_km": r.length_km, "vehicle_count": r.vehicle_count,
                   "blocks_read": r.blocks_read, "truncated": r.truncated}))
 """
@@ -453,23 +455,24 @@ def warm(path: str) -> None:
             pass
 
 
-def measure_case(case: Case, repeats: int, *, whole_read: bool, log, one_process: bool = False) -> dict:
+def measure_case(case: Case, repeats: int, *, whole_read: bool, log, one_process: bool = False,
+                 detector: str = "auto") -> dict:
     py = sys.executable
     warm(case.tile)
     rows: dict = {"case": asdict(case)}
     with tempfile.TemporaryDirectory() as td:
         ids_path = str(Path(td) / "ids.json")
-        r = best_of([py, "-c", _MEASURE_INPROC, case.tile, case.road, case.head, ids_path], repeats)
+        inproc = [py, "-c", _MEASURE_INPROC, case.tile, case.road, case.head, ids_path, detector]
+        r = best_of(inproc, repeats)
         rows["measure_inproc"] = _row(r)
         if one_process:
             # the same on one core: no detection worker processes
-            o = best_of([py, "-c", _MEASURE_INPROC, case.tile, case.road, case.head, ids_path],
-                        repeats, env={"QUEUEMEASURE_WORKERS": "1"})
+            o = best_of(inproc, repeats, env={"QUEUEMEASURE_WORKERS": "1"})
             rows["measure_inproc_1proc"] = _row(o)
         d = best_of([py, "-c", _DECODE, case.tile, ids_path], repeats)
         rows["decode_corridor"] = _row(d)
-    c = best_of(qm_exe() + ["measure", case.tile, "--road", case.road, "--head", case.head, "--json"],
-                repeats)
+    c = best_of(qm_exe() + ["measure", case.tile, "--road", case.road, "--head", case.head, "--json",
+                            "--detector", detector], repeats)
     rows["measure_cli"] = _row(c, keep=("length_km", "vehicle_count", "truncated"))
     rows["measure_cli"]["warnings"] = [ln for ln in c.stderr.splitlines() if "arning" in ln][:3]
     if whole_read:
@@ -540,7 +543,7 @@ TARGETS = {
 
 def table(res: dict) -> str:
     lines = [
-        f"Speed benchmark ({res['mode']}), {res['date']}, commit {res['commit']}, "
+        f"Speed benchmark ({res['mode']}, detector {res.get('detector', 'auto')}), {res['date']}, commit {res['commit']}, "
         f"{res['machine']['cpus']} cores, Python {res['machine']['python']}, GDAL {res['machine']['gdal']}",
         "",
         "| case | tile (px) | road km | what | wall s | CPU s | peak RSS MB | blocks |",
@@ -592,7 +595,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small smoke run (< 60 s)")
     ap.add_argument("--repeats", type=int, default=None, help="runs per case (best is kept)")
     ap.add_argument("--out", type=Path, default=None, help="JSON output path")
-    ap.add_argument("--only", default=None, help="comma-separated case names (debugging)")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated case names (e.g. q20km: the reference case alone); "
+                    "only these tiles are built")
+    ap.add_argument("--detector", default="auto", choices=("auto", "rules", "learned"),
+                    help="vehicle detector measured (auto: the learned one on these colour tiles)")
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -616,12 +623,18 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only.split(",")) if args.only else None
     log(f"building (or finding) tiles in {cache_root()} ...")
     cases: dict[str, Case] = {}
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
     for (q, free), n in zip(series, names):
-        cases[n] = build_case(n, region, 0.5, q, free, log=log)
-    striped = build_striped(cases[ref], log=log)
-    cases[striped.name] = striped
+        if wanted(n) or (n == ref and wanted(n + "-striped")):
+            cases[n] = build_case(n, region, 0.5, q, free, log=log)
+    striped = None
+    if wanted(ref + "-striped"):
+        striped = build_striped(cases[ref], log=log)
+        cases[striped.name] = striped
     fine_name = None
-    if fine:
+    if fine and wanted(f"{ref}-{fine}m"):
         fine_name = f"{ref}-{fine}m"
         q, free = series[names.index(ref)]
         cases[fine_name] = build_case(fine_name, region, fine, q, free, log=log)
@@ -635,6 +648,7 @@ def main(argv: list[str] | None = None) -> int:
                     "gdal": rasterio.__gdal_version__, "platform": platform.platform(),
                     "loadavg": os.getloadavg()},
         "repeats": repeats,
+        "detector": args.detector,
         "cases": {},
     }
     for name, case in cases.items():
@@ -642,16 +656,24 @@ def main(argv: list[str] | None = None) -> int:
             continue
         res["cases"][name] = measure_case(case, repeats if case.tiled else 1,
                                           whole_read=(name == ref), log=log,
-                                          one_process=(name == ref))
+                                          one_process=(name == ref), detector=args.detector)
     res["startup"] = {
         "import": _row(best_of([sys.executable, "-c", _IMPORT], max(3, repeats))),
         "help": _row(best_of(qm_exe() + ["--help"], max(3, repeats))),
     }
-    if not only:
-        res["ratios"] = ratios(res, ref, names, fine_name, striped.name)
+    done = res["cases"]
+    if ref in done:
+        res["ratios"] = ratios(res, ref, [n for n in names if n in done],
+                               fine_name if fine_name in done else None,
+                               striped.name if striped and striped.name in done else None)
     else:
         res["ratios"] = {}
-    out = args.out or HERE / "results" / ("speed_quick.json" if args.quick else "speed.json")
+    stem = "speed_quick" if args.quick else "speed"
+    if only:
+        stem += "_" + "-".join(sorted(only))
+    if args.detector != "auto":
+        stem += "_" + args.detector
+    out = args.out or HERE / "results" / (stem + ".json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1) + "\n")
     print(table(res))

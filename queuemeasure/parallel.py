@@ -126,6 +126,11 @@ def _start_worker(fn: Callable[..., Any], context: Any) -> None:
         pass
 
 
+def in_worker() -> bool:
+    """True in a worker process of :class:`Workers` (its parallelism is the pool's)."""
+    return _FN is not None
+
+
 def _run(*args: Any) -> Any:
     assert _FN is not None
     return _FN(_CONTEXT, *args)
