@@ -15,6 +15,8 @@ is reported (its CPU time and peak RSS with it).
 
     python benchmarks/speed.py            # full: 5/10/20/40 km at 0.5 m, 20 km at 0.3 m
     python benchmarks/speed.py --quick    # smoke: 8 000 x 4 000 px, 2 and 4 km, < 60 s
+    python benchmarks/speed.py --only q20km --detector rules   # one case (only its tile is built)
+    python benchmarks/speed.py --interleave 5   # 20 km: rounds of whole read, learned, rules
 
 Writes ``benchmarks/results/speed.json`` (``speed_quick.json`` with ``--quick``) and prints
 a markdown table and the ratios the issue sets as targets.
@@ -484,6 +486,29 @@ def measure_case(case: Case, repeats: int, *, whole_read: bool, log, one_process
     return rows
 
 
+def interleaved(case: Case, rounds: int, *, log) -> dict:
+    """``rounds`` rounds of (whole-tile read, ``measure`` with each detector), each process
+    fresh: on a shared machine the load drifts, so each ratio is taken within its round and
+    the spread over the rounds is reported."""
+    warm(case.tile)
+    cli = qm_exe() + ["measure", case.tile, "--road", case.road, "--head", case.head, "--json"]
+    runs: dict[str, list] = {"read_whole": [], "learned": [], "rules": []}
+    for k in range(rounds):
+        runs["read_whole"].append(_row(run_child([sys.executable, "-c", _READ_WHOLE, case.tile])))
+        for det in ("learned", "rules"):
+            runs[det].append(_row(run_child(cli + ["--detector", det]),
+                                  keep=("length_km", "vehicle_count", "detector")))
+        log(f"  round {k + 1}: whole read {runs['read_whole'][-1]['inner_s']:.2f} s, learned "
+            f"{runs['learned'][-1]['wall_s']:.2f} s, rules {runs['rules'][-1]['wall_s']:.2f} s")
+    summary = {}
+    for det in ("learned", "rules"):
+        r = sorted(m["wall_s"] / w["inner_s"] for m, w in zip(runs[det], runs["read_whole"]))
+        rss = max(m["peak_rss_mb"] for m in runs[det]) / 1024.0
+        summary[det] = {"ratio_min": r[0], "ratio_median": r[len(r) // 2], "ratio_max": r[-1],
+                        "peak_rss_gb_max": rss}
+    return {"case": asdict(case), "runs": runs, "summary": summary}
+
+
 def _row(r: Run, keep: tuple[str, ...] | None = None) -> dict:
     out = r.out if keep is None else {k: r.out.get(k) for k in keep}
     return {"wall_s": round(r.wall_s, 4), "cpu_s": round(r.cpu_s, 4),
@@ -600,6 +625,9 @@ def main(argv: list[str] | None = None) -> int:
                     "only these tiles are built")
     ap.add_argument("--detector", default="auto", choices=("auto", "rules", "learned"),
                     help="vehicle detector measured (auto: the learned one on these colour tiles)")
+    ap.add_argument("--interleave", type=int, default=0, metavar="N",
+                    help="instead: N rounds of (whole read, measure --detector learned, "
+                    "measure --detector rules) on the reference case; ratios per round")
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -620,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
         repeats = args.repeats or 3
         ref = "q20km"
     names = [f"q{q / 1000:g}km" for q, _ in series]
-    only = set(args.only.split(",")) if args.only else None
+    only = set(args.only.split(",")) if args.only else ({ref} if args.interleave else None)
     log(f"building (or finding) tiles in {cache_root()} ...")
     cases: dict[str, Case] = {}
     def wanted(name: str) -> bool:
@@ -639,6 +667,18 @@ def main(argv: list[str] | None = None) -> int:
         q, free = series[names.index(ref)]
         cases[fine_name] = build_case(fine_name, region, fine, q, free, log=log)
 
+    if args.interleave:
+        res = {"date": datetime.date.today().isoformat(), "commit": git_head(),
+               "machine": {"cpus": os.cpu_count(), "loadavg": os.getloadavg()},
+               **interleaved(cases[ref], args.interleave, log=log)}
+        out = args.out or HERE / "results" / f"speed_{ref}_interleaved.json"
+        out.write_text(json.dumps(res, indent=1) + "\n")
+        for det, v in res["summary"].items():
+            print(f"{ref} {det}: measure / whole read {v['ratio_min']:.3f} (min), "
+                  f"{v['ratio_median']:.3f} (median), {v['ratio_max']:.3f} (max) over "
+                  f"{args.interleave} rounds; peak RSS {v['peak_rss_gb_max']:.2f} GB (target 0.25, 0.6 GB)")
+        log(f"wrote {out}")
+        return 0
     log("measuring ...")
     res: dict = {
         "mode": "quick" if args.quick else "full",

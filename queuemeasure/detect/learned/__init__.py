@@ -66,13 +66,19 @@ _sessions: dict[int, Any] = {}
 _inherited: list[Any] = []
 
 
+#: Intra-op threads of the sessions made from now on; None: automatic (:func:`_threads`).
+THREADS: int | None = None
+
+
 def _threads() -> int:
-    """Intra-op threads of this process's session: 1 in the pipeline's worker processes and
-    in daemonic ones, else up to 2 (the usable cores)."""
+    """Intra-op threads of this process's session: :data:`THREADS` if set, else 1 in the
+    pipeline's worker processes and in daemonic ones, else up to 2 (the usable cores)."""
     import multiprocessing
 
     from ...parallel import _usable_cpus, in_worker
 
+    if THREADS is not None:
+        return max(1, int(THREADS))
     if in_worker() or multiprocessing.current_process().daemon:
         return 1
     return max(1, min(2, _usable_cpus()))
