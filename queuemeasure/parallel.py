@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterator
 
 from .errors import OptionError, WorkerLostWarning
 
-__all__ = ["ENV_WORKERS", "resolve_workers", "Workers", "WorkerLostWarning"]
+__all__ = ["ENV_WORKERS", "resolve_workers", "in_worker", "Workers", "WorkerLostWarning"]
 
 #: Environment variable that sets the number of worker processes (1 = none).
 ENV_WORKERS = "QUEUEMEASURE_WORKERS"
