@@ -39,7 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gsd", default="0.12,0.3,0.5,1.0", help="pixel sizes, metres")
     ap.add_argument("--detectors", default="rules,learned")
     ap.add_argument("--repeat", type=int, default=2, help="timed calls (best is kept)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="onnxruntime threads (1: as in the pipeline's worker processes)")
     a = ap.parse_args(argv)
+    from queuemeasure.detect import learned
+
+    if hasattr(learned, "THREADS"):
+        learned.THREADS = a.threads
     from queuemeasure.detect import detect_vehicles
     from queuemeasure.detect.learned._grid import WORK_STEP_M
 

@@ -15,6 +15,8 @@ is reported (its CPU time and peak RSS with it).
 
     python benchmarks/speed.py            # full: 5/10/20/40 km at 0.5 m, 20 km at 0.3 m
     python benchmarks/speed.py --quick    # smoke: 8 000 x 4 000 px, 2 and 4 km, < 60 s
+    python benchmarks/speed.py --only q20km --detector rules   # one case (only its tile is built)
+    python benchmarks/speed.py --interleave 5   # 20 km: rounds of whole read, learned, rules
 
 Writes ``benchmarks/results/speed.json`` (``speed_quick.json`` with ``--quick``) and prints
 a markdown table and the ratios the issue sets as targets.
@@ -327,9 +329,11 @@ sys.stderr.write("\n" + json.dumps({"wall": wall, "cpu": ru.ru_utime + ru.ru_sti
 def run_child(argv: list[str], *, timeout: float = 1800.0, env: dict | None = None) -> Run:
     """Run ``argv`` as a fresh process; wall, CPU and peak RSS of that process (``wait4``'s
     rusage: CPU adds the worker processes it forks and reaps, peak RSS is the largest)."""
+    # this checkout's queuemeasure, not whichever one the environment has installed
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     p = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, *argv], capture_output=True,
                        text=True, timeout=timeout, cwd=tempfile.gettempdir(),
-                       env=None if env is None else {**os.environ, **env})
+                       env={**os.environ, **(env or {}), "PYTHONPATH": path})
     lines = p.stderr.rstrip().splitlines()
     try:
         ru = json.loads(lines[-1])
@@ -424,11 +428,11 @@ head = tuple(float(v) for v in sys.argv[3].split(","))
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
-    r = qm.measure(sys.argv[1], sys.argv[2], head=head)
+    r = qm.measure(sys.argv[1], sys.argv[2], head=head, detector=sys.argv[5])
     t1 = time.perf_counter()
 json.dump(ids, open(sys.argv[4], "w"))
 print(json.dumps({"inner_s": t1 - t0, "imports_s": t_imp, "steps": acc,
-                  "workers": max(used[1:], default=0),
+                  "workers": max(used[1:], default=0), "detector": r.detector,
                   "length_km": r.length_km, "vehicle_count": r.vehicle_count,
                   "blocks_read": r.blocks_read, "truncated": r.truncated}))
 """
@@ -453,23 +457,24 @@ def warm(path: str) -> None:
             pass
 
 
-def measure_case(case: Case, repeats: int, *, whole_read: bool, log, one_process: bool = False) -> dict:
+def measure_case(case: Case, repeats: int, *, whole_read: bool, log, one_process: bool = False,
+                 detector: str = "auto") -> dict:
     py = sys.executable
     warm(case.tile)
     rows: dict = {"case": asdict(case)}
     with tempfile.TemporaryDirectory() as td:
         ids_path = str(Path(td) / "ids.json")
-        r = best_of([py, "-c", _MEASURE_INPROC, case.tile, case.road, case.head, ids_path], repeats)
+        inproc = [py, "-c", _MEASURE_INPROC, case.tile, case.road, case.head, ids_path, detector]
+        r = best_of(inproc, repeats)
         rows["measure_inproc"] = _row(r)
         if one_process:
             # the same on one core: no detection worker processes
-            o = best_of([py, "-c", _MEASURE_INPROC, case.tile, case.road, case.head, ids_path],
-                        repeats, env={"QUEUEMEASURE_WORKERS": "1"})
+            o = best_of(inproc, repeats, env={"QUEUEMEASURE_WORKERS": "1"})
             rows["measure_inproc_1proc"] = _row(o)
         d = best_of([py, "-c", _DECODE, case.tile, ids_path], repeats)
         rows["decode_corridor"] = _row(d)
-    c = best_of(qm_exe() + ["measure", case.tile, "--road", case.road, "--head", case.head, "--json"],
-                repeats)
+    c = best_of(qm_exe() + ["measure", case.tile, "--road", case.road, "--head", case.head, "--json",
+                            "--detector", detector], repeats)
     rows["measure_cli"] = _row(c, keep=("length_km", "vehicle_count", "truncated"))
     rows["measure_cli"]["warnings"] = [ln for ln in c.stderr.splitlines() if "arning" in ln][:3]
     if whole_read:
@@ -479,6 +484,29 @@ def measure_case(case: Case, repeats: int, *, whole_read: bool, log, one_process
         f"{r.out['inner_s']:.2f} s, decode {d.out['inner_s']:.2f} s ({d.out['blocks']} blocks)"
         + (f", whole read {rows['read_whole']['inner_s']:.2f} s" if whole_read else ""))
     return rows
+
+
+def interleaved(case: Case, rounds: int, *, log) -> dict:
+    """``rounds`` rounds of (whole-tile read, ``measure`` with each detector), each process
+    fresh: on a shared machine the load drifts, so each ratio is taken within its round and
+    the spread over the rounds is reported."""
+    warm(case.tile)
+    cli = qm_exe() + ["measure", case.tile, "--road", case.road, "--head", case.head, "--json"]
+    runs: dict[str, list] = {"read_whole": [], "learned": [], "rules": []}
+    for k in range(rounds):
+        runs["read_whole"].append(_row(run_child([sys.executable, "-c", _READ_WHOLE, case.tile])))
+        for det in ("learned", "rules"):
+            runs[det].append(_row(run_child(cli + ["--detector", det]),
+                                  keep=("length_km", "vehicle_count", "detector")))
+        log(f"  round {k + 1}: whole read {runs['read_whole'][-1]['inner_s']:.2f} s, learned "
+            f"{runs['learned'][-1]['wall_s']:.2f} s, rules {runs['rules'][-1]['wall_s']:.2f} s")
+    summary = {}
+    for det in ("learned", "rules"):
+        r = sorted(m["wall_s"] / w["inner_s"] for m, w in zip(runs[det], runs["read_whole"]))
+        rss = max(m["peak_rss_mb"] for m in runs[det]) / 1024.0
+        summary[det] = {"ratio_min": r[0], "ratio_median": r[len(r) // 2], "ratio_max": r[-1],
+                        "peak_rss_gb_max": rss}
+    return {"case": asdict(case), "runs": runs, "summary": summary}
 
 
 def _row(r: Run, keep: tuple[str, ...] | None = None) -> dict:
@@ -540,7 +568,7 @@ TARGETS = {
 
 def table(res: dict) -> str:
     lines = [
-        f"Speed benchmark ({res['mode']}), {res['date']}, commit {res['commit']}, "
+        f"Speed benchmark ({res['mode']}, detector {res.get('detector', 'auto')}), {res['date']}, commit {res['commit']}, "
         f"{res['machine']['cpus']} cores, Python {res['machine']['python']}, GDAL {res['machine']['gdal']}",
         "",
         "| case | tile (px) | road km | what | wall s | CPU s | peak RSS MB | blocks |",
@@ -592,7 +620,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small smoke run (< 60 s)")
     ap.add_argument("--repeats", type=int, default=None, help="runs per case (best is kept)")
     ap.add_argument("--out", type=Path, default=None, help="JSON output path")
-    ap.add_argument("--only", default=None, help="comma-separated case names (debugging)")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated case names (e.g. q20km: the reference case alone); "
+                    "only these tiles are built")
+    ap.add_argument("--detector", default="auto", choices=("auto", "rules", "learned"),
+                    help="vehicle detector measured (auto: the learned one on these colour tiles)")
+    ap.add_argument("--interleave", type=int, default=0, metavar="N",
+                    help="instead: N rounds of (whole read, measure --detector learned, "
+                    "measure --detector rules) on the reference case; ratios per round")
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -613,19 +648,37 @@ def main(argv: list[str] | None = None) -> int:
         repeats = args.repeats or 3
         ref = "q20km"
     names = [f"q{q / 1000:g}km" for q, _ in series]
-    only = set(args.only.split(",")) if args.only else None
+    only = set(args.only.split(",")) if args.only else ({ref} if args.interleave else None)
     log(f"building (or finding) tiles in {cache_root()} ...")
     cases: dict[str, Case] = {}
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
     for (q, free), n in zip(series, names):
-        cases[n] = build_case(n, region, 0.5, q, free, log=log)
-    striped = build_striped(cases[ref], log=log)
-    cases[striped.name] = striped
+        if wanted(n) or (n == ref and wanted(n + "-striped")):
+            cases[n] = build_case(n, region, 0.5, q, free, log=log)
+    striped = None
+    if wanted(ref + "-striped"):
+        striped = build_striped(cases[ref], log=log)
+        cases[striped.name] = striped
     fine_name = None
-    if fine:
+    if fine and wanted(f"{ref}-{fine}m"):
         fine_name = f"{ref}-{fine}m"
         q, free = series[names.index(ref)]
         cases[fine_name] = build_case(fine_name, region, fine, q, free, log=log)
 
+    if args.interleave:
+        res = {"date": datetime.date.today().isoformat(), "commit": git_head(),
+               "machine": {"cpus": os.cpu_count(), "loadavg": os.getloadavg()},
+               **interleaved(cases[ref], args.interleave, log=log)}
+        out = args.out or HERE / "results" / f"speed_{ref}_interleaved.json"
+        out.write_text(json.dumps(res, indent=1) + "\n")
+        for det, v in res["summary"].items():
+            print(f"{ref} {det}: measure / whole read {v['ratio_min']:.3f} (min), "
+                  f"{v['ratio_median']:.3f} (median), {v['ratio_max']:.3f} (max) over "
+                  f"{args.interleave} rounds; peak RSS {v['peak_rss_gb_max']:.2f} GB (target 0.25, 0.6 GB)")
+        log(f"wrote {out}")
+        return 0
     log("measuring ...")
     res: dict = {
         "mode": "quick" if args.quick else "full",
@@ -635,6 +688,7 @@ def main(argv: list[str] | None = None) -> int:
                     "gdal": rasterio.__gdal_version__, "platform": platform.platform(),
                     "loadavg": os.getloadavg()},
         "repeats": repeats,
+        "detector": args.detector,
         "cases": {},
     }
     for name, case in cases.items():
@@ -642,16 +696,24 @@ def main(argv: list[str] | None = None) -> int:
             continue
         res["cases"][name] = measure_case(case, repeats if case.tiled else 1,
                                           whole_read=(name == ref), log=log,
-                                          one_process=(name == ref))
+                                          one_process=(name == ref), detector=args.detector)
     res["startup"] = {
         "import": _row(best_of([sys.executable, "-c", _IMPORT], max(3, repeats))),
         "help": _row(best_of(qm_exe() + ["--help"], max(3, repeats))),
     }
-    if not only:
-        res["ratios"] = ratios(res, ref, names, fine_name, striped.name)
+    done = res["cases"]
+    if ref in done:
+        res["ratios"] = ratios(res, ref, [n for n in names if n in done],
+                               fine_name if fine_name in done else None,
+                               striped.name if striped and striped.name in done else None)
     else:
         res["ratios"] = {}
-    out = args.out or HERE / "results" / ("speed_quick.json" if args.quick else "speed.json")
+    stem = "speed_quick" if args.quick else "speed"
+    if only:
+        stem += "_" + "-".join(sorted(only))
+    if args.detector != "auto":
+        stem += "_" + args.detector
+    out = args.out or HERE / "results" / (stem + ".json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1) + "\n")
     print(table(res))

@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterator
 
 from .errors import OptionError, WorkerLostWarning
 
-__all__ = ["ENV_WORKERS", "resolve_workers", "Workers", "WorkerLostWarning"]
+__all__ = ["ENV_WORKERS", "resolve_workers", "in_worker", "Workers", "WorkerLostWarning"]
 
 #: Environment variable that sets the number of worker processes (1 = none).
 ENV_WORKERS = "QUEUEMEASURE_WORKERS"
@@ -124,6 +124,11 @@ def _start_worker(fn: Callable[..., Any], context: Any) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except Exception:  # pragma: no cover - not glibc
         pass
+
+
+def in_worker() -> bool:
+    """True in a worker process of :class:`Workers` (its parallelism is the pool's)."""
+    return _FN is not None
 
 
 def _run(*args: Any) -> Any:

@@ -199,3 +199,65 @@ def test_manifest_detector_column(tmp_path):
     m.write_text("site,date,tile,road,detector\nx,2022-01-01,t.tif,r.json,neural\n")
     with pytest.raises(ManifestError, match="column 'detector'"):
         read_manifest(m)
+
+
+@pytest.mark.parametrize("shape", [(801, 67, 3), (40, 9), (1, 1, 4)])
+def test_fast_doubling_is_the_scipy_zoom(shape):
+    """0.5 m strips take a separable doubling path: the same as scipy's bilinear zoom."""
+    from scipy import ndimage as ndi
+
+    from queuemeasure.detect.learned._grid import _zoom
+
+    a = np.random.default_rng(2).random(shape, dtype=np.float32)
+    R, C = 2 * shape[0], 2 * shape[1]
+    ref = ndi.zoom(a, (2.0, 2.0) + (1.0,) * (a.ndim - 2), order=1, grid_mode=True, mode="grid-constant")
+    got = _zoom(a, R, C)
+    assert got.shape == ref.shape and got.dtype == np.float32
+    assert np.abs(got - ref).max() < 1e-6
+
+
+def test_windows_without_valid_pixels_are_skipped_with_the_same_result(monkeypatch):
+    """A long nodata stretch is not run through the network; the detections are those of
+    a run of every window (its centres are zeroed on nodata anyway)."""
+    rng = np.random.default_rng(3)
+    rows, cols = 1200, 34
+    img = (0.35 + 0.03 * rng.standard_normal((rows, cols, 3))).astype(np.float32)
+    for r in range(0, rows - 10, 14):
+        img[r:r + 9, 15:19] = rng.uniform(0, 1, 3)
+    ok = np.ones((rows, cols), bool)
+    ok[300:900] = False
+    monkeypatch.setattr(learned, "_WINDOW_ROWS", 400)
+    calls = []
+    sess = learned._session()
+
+    class Counting:
+        def get_inputs(self):
+            return sess.get_inputs()
+
+        def get_modelmeta(self):
+            return sess.get_modelmeta()
+
+        def run(self, *a, **k):
+            calls.append(1)
+            return sess.run(*a, **k)
+
+    monkeypatch.setattr(learned, "_session", lambda: Counting())
+    skipped = learned.detect_vehicles(img, ok, step_m=0.5, half_width_m=4.5)
+    assert len(calls) == 4   # 2400 working rows in six windows; rows 600-1800 are nodata
+    monkeypatch.setattr(learned, "_has_valid", lambda x: True)
+    calls.clear()
+    every = learned.detect_vehicles(img, ok, step_m=0.5, half_width_m=4.5)
+    assert len(calls) == 6
+    assert len(skipped.vehicles) == len(every.vehicles) > 20
+    for a, b in zip(skipped.vehicles, every.vehicles):
+        assert abs(a.row0 - b.row0) < 1e-4 and abs(a.score - b.score) < 1e-4
+    assert np.abs(skipped.anomaly - every.anomaly).max() < 1e-5
+
+
+def test_session_threads_one_in_workers_two_otherwise(monkeypatch):
+    from queuemeasure import parallel
+
+    monkeypatch.setattr(parallel, "_usable_cpus", lambda: 8)
+    assert learned._threads() == 2
+    monkeypatch.setattr(parallel, "_FN", lambda c, x: x)
+    assert learned._threads() == 1

@@ -22,7 +22,9 @@ onnxruntime; nothing is downloaded. :func:`detect_vehicles` works in four steps:
    are ``occluded`` (canopy, nodata).
 
 The session is created once per process (lazily, so worker processes forked by the
-pipeline make their own) with one thread: the pipeline's parallelism is its workers.
+pipeline make their own) with one thread in those workers -- the pipeline's parallelism is
+its workers -- and in daemonic processes (Dask, ``multiprocessing``), and two threads,
+without spinning, when the measuring process detects its pieces itself.
 """
 
 from __future__ import annotations
@@ -59,6 +61,27 @@ _VEG_SHARE = 0.5
 
 _lock = threading.Lock()
 _sessions: dict[int, Any] = {}
+#: Sessions a forked process inherited: never used nor destroyed there (destroying one
+#: would join thread-pool threads that the fork did not copy).
+_inherited: list[Any] = []
+
+
+#: Intra-op threads of the sessions made from now on; None: automatic (:func:`_threads`).
+THREADS: int | None = None
+
+
+def _threads() -> int:
+    """Intra-op threads of this process's session: :data:`THREADS` if set, else 1 in the
+    pipeline's worker processes and in daemonic ones, else up to 2 (the usable cores)."""
+    import multiprocessing
+
+    from ...parallel import _usable_cpus, in_worker
+
+    if THREADS is not None:
+        return max(1, int(THREADS))
+    if in_worker() or multiprocessing.current_process().daemon:
+        return 1
+    return max(1, min(2, _usable_cpus()))
 
 
 def _session() -> Any:
@@ -70,11 +93,16 @@ def _session() -> Any:
             import onnxruntime as ort
 
             opts = ort.SessionOptions()
-            opts.intra_op_num_threads = 1
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            opts.intra_op_num_threads = _threads()
             opts.inter_op_num_threads = 1
+            # idle pool threads sleep: the other core reads the corridor meanwhile
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             opts.log_severity_level = 3
             data = resources.files(__name__).joinpath(MODEL_FILE).read_bytes()
             sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+            _inherited.extend(_sessions.values())
             _sessions.clear()
             _sessions[pid] = sess
     return sess
@@ -89,6 +117,11 @@ def _threshold() -> float:
     return float(model_info().get("threshold", DEFAULT_THRESHOLD))
 
 
+def _has_valid(x: np.ndarray) -> bool:
+    """Whether a network input (channels, rows, cols) has a valid pixel (its last channel)."""
+    return bool(x[-1].any())
+
+
 def _run(x: np.ndarray) -> np.ndarray:
     """The network's (5, R/STRIDE, C/STRIDE) output for a (4, R, C) input, in windows."""
     sess = _session()
@@ -100,11 +133,14 @@ def _run(x: np.ndarray) -> np.ndarray:
     parts = []
     for a in range(0, R, _WINDOW_ROWS):
         b = min(R, a + _WINDOW_ROWS)
+        if not _has_valid(x[:, a:b]):   # no centre can be kept there (zeroed on nodata)
+            parts.append(np.zeros((5, -(-(b - a) // STRIDE), ws), np.float32))
+            continue
         lo, hi = max(0, a - _CONTEXT_ROWS), min(R, b + _CONTEXT_ROWS)
         y = sess.run(None, {name: pad_to(x[:, lo:hi])[None]})[0][0]
         k = (a - lo) // STRIDE   # a and lo are even: window rows map to whole cells
-        parts.append(y[:, k:k - (-(b - a) // STRIDE)])
-    return np.concatenate(parts, axis=1)[:, :, :ws]
+        parts.append(y[:, k:k - (-(b - a) // STRIDE), :ws])
+    return np.concatenate(parts, axis=1)
 
 
 def _score(prob: np.ndarray, threshold: float) -> np.ndarray:

@@ -44,14 +44,33 @@ def resample(img: np.ndarray, ok: np.ndarray, step_m: float, out_step_m: float
             k = int(round(box))
             x = ndi.uniform_filter(x, size=(k, k, 1), mode="nearest")
             w = ndi.uniform_filter(w, size=k, mode="nearest")
-        zoom = (R / rows, C / cols)
-        x = np.stack([ndi.zoom(x[..., b], zoom, order=1, grid_mode=True, mode="grid-constant")
-                      for b in range(x.shape[2])], axis=-1)
-        w = ndi.zoom(w, zoom, order=1, grid_mode=True, mode="grid-constant")
-        x, w = x[:R, :C], w[:R, :C]
+        x, w = _zoom(x, R, C), _zoom(w, R, C)
     valid = w > 0.5
     out = np.where(valid[..., None], x / np.maximum(w, 1e-6)[..., None], 0.0).astype(np.float32)
     return out, valid, (rows * step_m / R, cols * step_m / C)
+
+
+def _zoom(a: np.ndarray, R: int, C: int) -> np.ndarray:
+    """Bilinear zoom of the first two axes of ``a`` to (R, C), pixel areas aligned and zeros
+    outside (``scipy.ndimage.zoom(..., order=1, grid_mode=True, mode="grid-constant")``);
+    an exact doubling -- 0.5 m strips -- takes a fast separable path with the same result."""
+    rows, cols = a.shape[:2]
+    if (R, C) == (2 * rows, 2 * cols):
+        return _double(_double(a, 0), 1)
+    zoom = (R / rows, C / cols) + (1.0,) * (a.ndim - 2)
+    out = ndi.zoom(a, zoom, order=1, grid_mode=True, mode="grid-constant")
+    return out[:R, :C]
+
+
+def _double(a: np.ndarray, axis: int) -> np.ndarray:
+    """Bilinear doubling along ``axis`` (output k at input (k - 0.5) / 2, zeros outside):
+    weights 3/4 and 1/4 of the two nearest input pixels."""
+    a = np.moveaxis(a, axis, 0)
+    q = a * np.float32(0.75)
+    out = np.repeat(q, 2, axis=0)
+    out[2::2] += np.float32(0.25) * a[:-1]
+    out[1:-1:2] += np.float32(0.25) * a[1:]
+    return np.moveaxis(out, 0, axis)
 
 
 def to_working(img: np.ndarray, ok: np.ndarray, step_m: float) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
@@ -71,16 +90,20 @@ def normalise(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
     out = np.zeros((IN_CHANNELS, R, C), np.float32)
     if not valid.any():
         return out
-    v = bands[valid]
+    idx = np.flatnonzero(valid)
     # a subsample is enough for the statistics (long strips have millions of pixels)
-    if len(v) > 200_000:
-        v = v[:: len(v) // 200_000 + 1]
-    med = np.median(v, axis=0)
-    lum = v.mean(axis=1)
+    if len(idx) > 200_000:
+        idx = idx[:: len(idx) // 200_000 + 1]
+    v = bands.reshape(-1, 3)[idx].T   # (3, n): each band contiguous
+    med = np.median(v, axis=1)
+    lum = v.mean(axis=0)
     lo, hi = np.percentile(lum, [2.0, 98.0])
     scale = np.float32(1.0 / max(float(hi - lo), 0.05))
+    invalid = ~valid
     for b in range(3):
-        out[b] = np.where(valid, (bands[..., b] - med[b]) * scale, 0.0)
+        np.subtract(bands[..., b], med[b], out=out[b])
+        out[b] *= scale
+        out[b][invalid] = 0.0
     out[3] = valid
     return out
 
