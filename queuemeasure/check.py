@@ -403,6 +403,10 @@ def measure_source(tile: Any, road: Any, *, head: Any = None, reference: Any = N
     result = measure(tile, road, head=head, road_crs=road_crs, **options)
     if name is not None:
         result.tile = name  # the item's path or URL, not its in-memory VRT
+    if isinstance(options.get("reference"), dict) and result.profile.get("reference"):
+        # the reference item's in-memory VRT is gone after the run: name what can be reopened
+        # (the quicklook's reference excerpt), the item's path or URL, else nothing
+        result.profile["reference"] = os.fspath(ref) if isinstance(ref, (str, os.PathLike)) else None
     if why:
         result.notes.append(why)
     return result

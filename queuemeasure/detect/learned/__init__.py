@@ -19,7 +19,9 @@ onnxruntime; nothing is downloaded. :func:`detect_vehicles` works in four steps:
 4. **Cover.** Pixels clearly greener than the road are vegetation: a detection mostly on
    vegetation is dropped (a tree's crown), and rows whose carriageway (``half_width_m``
    either side of the centreline) has under half of its pixels valid and not vegetation
-   are ``occluded`` (canopy, nodata).
+   are ``occluded`` (canopy, nodata). A detection whose difference from the road is a
+   narrow stripe along it with road on either side is a marking (a dash of the centre
+   line), not a vehicle, and is dropped (:mod:`._markings`).
 
 The session is created once per process (lazily, so worker processes forked by the
 pipeline make their own) with one thread in those workers -- the pipeline's parallelism is
@@ -39,6 +41,7 @@ import numpy as np
 from .._types import StripDetections, StripVehicle, strip_input
 from ._decode import Boxes, decode
 from ._grid import STRIDE, WORK_STEP_M, normalise, pad_to, to_working
+from ._markings import off_markings
 
 __all__ = ["detect_vehicles", "model_info", "MODEL_FILE", "WORK_STEP_M"]
 
@@ -292,6 +295,7 @@ def detect_vehicles(
     carriage = np.abs((np.arange(wcols) + 0.5) * scale[1] - 0.5 * cols * step) <= half_width_m
     veg = _vegetation(wimg, wok, carriage)
     boxes = _off_vegetation(decode(out, min_prob=_min_prob(min_score, threshold)), veg)
+    boxes = off_markings(boxes, wimg, wok, carriage, WORK_STEP_M, step)
     vehicles = _to_vehicles(boxes, scale, step, rows, cols, threshold, min_score, half_width_m)
     occluded, surface, carriageway, heat = _cover(img, ok, half_width_m / step, out[0], veg)
     return StripDetections(vehicles, occluded, heat, surface, carriageway, threshold)
