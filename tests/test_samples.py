@@ -38,8 +38,8 @@ def _learned_fails(reason):
     pytest.param("curve_3857_SYNTHETIC", "learned", marks=_learned_fails(
         "tree shadows on the road beyond the tail are taken for vehicles and carry the queue over "
         "its 90 m gap (+19 %)")),
-    pytest.param("concrete_silver_SYNTHETIC", "learned", marks=_learned_fails(
-        "counts more than 10 % too many on concrete")),
+    # counted more than 10 % too many before the marking check (the slabs' joints and lines)
+    ("concrete_silver_SYNTHETIC", "learned"),
     ("empty_road_SYNTHETIC", "learned"),
 ])
 def test_small_sample_measures_to_truth(name, detector):
