@@ -184,6 +184,42 @@ def test_change_evidence_finds_a_change_on_the_carriageway():
     assert ev.null.shape[1] >= 2
 
 
+def test_pieces_are_scored_in_one_unit_unless_veiled():
+    """A piece whose verges changed more between the dates (a river bed, shadows under
+    another sun) is re-expressed in the road's unit; a veiled one (thin cloud outside
+    the mask: its unit many times the road's) keeps its own."""
+    from queuemeasure.occupancy_pipeline import _one_unit
+
+    n, k, nb = 400, 2, 3
+    scale = np.ones((n, nb))
+    scale[100:200] = 1.6                       # busier verges: the queue read 1.6 x weaker
+    scale[300:] = 6.0                          # veiled
+    signed = np.full((n, nb), 1.0)
+    null_signed = np.full((n, k, nb), 0.5)
+    arrays = {"scale": scale, "signed": signed.copy(), "null_signed": null_signed.copy(),
+              "null": (null_signed ** 2).mean(-1)}
+    road = _one_unit((signed ** 2).mean(-1), arrays)
+    assert "scale" not in arrays
+    assert road[:100] == pytest.approx(1.0) and road[100:200] == pytest.approx(1.6 ** 2)
+    assert road[300:] == pytest.approx(1.0)    # the veiled piece as it was
+    assert arrays["null"][150] == pytest.approx(0.25 * 1.6 ** 2)
+    assert arrays["signed"][150] == pytest.approx(1.6)
+
+
+def test_bundled_s2_sample_with_reference():
+    """The SYNTHETIC 20 km Upper Lars sample at 10 m: the pieces along the river bed, whose
+    verges change more between the dates, once cut the queue at 7.9 km."""
+    from conftest import SAMPLES
+
+    stem = SAMPLES / "upper_lars_2022-09-26_S2_SYNTHETIC"
+    truth = json.loads((SAMPLES / f"{stem.name}.truth.geojson").read_text())["properties"]
+    r = measure(f"{stem}.tif", f"{stem}.road.geojson", head=(44.631, 42.768),
+                reference=SAMPLES / "upper_lars_2022-09-21_S2_reference_SYNTHETIC.tif")
+    assert r.mode == "occupancy" and not r.low_confidence, r.notes
+    assert r.length_km == pytest.approx(truth["length_km"], rel=0.03)
+    assert r.length_km_range[0] <= truth["length_km"] <= r.length_km_range[1]
+
+
 # ----------------------------------------------------------------------------- real Sentinel-2
 S2TD = REALDATA / "s2td_fisser_a2_braunschweig" / "S2_test_data.tif"
 #: the A2's centreline digitised on the tile (column, row of the low-NIR asphalt band's

@@ -23,7 +23,7 @@ the queue's own density.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,6 +32,7 @@ __all__ = [
     "fit_radiometry",
     "change_evidence",
     "texture_evidence",
+    "rescale",
     "smooth_rows",
     "sustained_energy",
     "occupied_runs",
@@ -60,12 +61,17 @@ class RowEvidence:
         from :func:`texture_evidence`, the carriageway's mean value per band (its tone).
     null_signed : ndarray (rows, k, bands)
         The same on the pseudo-carriageways.
+    scale : ndarray (bands,)
+        From :func:`change_evidence`, the noise unit of the change per band (its robust
+        spread off the carriageway); ``road``, ``null``, ``signed`` and ``null_signed``
+        are in this unit (see :func:`rescale`). Empty otherwise.
     """
 
     road: np.ndarray
     null: np.ndarray
     signed: np.ndarray
     null_signed: np.ndarray
+    scale: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def _empty(n: int, nb: int) -> RowEvidence:
@@ -210,7 +216,31 @@ def change_evidence(
     d = tile - (ref * gain + offs).astype(np.float32)
     sigma = np.maximum(_robust_sigma(d[fit_px], axis=0), 1e-6)
     z = d / sigma
-    return _energies(z, ok, road, groups, min_share)
+    ev = _energies(z, ok, road, groups, min_share)
+    ev.scale = sigma.astype(np.float64)
+    return ev
+
+
+def rescale(signed: np.ndarray, null_signed: np.ndarray, factor: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Change evidence re-expressed in another noise unit.
+
+    Parameters
+    ----------
+    signed : ndarray (rows, bands)
+    null_signed : ndarray (rows, k, bands)
+    factor : ndarray (rows, bands)
+        Old unit over new unit, per row and band.
+
+    Returns
+    -------
+    road, null, signed, null_signed : the :class:`RowEvidence` arrays in the new unit
+    (the energies are the mean over bands of the squared signed means, as
+    :func:`change_evidence` makes them).
+    """
+    s = signed * factor
+    ns = null_signed * factor[:, None, :]
+    return (s * s).mean(axis=-1), (ns * ns).mean(axis=-1), s, ns
 
 
 def texture_evidence(
