@@ -195,11 +195,7 @@ def measure(
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        sides = prepare_road(
-            road, crs=road_crs, head=tuple(head) if head is not None else None,
-            direction=direction, max_head_distance_m=max_head_distance,
-            road_select=road_select,
-        )
+        sides = _road_sides(road, road_crs, head, direction, max_head_distance, road_select)
         with open_tile(tile) as ds:
             band_idx = choose_bands(ds, bands)
             detector = resolve_detector(detector, n_bands=len(band_idx))
@@ -286,6 +282,15 @@ def _vehicle_mode_flags(result: QueueResult, gsd: float, reference: Any) -> None
         result.notes.append("the reference is used only in occupancy mode; it was not read")
 
 
+def _road_sides(road: Any, road_crs: Any, head: Sequence[float] | None, direction: Direction,
+                max_head_distance: float, road_select: Any) -> Any:
+    """The road cut at the head into the side(s) to search (both regimes)."""
+    return prepare_road(
+        road, crs=road_crs, head=tuple(head) if head is not None else None,
+        direction=direction, max_head_distance_m=max_head_distance, road_select=road_select,
+    )
+
+
 def _measure_occupancy(tile: Any, road: Any, *, head: Sequence[float] | None, max_gap: float,
                        direction: Direction, road_crs: Any, bands: Sequence[int] | None,
                        half_width: float, max_head_distance: float, progress: Progress | None,
@@ -294,11 +299,7 @@ def _measure_occupancy(tile: Any, road: Any, *, head: Sequence[float] | None, ma
     """:func:`measure` in occupancy mode (coarse pixels)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        sides = prepare_road(
-            road, crs=road_crs, head=tuple(head) if head is not None else None,
-            direction=direction, max_head_distance_m=max_head_distance,
-            road_select=road_select,
-        )
+        sides = _road_sides(road, road_crs, head, direction, max_head_distance, road_select)
         result, _ = measure_occupancy(tile, sides, max_gap=max_gap, bands=bands,
                                       half_width=half_width, reference=reference,
                                       cloud_mask=cloud_mask, progress=progress)
