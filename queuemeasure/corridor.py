@@ -26,7 +26,7 @@ from .errors import RasterReadError
 from .raster import block_shape
 from .road import RoadPath
 
-__all__ = ["BlockSampler", "Strip", "road_frame", "build_strip", "iter_strips", "prefetched", "Scaler"]
+__all__ = ["BlockSampler", "Strip", "road_frame", "strip_points", "build_strip", "iter_strips", "prefetched", "Scaler"]
 
 T = TypeVar("T")
 
@@ -270,6 +270,35 @@ class BlockSampler:
                     matlas[i, dr, dcs] = blk[1][sr, scs]
         return atlas, matlas
 
+    def pixels(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Whole pixels: values (N, bands) in the raw dtype's scale (float32) and
+        validity (N,) of the pixels at integer ``rows``, ``cols``.
+
+        Pixels off the tile are invalid. Reads (and caches) the blocks they lie in;
+        :attr:`last_ids` names those blocks afterwards.
+        """
+        r = np.asarray(rows, dtype=np.int64).ravel()
+        c = np.asarray(cols, dtype=np.int64).ravel()
+        n, nb = r.size, len(self.bands)
+        on = (r >= 0) & (r < self.height) & (c >= 0) & (c < self.width)
+        r, c = np.where(on, r, 0), np.where(on, c, 0)
+        by, bx = r // self.bh, c // self.bw
+        bid = by * self.nbx + bx
+        ids = np.unique(bid[on])
+        self.ensure(ids)
+        self.last_ids = ids
+        if not ids.size:
+            return np.zeros((n, nb), np.float32), np.zeros(n, bool)
+        data = np.stack([self._cache[int(i)][0] for i in ids.tolist()])
+        mask = np.stack([self._cache[int(i)][1] for i in ids.tolist()])
+        k = np.searchsorted(ids, bid)
+        k = np.where(on, np.minimum(k, ids.size - 1), 0)
+        rr, cc = r - by * self.bh, c - bx * self.bw
+        vals = data[k, rr, cc].astype(np.float32)
+        valid = mask[k, rr, cc] & on
+        vals[~valid] = 0.0
+        return vals, valid
+
     def sample(
         self, rows: np.ndarray, cols: np.ndarray, *, segments: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -470,6 +499,24 @@ def _strip_columns(half_width_m: float, step_m: float) -> tuple[int, float]:
     return n_cols, n_cols * step_m / 2.0
 
 
+def strip_points(
+    sampler: BlockSampler,
+    path: RoadPath,
+    raster_crs: Any,
+    *,
+    chord_start: float,
+    n_rows: int,
+    step_m: float,
+    half_width_m: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The raster (row, col) of every pixel of the strip :func:`build_strip` makes with
+    the same arguments, shape (n_rows, n_cols) each (pixel centres at integers)."""
+    n_cols, half = _strip_columns(half_width_m, step_m)
+    offsets = -half + (np.arange(n_cols) + 0.5) * step_m
+    chord = chord_start + (np.arange(n_rows) + 0.5) * step_m
+    return _sample_points(sampler, path, chord, offsets, raster_crs)
+
+
 def build_strip(
     sampler: BlockSampler,
     path: RoadPath,
@@ -501,9 +548,8 @@ def build_strip(
         correction (a reference image aligned onto a tile).
     """
     n_cols, half = _strip_columns(half_width_m, step_m)
-    offsets = -half + (np.arange(n_cols) + 0.5) * step_m
-    chord = chord_start + (np.arange(n_rows) + 0.5) * step_m
-    rows, cols = _sample_points(sampler, path, chord, offsets, raster_crs)
+    rows, cols = strip_points(sampler, path, raster_crs, chord_start=chord_start, n_rows=n_rows,
+                              step_m=step_m, half_width_m=half_width_m)
     if shift_px != (0.0, 0.0):
         rows, cols = rows + shift_px[0], cols + shift_px[1]
     raw, valid = sampler.sample(rows, cols, segments=True)

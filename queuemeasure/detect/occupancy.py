@@ -80,8 +80,11 @@ def _empty(n: int, nb: int) -> RowEvidence:
 
 
 def _robust_sigma(x: np.ndarray, axis: int | None = None) -> np.ndarray:
-    med = np.nanmedian(x, axis=axis, keepdims=axis is not None)
-    mad = np.nanmedian(np.abs(x - med), axis=axis)
+    # np.median is vectorised along an axis where np.nanmedian loops in Python: use it
+    # when there is no NaN (the usual case)
+    median = np.nanmedian if np.isnan(x).any() else np.median
+    med = median(x, axis=axis, keepdims=axis is not None)
+    mad = median(np.abs(x - med), axis=axis)
     return np.asarray(_MAD_TO_SIGMA * mad)
 
 
