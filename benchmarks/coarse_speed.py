@@ -6,9 +6,10 @@ same road length at 0.5 m (``benchmarks/results/speed.json``, case q20km).
 The SYNTHETIC Sentinel-2-like L2A tile and its reference are rendered by
 :mod:`queuemeasure.synth.sensor_render` (a 21.5 km road, 20 km queue, as speed.py's
 q20km); the measurement is run three times in process and the fastest library time
-(``QueueResult.elapsed_s``: both images' corridors read, aligned, normalised and
-differenced) is printed beside speed.py's figure for 0.5 m. Writes
-``benchmarks/results/coarse_speed.json``.
+(wall time of ``measure()``: both images' corridors read, aligned, normalised and
+differenced) is printed beside the same road length at 0.5 m — speed.py's q20km tile, built
+by ``python benchmarks/speed.py --only q20km``, measured here in the same rounds, with the
+default detector and with the rule detector. Writes ``benchmarks/results/coarse_speed.json``.
 """
 
 from __future__ import annotations
@@ -39,28 +40,51 @@ def main() -> int:
         print(f"rendered in {time.perf_counter() - t0:.0f} s")
     road = CACHE / "s2_20km.road.geojson"
     truth = json.loads((CACHE / "s2_20km.truth.geojson").read_text())["properties"]["length_km"]
-    runs = []
-    for with_ref in (True, False):
-        best = None
-        for _ in range(3):
-            r = qm.measure(str(tile), str(road), reference=str(ref) if with_ref else None)
-            best = r if best is None or r.elapsed_s < best.elapsed_s else best
-        runs.append({"reference": with_ref, "elapsed_s": best.elapsed_s, "length_km": best.length_km,
-                     "truth_km": truth, "blocks_read": best.blocks_read,
-                     "low_confidence": best.low_confidence})
-    fine = None
-    sp = HERE / "results" / "speed.json"
-    if sp.exists():
-        c = json.loads(sp.read_text())["cases"].get("q20km", {})
-        fine = (c.get("measure_inproc") or {}).get("inner_s")
-    out = {"runs": runs, "fine_0.5m_q20km_inner_s": fine}
+    fine_case = _fine_case()
+    jobs = {"10m_ref": lambda: qm.measure(str(tile), str(road), reference=str(ref)),
+            "10m_noref": lambda: qm.measure(str(tile), str(road))}
+    if fine_case is not None:
+        for det in ("auto", "rules"):
+            jobs[f"0.5m_{det}"] = (lambda d=det: qm.measure(fine_case["tile"], fine_case["road"],
+                                                            head=fine_case["head"], detector=d))
+    # rounds interleaved, so that every case meets the same load on a shared machine
+    best: dict = {}
+    for _ in range(3):
+        for name, job in jobs.items():
+            t0 = time.perf_counter()
+            r = job()
+            wall = time.perf_counter() - t0
+            if name not in best or wall < best[name][1]:
+                best[name] = (r, wall)
+    runs = {name: {"wall_s": wall, "elapsed_s": r.elapsed_s, "length_km": r.length_km,
+                   "blocks_read": r.blocks_read, "low_confidence": r.low_confidence, "mode": r.mode}
+            for name, (r, wall) in best.items()}
+    out = {"runs": runs, "truth_km": truth, "fine_tile": fine_case and fine_case["tile"]}
     (HERE / "results" / "coarse_speed.json").write_text(json.dumps(out, indent=1))
-    for r in runs:
-        print(f"10 m, {'with' if r['reference'] else 'without'} reference: {r['elapsed_s']:.2f} s "
-              f"({r['length_km']:.2f} km, truth {r['truth_km']:.2f}; {r['blocks_read']} blocks)")
-    if fine:
-        print(f"0.5 m, same road length (speed.json q20km, in process): {fine:.2f} s")
+    for name, r in runs.items():
+        print(f"{name:10s}: {r['wall_s']:.2f} s wall, best of 3 ({r['length_km']:.2f} km, "
+              f"{r['blocks_read']} blocks, {r['mode']})")
+    if "0.5m_auto" in runs:
+        for det in ("auto", "rules"):
+            print(f"10 m with reference / 0.5 m ({det} detector): "
+                  f"{runs['10m_ref']['wall_s'] / runs[f'0.5m_{det}']['wall_s']:.2f}")
+    else:
+        print("(0.5 m q20km tile not built: run `python benchmarks/speed.py --only q20km` first)")
     return 0
+
+
+def _fine_case() -> dict | None:
+    """The 0.5 m q20km case of ``benchmarks/speed.py`` (the same road length), if built."""
+    found = sorted((CACHE.parent / "speed").glob("q20km-*.json"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        return None
+    c = json.loads(found[-1].read_text())
+    tile = found[-1].with_suffix(".tif")
+    road = found[-1].with_suffix(".road.geojson")
+    if not (tile.exists() and road.exists()):
+        return None
+    return {"tile": str(tile), "road": str(road),
+            "head": tuple(float(v) for v in str(c["head"]).split(","))}
 
 
 if __name__ == "__main__":
