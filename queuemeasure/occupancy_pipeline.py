@@ -23,7 +23,7 @@ import numpy as np
 from . import geo
 from .corridor import BlockSampler, Scaler, build_strip, coverage_chords, iter_strips
 from .detect import occupancy as occ
-from .errors import OptionError, RasterError, RoadError
+from .errors import OptionError, RasterError, RemoteError, RoadError
 from .queue import QueueChain, chain_queue_bridged, length_range
 from .raster import (SCL_OCCLUDED, band_roles, band_scaling, crs_name, ground_pixel_size,
                      is_synthetic, open_tile)
@@ -122,8 +122,8 @@ def _opened(opener: Callable[[Any], Any], source: Any, what: str) -> Iterator[An
     try:
         cm = opener(source)
         ds = cm.__enter__()
-    except RasterError as exc:
-        raise RasterError(f"{what}: {exc}") from None
+    except (RasterError, RemoteError) as exc:
+        raise type(exc)(f"{what}: {exc}") from None
     try:
         yield ds
     finally:
