@@ -8,7 +8,10 @@ which says why it could not be in the error it raises (GDAL 3.10, through raster
   ``CURL error: Operation too slow. Less than 1 bytes/sec transferred the last 8 seconds``
   (no answer: DNS, connection refused, timeouts set by ``GDAL_HTTP_*``);
 - ``... does not exist in the file system ...`` (the file's size could not be had; older
-  GDAL says only this after a first failed attempt on the same URL).
+  GDAL says only this after a first failed attempt on the same URL);
+- for ``s3://`` and ``/vsis3/``, the object store's answer as a ``CPLE_AWS*`` error
+  (object or bucket not found, access denied, an invalid response), except missing or
+  wrong credentials, which are the user's set-up (exit 2).
 
 All of these are the server's failure, whatever the status: 404 and 403 included, as for
 the assets of a STAC item. Only a file the server delivered but GDAL cannot read as a
@@ -34,6 +37,10 @@ __all__ = ["http_status", "curl_error", "open_failure", "read_failure", "remote_
 
 _STATUS = re.compile(r"HTTP (?:response|error) code(?: on \S+)?:\s*(\d{1,3})\b|response_code=(\d{1,3})\b")
 _CURL = re.compile(r"CURL error:\s*(.+)")
+#: rasterio's classes for GDAL's object-store errors: the server's answer, or the user's credentials
+_AWS_SERVER = ("CPLE_AWSObjectNotFoundError", "CPLE_AWSBucketNotFoundError", "CPLE_AWSAccessDeniedError",
+               "CPLE_AWSError")
+_AWS_CREDENTIALS = ("CPLE_AWSInvalidCredentialsError", "CPLE_AWSSignatureDoesNotMatchError")
 _HINTS = {
     401: "access refused: a private file, or credentials needed",
     403: "access refused: a private file, a requester-pays bucket or an expired signed URL?",
@@ -71,6 +78,12 @@ def _status_words(code: int) -> str:
     return f"{words} ({hint})" if hint else words
 
 
+def _cause_class(exc: BaseException) -> str:
+    """The class name of the GDAL error under a rasterio error (``CPLE_AWSAccessDeniedError``...)."""
+    cause = exc.__cause__ or exc.__context__
+    return type(cause).__name__ if cause is not None else ""
+
+
 def open_failure(name: str, exc: BaseException) -> QueueMeasureError:
     """The error to raise when GDAL could not open the remote tile ``name``.
 
@@ -87,9 +100,16 @@ def open_failure(name: str, exc: BaseException) -> QueueMeasureError:
         The server answered an HTTP error status, could not be reached, or did not
         deliver the file.
     RasterError
-        The server delivered something GDAL cannot read as a raster.
+        The server delivered something GDAL cannot read as a raster, or the object
+        store's credentials are missing or wrong.
     """
     msg = _first_line(exc)
+    kind = _cause_class(exc)
+    if kind in _AWS_CREDENTIALS:
+        return RasterError(f"cannot open the remote tile {name}: the object store's credentials are missing "
+                           f"or wrong (AWS_* settings; AWS_NO_SIGN_REQUEST=YES for a public bucket): {msg}")
+    if kind in _AWS_SERVER:
+        return RemoteError(f"cannot fetch the remote tile {name}: the object store answered: {msg}")
     code = http_status(msg)
     if code is not None:
         return RemoteError(f"cannot fetch the remote tile {name}: the server answered {_status_words(code)}")

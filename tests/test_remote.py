@@ -173,3 +173,44 @@ def test_gdal_messages_classified(message, kind, code):
     assert type(err) is kind and "http://x/t.tif" in str(err)
     assert http_status(message) == code
     assert (curl_error(message) is not None) == message.startswith("CURL")
+
+
+def test_a_batch_row_with_a_failing_remote_tile(scene, server):
+    """A batch row whose tile's server fails records the server's one line (batch exits 1)."""
+    from queuemeasure.batch import measure_row
+
+    sc, _, _ = scene
+    out = measure_row(server.url("/batch/none.tif"), str(sc.road_path), {})
+    assert out["status"] == "error" and "HTTP 404" in out["error"] and "internal error" not in out["error"]
+
+
+def test_object_store_answers(scene, server):
+    """s3:// through GDAL's /vsis3/ against the loopback server as the S3 endpoint."""
+    sc, cog, _ = scene
+    server.add_file("/bucket/tile.tif", cog)
+    server.fail["/bucket/denied.tif"] = 403
+    port = server.url().rsplit(":", 1)[1].strip("/")
+    env = {"AWS_S3_ENDPOINT": f"127.0.0.1:{port}", "AWS_HTTPS": "NO", "AWS_VIRTUAL_HOSTING": "FALSE",
+           "AWS_NO_SIGN_REQUEST": "YES", "CPL_AWS_AUTODETECT_EC2": "NO"}
+    res = run("measure", "s3://bucket/tile.tif", "--road", sc.road_path, "--json", env=env)
+    assert res.exit_code == 0, res.output
+    for key in ("none", "denied"):
+        fails(run("measure", f"s3://bucket/{key}.tif", "--road", sc.road_path, env=env), 1,
+              needle="object store answered")
+
+
+@pytest.mark.parametrize("cls, kind", [("CPLE_AWSObjectNotFoundError", RemoteError),
+                                       ("CPLE_AWSAccessDeniedError", RemoteError),
+                                       ("CPLE_AWSInvalidCredentialsError", RasterError),
+                                       ("CPLE_AWSSignatureDoesNotMatchError", RasterError)])
+def test_object_store_errors_classified(cls, kind):
+    import rasterio._err
+    from rasterio.errors import RasterioIOError
+
+    try:
+        try:
+            raise getattr(rasterio._err, cls)(1, 2, "the store's words")
+        except Exception as cause:
+            raise RasterioIOError("the store's words") from cause
+    except RasterioIOError as exc:
+        assert type(open_failure("s3://b/t.tif", exc)) is kind
