@@ -67,15 +67,16 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _status_words(code: int) -> str:
-    if code == 0:
-        return "no HTTP answer (the connection failed)"
+def _server_said(code: int) -> str:
+    """What the server answered, in words: ``the server answered HTTP 404 Not Found (...)``."""
+    if code == 0:  # GDAL's "HTTP response code: 0": no answer at all
+        return "no HTTP answer (the connection or its TLS handshake failed)"
     try:
         words = f"HTTP {code} {http.HTTPStatus(code).phrase}"
     except ValueError:
         words = f"HTTP {code}"
     hint = _HINTS.get(code) or ("a server error: try again later" if code >= 500 else "")
-    return f"{words} ({hint})" if hint else words
+    return f"the server answered {words} ({hint})" if hint else f"the server answered {words}"
 
 
 def _cause_class(exc: BaseException) -> str:
@@ -112,7 +113,7 @@ def open_failure(name: str, exc: BaseException) -> QueueMeasureError:
         return RemoteError(f"cannot fetch the remote tile {name}: the object store answered: {msg}")
     code = http_status(msg)
     if code is not None:
-        return RemoteError(f"cannot fetch the remote tile {name}: the server answered {_status_words(code)}")
+        return RemoteError(f"cannot fetch the remote tile {name}: {_server_said(code)}")
     curl = curl_error(msg)
     if curl is not None:
         return RemoteError(f"cannot reach the server of the remote tile {name}: {curl}")
@@ -131,7 +132,7 @@ def read_failure(name: str, exc: BaseException) -> RemoteError:
     elif cause is not exc:
         detail = _first_line(cause)
     code = http_status(detail)
-    said = f"the server answered {_status_words(code)}" if code is not None else curl_error(detail)
+    said = _server_said(code) if code is not None else curl_error(detail)
     return RemoteError(
         f"reading the remote tile {name} failed after it was opened (the server stopped answering, "
         f"refused a range request or timed out): {said or detail}"

@@ -161,6 +161,7 @@ def test_a_read_error_of_another_dataset_passes_through():
 
 @pytest.mark.parametrize("message, kind, code", [
     ("HTTP response code: 404", RemoteError, 404),
+    ("HTTP response code: 0", RemoteError, 0),
     ("HTTP error code: 503 - http://x/t.tif. Retrying again in 1.0 secs", RemoteError, 503),
     ("Request for 10-20 failed with response_code=403", RemoteError, 403),
     ("CURL error: Could not resolve host: no-such-host.invalid", RemoteError, None),

@@ -511,6 +511,18 @@ def test_a_read_failing_after_open_is_a_server_failure(grid_assets, tmp_path):
                 sampler.sample(np.array([300.0]), np.array([300.0]))
 
 
+def test_an_asset_that_is_not_a_raster_is_the_catalogues_failure(grid_assets, server, tmp_path):
+    """Unlike a plain URL the user typed (exit 2), an item's asset is the catalogue's content."""
+    out, paths = grid_assets
+    page = tmp_path / "page.html"
+    page.write_text("<html><body>Sign in</body></html>\n")
+    hrefs = {k: server.add_file(f"/html/{p.name}", p) for k, p in paths.items()}
+    hrefs["red"] = server.add_file("/html/red-page.tif", page)
+    with pytest.raises(RemoteError, match="asset 'red'"):
+        with open_tile(make_item(hrefs, item_id="HTML", when="2022-09-26T08:00:00Z")):
+            pass
+
+
 def test_item_without_scl_has_no_corridor_cloud(grid_assets):
     from queuemeasure.search import corridor_cover
 
