@@ -136,15 +136,22 @@ def test_a_remote_reference_that_fails_is_a_server_failure(scene, server):
     assert line.startswith("Error: reference: ")
 
 
-def test_library_read_failure_after_open(scene):
+@pytest.mark.parametrize("how", ["503", "hang-up", "silent"])
+def test_library_read_failure_after_open(scene, monkeypatch, how):
+    """Open, then the server fails: 503, hangs up, or goes silent (30 s against GDAL's 1 s)."""
     from queuemeasure.corridor import BlockSampler
 
     sc, cog, first_block = scene
+    for k, v in FAST_GIVE_UP.items():
+        monkeypatch.setenv(k, v)
     with RangeServer() as srv:
-        url = srv.add_file("/lib/tile.tif", cog)
+        url = srv.add_file(f"/lib/{how}.tif", cog)
         with pytest.raises(RemoteError, match="after it was opened"):
             with open_tile(url) as ds:
-                srv.broken_from = first_block
+                if how == "silent":
+                    srv.delay_s = 30.0
+                else:
+                    srv.broken_from, srv.broken_status = first_block, 503 if how == "503" else 0
                 BlockSampler(ds, [1, 2, 3]).sample(np.array([ds.height - 10.0]), np.array([ds.width - 10.0]))
 
 
