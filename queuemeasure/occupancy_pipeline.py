@@ -24,7 +24,7 @@ from . import geo
 from .coregister import ReferenceOnTile, TilePixels, tile_pixels
 from .corridor import BlockSampler, Scaler, build_strip, coverage_chords, iter_strips, strip_points
 from .detect import occupancy as occ
-from .errors import OptionError, RasterError, RoadError
+from .errors import OptionError, RasterError, RemoteError, RoadError
 from .queue import QueueChain, chain_queue_bridged, length_range
 from .raster import (SCL_OCCLUDED, band_roles, band_scaling, crs_name, ground_pixel_size,
                      is_synthetic, open_tile)
@@ -124,8 +124,8 @@ def _opened(opener: Callable[[Any], Any], source: Any, what: str) -> Iterator[An
     try:
         cm = opener(source)
         ds = cm.__enter__()
-    except RasterError as exc:
-        raise RasterError(f"{what}: {exc}") from None
+    except (RasterError, RemoteError) as exc:
+        raise type(exc)(f"{what}: {exc}") from None
     try:
         yield ds
     finally:

@@ -100,6 +100,9 @@ def open_tile(tile: Any) -> Iterator[Any]:
     ------
     RasterError
         When the tile is missing, not a raster, or has no CRS or no geotransform.
+    RemoteError
+        When a remote tile's server fails: an HTTP error status (404 included), no
+        answer, a timeout; also when a read fails after the tile was opened.
     """
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
@@ -108,6 +111,7 @@ def open_tile(tile: Any) -> Iterator[Any]:
         check_georeferenced(tile)
         yield tile
         return
+    from .remote import open_failure, remote_reads
     from .stac import is_stac_item, open_item
 
     if is_stac_item(tile):  # a STAC item (dict, file or URL): its assets as one VRT
@@ -128,16 +132,15 @@ def open_tile(tile: Any) -> Iterator[Any]:
                 ds = rasterio.open(name)
         except RasterioIOError as exc:
             msg = str(exc).splitlines()[0] if str(exc) else "unreadable"
-            if is_remote(name):
-                raise RasterError(
-                    f"cannot open remote tile {name} (check the URL and the network): {msg}"
-                ) from None
+            if is_remote(name):  # the server's failure (exit 1) or not a raster (exit 2)
+                raise open_failure(name, exc) from None
             raise RasterError(
                 f"not a readable raster: {name} (is it a GeoTIFF, complete and uncorrupted?): {msg}"
             ) from None
         with ds:
             check_georeferenced(ds)
-            yield ds
+            with remote_reads(ds.name) if is_remote(name) else contextlib.nullcontext():
+                yield ds
 
 
 def check_georeferenced(ds: Any) -> None:

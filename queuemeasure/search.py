@@ -50,6 +50,7 @@ DEFAULT_COLLECTION = "sentinel-2-l2a"
 CLOUD_HALF_WIDTH_M = 30.0
 #: Spacing (m) of the corridor's cloud samples (the SCL is a 20 m grid).
 CLOUD_STEP_M = 10.0
+#: Seconds to wait for a STAC catalogue to connect, or to send the next byte of an answer.
 STAC_TIMEOUT_S = 20.0
 
 
@@ -195,7 +196,7 @@ def corridor_cover(item: Any, road: Any = None, *, head: Sequence[float] | None 
                 has_n += int(has.sum())
                 occ_n += int(occ.sum())
                 clear_m += float((has & ~occ).sum()) * step_m * p.length_m / max(float(p.chord_m[-1]), 1e-9)
-    except (RasterError, RasterReadError) as exc:
+    except (RasterError, RasterReadError, RemoteError) as exc:
         if not scl.gdal_path.startswith("/vsi"):
             raise
         raise RemoteError(f"cannot read the SCL asset of {it.get('id', '?')} at {scl.href}: {_why(exc)}") from None
@@ -203,16 +204,58 @@ def corridor_cover(item: Any, road: Any = None, *, head: Sequence[float] | None 
     return CorridorCover(road_km, share, cloud, clear_m / 1000.0)
 
 
-def _client(stac: str) -> Any:
+def _client(stac: str, timeout: float) -> Any:
     """Open a STAC API with pystac-client; server failures as :class:`RemoteError`."""
     try:
         from pystac_client import Client
     except ImportError:  # pragma: no cover - an optional extra
         raise OptionError("searching needs pystac-client: pip install 'queuemeasure[stac]'") from None
     try:
-        return Client.open(stac, timeout=STAC_TIMEOUT_S)
+        return Client.open(stac, stac_io=_stac_io(), timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - requests, pystac and API errors alike
-        raise RemoteError(f"cannot open the STAC catalogue {stac}: {_why(exc)}") from None
+        raise _catalogue_error(f"cannot open the STAC catalogue {stac}", stac, timeout, exc) from None
+
+
+def _stac_io() -> Any:
+    """pystac-client's I/O without retrying a timed-out read.
+
+    pystac-client retries every request 5 times by default, a timed-out one included: a
+    silent catalogue would then be given six times the timeout. Here a failed connection
+    is tried once more, nothing else.
+    """
+    from pystac_client.stac_api_io import StacApiIO
+    from urllib3.util.retry import Retry
+
+    retry = Retry(total=None, connect=1, read=0, status=0, other=0, redirect=5, backoff_factor=0.5)
+    return StacApiIO(max_retries=retry)  # the timeout is given to Client.open, which sets it
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` or what it wraps is a timeout (pystac-client re-raises requests'
+    ``ReadTimeout`` as an ``APIError`` with the original as its context)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, TimeoutError) or type(seen).__name__ in ("ReadTimeout", "ConnectTimeout", "Timeout"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _catalogue_error(what: str, stac: str, timeout: float, exc: BaseException) -> RemoteError:
+    if _timed_out(exc):
+        return RemoteError(f"the STAC catalogue {stac} did not answer within {timeout:g} s "
+                           "(slow or unreachable; search --timeout SECONDS waits longer)")
+    return RemoteError(f"{what}: {_why(exc)}")
+
+
+def check_timeout(timeout: float) -> float:
+    """Check a catalogue timeout in seconds (positive and finite)."""
+    t = float(timeout)
+    if not (np.isfinite(t) and t > 0):
+        raise OptionError(f"timeout {timeout!r}: give a positive number of seconds")
+    return t
 
 
 def _why(exc: BaseException) -> str:
@@ -221,14 +264,14 @@ def _why(exc: BaseException) -> str:
 
 
 def _find(stac: str, *, collection: str, intersects: dict[str, Any], dates: str,
-          max_items: int) -> list[dict[str, Any]]:
-    client = _client(stac)
+          max_items: int, timeout: float = STAC_TIMEOUT_S) -> list[dict[str, Any]]:
+    client = _client(stac, timeout)
     try:
         found = client.search(collections=[collection], intersects=intersects, datetime=dates,
                               max_items=max_items)
         return [it.to_dict() for it in found.items()]
     except Exception as exc:  # noqa: BLE001
-        raise RemoteError(f"searching the STAC catalogue {stac} failed: {_why(exc)}") from None
+        raise _catalogue_error(f"searching the STAC catalogue {stac} failed", stac, timeout, exc) from None
 
 
 def _road_geojson(sides: Sequence[Any]) -> dict[str, Any]:
@@ -255,7 +298,8 @@ def check_dates(dates: str) -> str:
 
 def search_items(road: Any, dates: str, *, head: Sequence[float] | None = None, road_crs: Any = None,
                  collection: str = DEFAULT_COLLECTION, stac: str = DEFAULT_STAC,
-                 read_cloud: bool = True, max_items: int = 200) -> list[SearchHit]:
+                 read_cloud: bool = True, max_items: int = 200,
+                 timeout: float = STAC_TIMEOUT_S) -> list[SearchHit]:
     """The items of ``collection`` covering part of ``road`` between ``dates``, by date.
 
     Parameters
@@ -270,16 +314,23 @@ def search_items(road: Any, dates: str, *, head: Sequence[float] | None = None, 
         The collection and the STAC API (default Earth Search v1, ``sentinel-2-l2a``).
     read_cloud : bool
         Read each item's SCL over the corridor (else ``cloud_pct_corridor`` is None).
+    max_items : int
+        Stop after this many items from the catalogue.
+    timeout : float
+        Seconds to wait for the catalogue to connect or to send the next byte of each
+        answer (not the whole search); the SCL assets have GDAL's own timeouts.
 
     Raises
     ------
     RemoteError
-        The catalogue or an SCL asset cannot be reached.
+        The catalogue or an SCL asset cannot be reached, or the catalogue did not
+        answer within ``timeout``.
     """
     check_dates(dates)
+    check_timeout(timeout)
     sides = road_sides(road, head=head, road_crs=road_crs)
     items = _find(stac, collection=collection, intersects=_road_geojson(sides), dates=dates,
-                  max_items=max_items)
+                  max_items=max_items, timeout=timeout)
     hits = []
     for it in items:
         _, share = footprint_share(it, sides)
@@ -314,7 +365,8 @@ def catalogue_of(item: Mapping[str, Any]) -> str | None:
 
 
 def choose_reference(item: Any, road: Any, *, head: Sequence[float] | None = None, road_crs: Any = None,
-                     days: int = 30, stac: str | None = None, max_cloud: float = 0.0) -> tuple[dict[str, Any], str]:
+                     days: int = 30, stac: str | None = None, max_cloud: float = 0.0,
+                     timeout: float = STAC_TIMEOUT_S) -> tuple[dict[str, Any], str]:
     """The clearest item of the same orbit and tile within ``days`` whose corridor is clear.
 
     Candidates: same collection, same relative orbit (``sat:relative_orbit`` or the
@@ -322,7 +374,7 @@ def choose_reference(item: Any, road: Any, *, head: Sequence[float] | None = Non
     ``days`` before or after it (not the item itself), covering at least the share of the
     road the item covers, with cloud over the corridor at most ``max_cloud`` (0-1). Among
     them the least cloud, then the most road covered, then the nearest in time (before the
-    image rather than after it on a tie).
+    image rather than after it on a tie). ``timeout`` is as for :func:`search_items`.
 
     Returns
     -------
@@ -346,7 +398,7 @@ def choose_reference(item: Any, road: Any, *, head: Sequence[float] | None = Non
     dates = f"{(t0 - span).strftime('%Y-%m-%dT%H:%M:%SZ')}/{(t0 + span).strftime('%Y-%m-%dT%H:%M:%SZ')}"
     orbit, grid = item_orbit(it), item_grid_code(it)
     found = _find(cat, collection=str(it.get("collection") or DEFAULT_COLLECTION),
-                  intersects=_road_geojson(sides), dates=dates, max_items=200)
+                  intersects=_road_geojson(sides), dates=dates, max_items=200, timeout=timeout)
     ranked = []
     for cand in found:
         if cand.get("id") == it.get("id"):

@@ -68,3 +68,12 @@ def read_calls(monkeypatch):
 
     monkeypatch.setattr(rasterio.io.DatasetReader, "read", spy)
     return calls
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A range-capable HTTP server on 127.0.0.1 (tests/httpserver.py), one per test module."""
+    from httpserver import RangeServer
+
+    with RangeServer() as srv:
+        yield srv

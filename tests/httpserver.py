@@ -5,7 +5,9 @@ connection, HTTP/1.1 keep-alive. It serves registered files (whole: 200; ``Range
 single or multiple ranges: 206 with ``Content-Range`` or ``multipart/byteranges``; 416
 outside the file), answers ``HEAD``, 404 for anything unknown, and counts every request
 and body byte sent (``stats``). ``delay_s`` makes it slow (to test timeouts); ``fail``
-maps paths to a status to return instead.
+maps paths to a status to return instead. ``broken_from`` breaks it part way: every
+request from that byte on (a ``Range`` starting there or later; any request when 0) gets
+``broken_status``, or, when that is 0, a hang-up without an answer (a server that died).
 
 :class:`MockStac` adds a STAC API to a server: landing page, ``/collections``,
 ``/collections/{id}``, ``/collections/{id}/items/{item}`` and ``/search`` (GET and POST:
@@ -61,6 +63,8 @@ class RangeServer:
         self.routes: list[tuple[re.Pattern[str], Route]] = []
         self.fail: dict[str, int] = {}
         self.delay_s = 0.0
+        self.broken_from: int | None = None
+        self.broken_status = 0
         self.stats = Stats()
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -96,7 +100,7 @@ class RangeServer:
         class Handler(_Handler):
             owner = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -115,6 +119,15 @@ class RangeServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that gave up (a timeout in a test) mid-answer: expected
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -143,6 +156,11 @@ class _Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
         rng = self.headers.get("Range")
+        if srv.broken_from is not None and _range_start(rng) >= srv.broken_from:
+            if not srv.broken_status:  # hang up without a status line, as a crashed server
+                self.close_connection = True
+                return srv._record(Hit(self.command, path, rng, 0, 0))  # status 0: hung up
+            return self._send(srv.broken_status, "text/plain", b"broken on purpose\n", head, path, rng)
         if path in srv.fail:
             return self._send(srv.fail[path], "text/plain", b"failure on purpose\n", head, path, rng)
         if path in srv.files and srv.files[path].is_file():
@@ -200,6 +218,12 @@ class _Handler(BaseHTTPRequestHandler):
             chunks.append(data + b"\r\n")
         chunks.append(f"--{boundary}--\r\n".encode())
         return self._send(206, f"multipart/byteranges; boundary={boundary}", b"".join(chunks), head, path, rng, accept)
+
+
+def _range_start(header: str | None) -> int:
+    """The first byte a ``Range`` header asks for (0 without one; suffix ranges count as 0)."""
+    m = re.match(r"bytes=\s*(\d+)-", header or "")
+    return int(m.group(1)) if m else 0
 
 
 def _parse_ranges(header: str, size: int) -> list[tuple[int, int]]:

@@ -13,37 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from click.testing import CliRunner
 from pyproj import Transformer
 
+from clicheck import fails, run
 from httpserver import RangeServer
 from stacfix import REAL_ITEM, make_assets, make_item, real_item, split_stack
 
-from queuemeasure.cli.main import cli
 from queuemeasure.errors import ItemError, RemoteError
 from queuemeasure.raster import open_tile
 from queuemeasure.stac import band_assets, gdal_path, is_stac_item, item_grid_code, item_orbit, load_item
-
-
-def run(*args, env=None):
-    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
-
-
-def fails(res, code, needle=None):
-    """The failure contract: exit code, one 'Error:' line on stderr, nothing on stdout."""
-    assert res.exit_code == code, (res.exit_code, res.output)
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error:"), res.stderr
-    assert "Traceback" not in res.output and res.stdout == ""
-    if needle:
-        assert needle.lower() in lines[0].lower(), lines[0]
-    return lines[0]
-
-
-@pytest.fixture(scope="module")
-def server():
-    with RangeServer() as srv:
-        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -382,6 +360,30 @@ def test_search_failures(s2_items, server):
     fails(run("search", "--road", sc.road, "--dates", "26 Sept"), 2, needle="dates")
 
 
+@pytest.mark.parametrize("slow_part", ["all", "search"])
+def test_search_slow_catalogue_times_out(s2_items, slow_part):
+    """A catalogue slower than --timeout: exit 1, one line naming it and the timeout.
+
+    The server sleeps 30 s against a 1 s timeout (the landing page, or only the search).
+    """
+    import time
+
+    from httpserver import MockStac
+
+    sc = s2_items["scene"]
+    with RangeServer() as slow:
+        if slow_part == "search":  # routes match in order: this one before the mock's /search
+            slow.add_route("/stac/search", lambda *a: (time.sleep(30), (200, "application/json", b"{}"))[1])
+        cat = MockStac(slow, [])
+        if slow_part == "all":
+            slow.delay_s = 30.0
+        line = fails(run("search", "--road", sc.road, "--dates", "2022-09-20/2022-09-30", "--stac", cat.url,
+                         "--timeout", "1"), 1, needle=cat.url)
+        assert "within 1 s" in line and "--timeout" in line
+        fails(run("search", "--road", sc.road, "--dates", "2022-09-20/2022-09-30", "--timeout", "0"), 2,
+              needle="timeout")
+
+
 def test_reference_auto_picks_the_clear_item_of_the_same_orbit(s2_items, catalogue, server):
     from queuemeasure.search import choose_reference
 
@@ -507,6 +509,18 @@ def test_a_read_failing_after_open_is_a_server_failure(grid_assets, tmp_path):
                     srv.fail[f"/late/{p.name}"] = 503
                 sampler = BlockSampler(ds, [1, 2, 3])
                 sampler.sample(np.array([300.0]), np.array([300.0]))
+
+
+def test_an_asset_that_is_not_a_raster_is_the_catalogues_failure(grid_assets, server, tmp_path):
+    """Unlike a plain URL the user typed (exit 2), an item's asset is the catalogue's content."""
+    out, paths = grid_assets
+    page = tmp_path / "page.html"
+    page.write_text("<html><body>Sign in</body></html>\n")
+    hrefs = {k: server.add_file(f"/html/{p.name}", p) for k, p in paths.items()}
+    hrefs["red"] = server.add_file("/html/red-page.tif", page)
+    with pytest.raises(RemoteError, match="asset 'red'"):
+        with open_tile(make_item(hrefs, item_id="HTML", when="2022-09-26T08:00:00Z")):
+            pass
 
 
 def test_item_without_scl_has_no_corridor_cloud(grid_assets):

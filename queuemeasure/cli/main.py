@@ -1,8 +1,9 @@
 """The ``queuemeasure`` command (also ``rio queue``): a thin layer over the library.
 
 Every error of the :class:`~queuemeasure.errors.QueueMeasureError` family becomes one
-line on stderr and exit code 2 (bad input or usage); anything unexpected becomes one line
-and exit code 1. ``-v`` shows the traceback.
+line on stderr and exit code 2 (bad input or usage), except
+:class:`~queuemeasure.errors.RemoteError` (a server failed: exit 1); anything unexpected
+becomes one line and exit code 1. ``-v`` shows the traceback.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import click
 
 __all__ = ["LonLat", "BandList", "CRSParam", "overwrite_opt", "precision_opt", "vector_format_opt",
-           "osm_road_options", "detector_opt", "stac_opt", "reference_days_opt"]
+           "osm_road_options", "detector_opt", "stac_opt", "stac_timeout_opt", "reference_days_opt"]
 
 
 class LonLatType(click.ParamType):
@@ -132,6 +132,12 @@ stac_opt = click.option(
     "--stac", metavar="URL", default=None,
     help="STAC API to search (default: Element84 Earth Search v1, "
          "https://earth-search.aws.element84.com/v1; for --reference auto: the item's own catalogue).",
+)
+stac_timeout_opt = click.option(
+    "--timeout", "timeout", type=click.FloatRange(0, 3600, min_open=True), default=20.0, show_default=True,
+    metavar="SECONDS",
+    help="Give up on the STAC catalogue when it takes longer than this to connect or to send "
+         "the next part of an answer (exit 1).",
 )
 reference_days_opt = click.option(
     "--reference-days", type=click.IntRange(1, 366), default=30, show_default=True, metavar="N",

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .options import CRSParam, LonLat, stac_opt
+from .options import CRSParam, LonLat, stac_opt, stac_timeout_opt
 
 
 @click.command("search")
@@ -20,13 +20,14 @@ from .options import CRSParam, LonLat, stac_opt
               help="Acquisition dates, inclusive, e.g. 2022-09-20/2022-09-30.")
 @click.option("--collection", default="sentinel-2-l2a", show_default=True, help="STAC collection.")
 @stac_opt
+@stac_timeout_opt
 @click.option("--cloud/--no-cloud", "read_cloud", default=True, show_default=True,
               help="Read each item's scene classification (SCL) over the road's corridor.")
 @click.option("--max-items", type=click.IntRange(1, 10000), default=200, show_default=True,
               help="Stop after this many items from the catalogue.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def search(road: str, road_crs: Any, head: Any, dates: str, collection: str, stac: str | None,
-           read_cloud: bool, max_items: int, as_json: bool) -> None:
+           timeout: float, read_cloud: bool, max_items: int, as_json: bool) -> None:
     """List the STAC items covering ROAD between --dates, with the cloud over the road.
 
     The cloud is the share of the road's corridor (30 m each side) whose Sentinel-2
@@ -37,7 +38,7 @@ def search(road: str, road_crs: Any, head: Any, dates: str, collection: str, sta
 
     url = stac or DEFAULT_STAC
     hits = search_items(road, dates, head=head, road_crs=road_crs, collection=collection, stac=url,
-                        read_cloud=read_cloud, max_items=max_items)
+                        read_cloud=read_cloud, max_items=max_items, timeout=timeout)
     if as_json:
         click.echo(json.dumps({"stac": url, "collection": collection, "dates": dates,
                                "items": [h.to_dict() for h in hits]}))
