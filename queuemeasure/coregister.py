@@ -31,7 +31,7 @@ import numpy as np
 from . import geo
 from .corridor import BlockSampler, Scaler, Strip
 
-__all__ = ["TilePixels", "tile_pixels", "ReferenceOnTile", "cubic_sample"]
+__all__ = ["TilePixels", "tile_pixels", "ReferenceOnTile", "cubic_sample", "clip_level", "clipped_samples"]
 
 #: Keys' cubic convolution parameter (-0.5: third-order accurate)
 KEYS_A = -0.5
@@ -88,6 +88,25 @@ def tile_pixels(rows: np.ndarray, cols: np.ndarray) -> TilePixels:
                       (int(shape[0]), int(shape[1])))
 
 
+def clip_level(dtype: Any) -> float | None:
+    """The value at which an integer image saturates (its dtype's largest: 255 for a
+    Sentinel-2 TCI, where reflectance above about 0.2 — bright concrete, dry fields,
+    cloud — is clipped); None for floating-point images."""
+    dt = np.dtype(dtype)
+    return float(np.iinfo(dt).max) if dt.kind in "ui" else None
+
+
+def clipped_samples(sampler: BlockSampler, px: TilePixels, level: float | None) -> np.ndarray:
+    """Which of the strip's samples (N,) lean on a saturated pixel (any band at ``level``)
+    among their bilinear neighbours: a change, or a vehicle, cannot be seen there."""
+    n = px.index.shape[0]
+    if level is None or not px.rows.size:
+        return np.zeros(n, bool)
+    vals, ok = sampler.pixels(px.rows, px.cols)
+    hit = ok & (vals >= level).any(axis=1)
+    return (hit[px.index] & (px.weight > 0)).any(axis=1)
+
+
 def _keys(t: np.ndarray) -> np.ndarray:
     """Keys' cubic weights (N, 4) of the taps at -1, 0, 1, 2 from a sample at ``t`` in [0, 1)."""
     a = KEYS_A
@@ -97,19 +116,21 @@ def _keys(t: np.ndarray) -> np.ndarray:
     return np.where(d <= 1, near, np.where(d < 2, far, 0.0)).astype(np.float32)
 
 
-def cubic_sample(sampler: BlockSampler, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cubic-convolution samples (N, bands), raw scale, and validity (N,).
+def cubic_sample(sampler: BlockSampler, rows: np.ndarray, cols: np.ndarray, *,
+                 clip: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cubic-convolution samples (N, bands), raw scale, validity (N,) and saturation (N,).
 
     A point whose 4 x 4 neighbourhood is all valid is interpolated by Keys' kernel; one
     whose neighbourhood is partly invalid (an edge of the tile or of its data) falls back
     to the bilinear mean of its valid neighbours among the nearest four, and is valid when
-    its nearest pixel is.
+    its nearest pixel is. With ``clip``, a point whose nearest four include a pixel at
+    that value in any band is saturated: flagged, and invalid.
     """
     r = np.asarray(rows, float).ravel()
     c = np.asarray(cols, float).ravel()
     n, nb = r.size, len(sampler.bands)
     if not n:
-        return np.zeros((0, nb), np.float32), np.zeros(0, bool)
+        return np.zeros((0, nb), np.float32), np.zeros(0, bool), np.zeros(0, bool)
     ok_pt = np.isfinite(r) & np.isfinite(c)
     r, c = np.where(ok_pt, r, -10.0), np.where(ok_pt, c, -10.0)
     r0, c0 = np.floor(r).astype(np.int64), np.floor(c).astype(np.int64)
@@ -133,8 +154,12 @@ def cubic_sample(sampler: BlockSampler, rows: np.ndarray, cols: np.ndarray) -> t
     nearest = vb[np.arange(n), (tr >= 0.5).astype(int), (tc >= 0.5).astype(int)]
     out = np.where(full[:, None], out, lin).astype(np.float32)
     ok = ok_pt & (full | nearest)
+    clipped = np.zeros(n, bool)
+    if clip is not None:
+        clipped = ok & (vb & (vals[:, 1:3, 1:3] >= clip).any(axis=-1)).any(axis=(1, 2))
+        ok &= ~clipped
     out[~ok] = 0.0
-    return out, ok
+    return out, ok, clipped
 
 
 class ReferenceOnTile:
@@ -162,6 +187,7 @@ class ReferenceOnTile:
         self._to_ref = geo.transformer(tile_crs, ref_crs)
         ratio = tile_gsd / ref_gsd
         self.sub = int(round(ratio)) if ratio >= 1.5 else 1
+        self.clip = clip_level(ref.ds.dtypes[ref.bands[0] - 1])
 
     def positions(self, px: TilePixels) -> tuple[np.ndarray, np.ndarray]:
         """Reference (row, col) of the tile pixels' centres, shape (T, sub²) each (or
@@ -179,26 +205,30 @@ class ReferenceOnTile:
         return rr.reshape(x.shape), cr.reshape(x.shape)
 
     def values(self, px: TilePixels, pos: tuple[np.ndarray, np.ndarray],
-               shift_px: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
-        """The reference on the tile pixels ``px`` (raw scale, (T, bands)) and validity,
-        from their reference positions ``pos`` (:meth:`positions`) moved by ``shift_px``."""
+               shift_px: tuple[float, float] = (0.0, 0.0)
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The reference on the tile pixels ``px`` (raw scale, (T, bands)), validity and
+        saturation (T,), from their reference positions ``pos`` (:meth:`positions`) moved
+        by ``shift_px``. A tile pixel is seen when most of the reference under it is, and
+        saturated when any of it is."""
         rr, cr = pos
-        v, ok = cubic_sample(self.ref, rr + shift_px[0], cr + shift_px[1])
+        v, ok, clipped = cubic_sample(self.ref, rr + shift_px[0], cr + shift_px[1], clip=self.clip)
         t, s = rr.shape
         v = v.reshape(t, s, -1)
         ok = ok.reshape(t, s)
         cnt = ok.sum(axis=1)
         mean = np.divide((v * ok[..., None]).sum(axis=1), cnt[:, None],
                          out=np.zeros((t, v.shape[-1]), np.float32), where=cnt[:, None] > 0)
-        # a tile pixel is seen when most of the reference under it is
-        return mean.astype(np.float32), cnt * 2 > s
+        sat = clipped.reshape(t, s).any(axis=1)
+        return mean.astype(np.float32), (cnt * 2 > s) & ~sat, sat
 
     def strip_image(self, px: TilePixels, pos: tuple[np.ndarray, np.ndarray],
-                    shift_px: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
-        """The strip (rows, cols, bands), scaled like the reference's strips, and its
-        validity: the reference's values on the tile pixels, combined with the tile's
-        own bilinear weights."""
-        vals, ok = self.values(px, pos, shift_px)
+                    shift_px: tuple[float, float] = (0.0, 0.0)
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The strip (rows, cols, bands), scaled like the reference's strips, its
+        validity and its saturated samples (rows, cols): the reference's values on the
+        tile pixels, combined with the tile's own bilinear weights."""
+        vals, ok, sat = self.values(px, pos, shift_px)
         okf = ok.astype(np.float32)
         w = px.weight * okf[px.index]
         wsum = w.sum(axis=1)
@@ -210,12 +240,14 @@ class ReferenceOnTile:
         img = self.scaler(img, overwrite=True) if self.scaler.fitted else np.zeros_like(img)
         img[~valid] = 0.0
         nr, nc = px.shape
-        return img.reshape(nr, nc, -1), valid.reshape(nr, nc)
+        clipped = (sat[px.index] & (px.weight > 0)).any(axis=1)
+        return img.reshape(nr, nc, -1), valid.reshape(nr, nc), clipped.reshape(nr, nc)
 
     def strip_like(self, strip: Strip, px: TilePixels,
-                   shift_px: tuple[float, float] = (0.0, 0.0)) -> Strip:
+                   shift_px: tuple[float, float] = (0.0, 0.0)) -> tuple[Strip, np.ndarray]:
         """A :class:`~queuemeasure.corridor.Strip` of the reference on the same stations and
-        offsets as the tile's ``strip`` (whose samples are ``px``)."""
-        img, valid = self.strip_image(px, self.positions(px), shift_px)
+        offsets as the tile's ``strip`` (whose samples are ``px``), and which of its samples
+        are saturated (invalid in the strip)."""
+        img, valid, clipped = self.strip_image(px, self.positions(px), shift_px)
         return Strip(image=img, valid=valid, step_m=strip.step_m, half_width_m=strip.half_width_m,
-                     chord0=strip.chord0, path=strip.path)
+                     chord0=strip.chord0, path=strip.path), clipped

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from . import geo
-from .coregister import ReferenceOnTile, TilePixels, tile_pixels
+from .coregister import ReferenceOnTile, TilePixels, clip_level, clipped_samples, tile_pixels
 from .corridor import BlockSampler, Scaler, build_strip, coverage_chords, iter_strips, strip_points
 from .detect import occupancy as occ
 from .errors import OptionError, RasterError, RemoteError, RoadError
@@ -109,6 +109,7 @@ class _Side:
     thresholds: tuple[float, float] = (np.nan, np.nan)
     separation: float = 0.0
     unseparated_m: float = 0.0
+    saturated_m: float = 0.0
     bias: np.ndarray = field(default_factory=lambda: np.zeros(0))
     gap_m: float = 50.0
     share: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -285,11 +286,12 @@ def _measure_side(src: _Source, ref: _Source | None, path: RoadPath, *, gsd: flo
     arrays: dict[str, np.ndarray] = {}
     observed = np.zeros(n_total, bool)
     occluded = np.zeros(n_total, bool)
+    saturated = np.zeros(n_total, bool)
     shift_m = None
     if ref is not None:
         ref.shift_px, shift_m = _align(src, ref, path, chords, inside, step=step,
                                        strip_half=strip_half, half_width=half_width, gsd=gsd)
-    for piece, rstrip in _pieces(src, ref, path, chords, inside, step, strip_half):
+    for piece, clipped, rstrip in _pieces(src, ref, path, chords, inside, step, strip_half):
         strip = piece.strip
         row_a = int(round(strip.chord0 / step))
         core = slice(piece.core_start, piece.core_stop)
@@ -299,18 +301,23 @@ def _measure_side(src: _Source, ref: _Source | None, path: RoadPath, *, gsd: flo
             continue
         offs = strip.offset_at_col(np.arange(strip.image.shape[1]) + 0.5)
         carriage = np.abs(offs) <= max(half_width, step / 2 + 1e-9)
-        valid = strip.valid if rstrip is None else strip.valid & rstrip.valid
-        observed[glob] = valid[core][:, carriage].mean(axis=1) >= MIN_VALID_SHARE
+        # saturated samples (either image) show no change: hidden, like cloud
+        tvalid = strip.valid if clipped is None else strip.valid & ~clipped
+        seen = strip.valid if rstrip is None else strip.valid & (rstrip.valid | clipped)
+        observed[glob] = seen[core][:, carriage].mean(axis=1) >= MIN_VALID_SHARE
+        if clipped is not None:
+            saturated[glob] = observed[glob] & (
+                (seen & ~clipped)[core][:, carriage].mean(axis=1) < MIN_VALID_SHARE)
         cloud = _occluded_rows(src, path, strip, carriage)
         if rstrip is not None:
             rcloud = _occluded_rows(ref, path, rstrip, carriage)
             cloud = rcloud if cloud is None else (cloud | rcloud if rcloud is not None else cloud)
             ti, ri = _common_bands(src, ref)
-            ev = occ.change_evidence(strip.image[..., ti], strip.valid, rstrip.image[..., ri],
+            ev = occ.change_evidence(strip.image[..., ti], tvalid, rstrip.image[..., ri],
                                      rstrip.valid, offsets=offs, half_width_m=half_width,
                                      gsd_m=gsd)
         else:
-            ev = occ.texture_evidence(strip.image, strip.valid, offsets=offs,
+            ev = occ.texture_evidence(strip.image, tvalid, offsets=offs,
                                       half_width_m=half_width, gsd_m=gsd, step_m=step)
         if cloud is not None:
             occluded[glob] = cloud[core]
@@ -334,6 +341,9 @@ def _measure_side(src: _Source, ref: _Source | None, path: RoadPath, *, gsd: flo
         # a cloud's thin margin, outside the mask, veils the road too: its evidence is
         # not trusted either
         occluded = _dilate(occluded, int(round(CLOUD_MARGIN_M / step)))
+    # a saturated carriageway is hidden too (without a cloud's veiled margin)
+    occluded |= saturated
+    if occluded.any():
         road_e[occluded] = np.nan
         for name in arrays:
             arrays[name][occluded] = np.nan
@@ -344,6 +354,7 @@ def _measure_side(src: _Source, ref: _Source | None, path: RoadPath, *, gsd: flo
                  occluded, end, reason, shift_m)
     side.signed = arrays.get("signed", np.zeros((n_total, 0)))
     side.null_signed = arrays.get("null_signed", np.zeros((n_total, 0, 0)))
+    side.saturated_m = float(np.diff(edges)[saturated].sum())
     # a stretch's ends are each uncertain by a pixel: a gap between two counts as wider
     # than max_gap only when it is wider by more than those two pixels
     side.gap_m = max_gap + 2 * gsd
@@ -409,23 +420,26 @@ def _dilate(flag: np.ndarray, k: int) -> np.ndarray:
 
 
 def _pieces(src: _Source, ref: _Source | None, path: RoadPath, chords: np.ndarray,
-            inside: np.ndarray, step: float, strip_half: float) -> Iterator[tuple[Any, Any]]:
-    """The tile's strips and, in step, the reference's on the same stations and offsets,
-    resampled onto the tile's pixels first (:mod:`queuemeasure.coregister`)."""
+            inside: np.ndarray, step: float, strip_half: float) -> Iterator[tuple[Any, Any, Any]]:
+    """The tile's strips, which of their samples lean on a saturated tile pixel (None
+    when none can), and, in step, the reference's strips on the same stations and
+    offsets, resampled onto the tile's pixels first (:mod:`queuemeasure.coregister`)."""
     tiles = iter_strips(src.sampler, path, src.ds.crs, src.scaler, step_m=step,
                         half_width_m=strip_half, piece_m=PIECE_M, overlap_m=4 * step,
                         coverage=(chords, inside))
-    if ref is None:
-        for p in tiles:
-            yield p, None
-        return
-    on_tile = _reference_on_tile(src, ref)
+    on_tile = None if ref is None else _reference_on_tile(src, ref)
+    clip = clip_level(src.ds.dtypes[src.sampler.bands[0] - 1])
     for p in tiles:
-        if p.off_tile or not p.strip.valid.any():
-            yield p, None
+        if p.off_tile or not p.strip.valid.any() or (on_tile is None and clip is None):
+            yield p, None, None
             continue
         px = _strip_pixels(src, path, p.strip, strip_half)
-        yield p, on_tile.strip_like(p.strip, px, ref.shift_px)
+        clipped = clipped_samples(src.sampler, px, clip).reshape(px.shape) if clip is not None else None
+        if on_tile is None:
+            yield p, clipped, None
+            continue
+        rstrip, rclipped = on_tile.strip_like(p.strip, px, ref.shift_px)
+        yield p, rclipped if clipped is None else clipped | rclipped, rstrip
         ref.sampler.release(ref.sampler.last_ids)
 
 
@@ -497,7 +511,7 @@ def _align(src: _Source, ref: _Source, path: RoadPath, chords: np.ndarray, insid
     pos = on_tile.positions(px)
 
     def score(dr: float, dc: float) -> float:
-        img, valid = on_tile.strip_image(px, pos, (dr, dc))
+        img, valid, _ = on_tile.strip_image(px, pos, (dr, dc))
         ok = tile_strip.valid & valid & keep[None, :]
         if ok.sum() < 50:
             return -np.inf
@@ -729,9 +743,12 @@ def _chain(side: _Side, max_gap: float) -> QueueChain:
     for a, b in side.occluded_iv.tolist():
         if not chain.count or not chain.start_m < a < chain.end_m:
             continue
-        beyond = side.intervals[(side.intervals[:, 0] >= b - 1e-6) & (side.interval_score >= 1.0)]
-        beyond = beyond[beyond[:, 0] <= chain.end_m]
-        if float(np.clip(beyond[:, 1], None, chain.end_m).sum() - beyond[:, 0].sum()) < 2 * max_gap:
+        # the occupied road past the hidden stretch (a stretch that straddles it counts
+        # from its far side)
+        full = side.intervals[side.interval_score >= 1.0]
+        after = full[full[:, 1] > b]
+        occupied = np.clip(np.minimum(after[:, 1], chain.end_m) - np.maximum(after[:, 0], b), 0, None)
+        if float(occupied.sum()) < 2 * max_gap:
             keep = s0 < a
             chain = chain_queue_bridged(s0[keep], s1[keep], sc[keep], max_gap_m=max_gap,
                                         occluded=side.occluded_iv, observed_end_m=side.observed_end_m,
@@ -866,22 +883,54 @@ def _range(side: _Side, *, gsd: float, max_gap: float) -> tuple[float, float]:
             hi = max(hi, float(on[:, 1].max()) - chain.start_m + gsd)
     head = _hidden_before(side)
     if head is not None:
-        # the queue's front may stand under what hides the road at the head
-        hi += chain.start_m if chain is not None else 0.0
+        # the queue's front may stand under what hides the road at the head (with no
+        # queue seen, the queue may fill what is hidden)
+        hi = hi + chain.start_m if chain is not None and chain.count else max(hi, head)
     return max(0.0, lo), hi
 
 
 def _hidden_before(m: _Side) -> float | None:
     """Length of road hidden between the head and the queue's first visible stretch
-    (an occluded stretch from within the gap of the head to within the gap of it)."""
+    (an occluded stretch from within the gap of the head to within the gap of it). With
+    no queue found: how far from the head the road is hidden, from a hidden stretch that
+    starts within :data:`HEAD_CLEAR_GAPS` gaps of the head (a queue may stand there
+    unseen), up to where the image's valid data end when it ends there."""
     chain = m.chain
-    if chain is None or not chain.count or not len(m.occluded_iv):
+    if chain is None:
         return None
     o = m.occluded_iv
-    near = o[(o[:, 0] <= m.gap_m) & (o[:, 1] >= chain.start_m - m.gap_m)]
-    hidden = float(near[:, 1].max() - near[:, 0].min()) if len(near) else 0.0
+    if not chain.count and m.end_reason == "nodata" and m.observed_end_m < m.path.length_m:
+        o = np.vstack([o.reshape(-1, 2), [[m.observed_end_m, m.path.length_m]]])
+    if not len(o):
+        return None
+    if chain.count:
+        near = o[(o[:, 0] <= m.gap_m) & (o[:, 1] >= chain.start_m - m.gap_m)]
+        hidden = float(near[:, 1].max() - near[:, 0].min()) if len(near) else 0.0
+    else:
+        hidden = _hidden_run_from_head(o, m.gap_m, HEAD_CLEAR_GAPS * m.gap_m)
     # a row or two of nodata at the head hides no queue
     return hidden if hidden >= m.gap_m / 2 else None
+
+
+#: with no queue seen, a hidden stretch that starts within this many gaps of the head may
+#: hide the queue: so little free road in front of it does not show that there is none
+#: (a queue's front may be sparse, or faint under haze)
+HEAD_CLEAR_GAPS = 4.0
+
+
+def _hidden_run_from_head(o: np.ndarray, gap: float, within: float) -> float:
+    """How far from the head hidden road reaches, from a hidden stretch that starts within
+    ``within`` of the head, its stretches joined where they are less than ``gap`` apart."""
+    o = o[np.argsort(o[:, 0])]
+    o = o[o[:, 1] - o[:, 0] >= gap / 2]
+    if not len(o) or o[0, 0] > within:
+        return 0.0
+    b = float(o[0, 1])
+    for s0, s1 in o[1:].tolist():
+        if s0 - b > gap:
+            break
+        b = max(b, s1)
+    return b
 
 
 def _count_estimate(length_m: float, lanes: tuple[int, int]) -> tuple[int, int] | None:
@@ -912,6 +961,10 @@ def _to_result(m: _Side, sides: Any, *, gsd: float, max_gap: float, raster_crs: 
         f", bands {','.join(bands)}): vehicle_count_estimate from the occupied length, "
         f"{lanes[0]}-{lanes[1]} lane(s) and {SPACING_PRIOR_M[0]:g}-{SPACING_PRIOR_M[1]:g} m "
         "per vehicle per lane (cars 6.5-8.5 m; trucks and buses raise it to 10-12 m)")
+    if m.saturated_m > 0:
+        notes.append(f"{m.saturated_m / 1000:.2f} km of the carriageway saturated (pixels at the "
+                     "image type's largest value, as a TCI's 255 on bright ground) in the tile "
+                     "or the reference: no change can be seen there; counted as hidden")
     if m.shift_m is not None:
         notes.append(f"reference aligned by {m.shift_m[0]:+.1f} m east, {m.shift_m[1]:+.1f} m north "
                      "(its CRS units)")
@@ -1057,9 +1110,14 @@ def _confidence(m: _Side, *, gsd: float, with_reference: bool) -> tuple[bool, li
                    "it); check the quicklook")
     hidden_head = _hidden_before(m)
     if hidden_head is not None:
-        why.append(f"low confidence: the road at the head is hidden (cloud or missing data) for "
-                   f"{hidden_head / 1000:.2f} km: the queue's front may stand there, so the length "
-                   "from the first visible stretch is a lower bound (the range's high end includes it)")
+        if chain.count:
+            why.append(f"low confidence: the road at the head is hidden (cloud or missing data) for "
+                       f"{hidden_head / 1000:.2f} km: the queue's front may stand there, so the length "
+                       "from the first visible stretch is a lower bound (the range's high end includes it)")
+        else:
+            why.append(f"low confidence: no queue is seen, but the road near the head is hidden (cloud, "
+                       f"saturated or missing data) up to {hidden_head / 1000:.2f} km from it: a queue "
+                       "may stand there unseen (the range's high end includes it)")
     hidden_tail = _hidden_after(m)
     if hidden_tail is not None:
         why.append(f"low confidence: the queue runs into cloud or missing data {hidden_tail[0]:.0f} m "

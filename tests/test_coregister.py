@@ -10,7 +10,8 @@ import rasterio
 from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
 
-from queuemeasure.coregister import ReferenceOnTile, cubic_sample, tile_pixels
+from queuemeasure.coregister import (ReferenceOnTile, clip_level, clipped_samples, cubic_sample,
+                                     tile_pixels)
 from queuemeasure.corridor import BlockSampler, Scaler, build_strip, strip_points
 from queuemeasure.road import prepare_road
 
@@ -43,16 +44,30 @@ def test_cubic_sample_is_exact_on_pixels_and_on_quadratics():
         s = BlockSampler(ds, [1])
         # on pixel centres: the pixels themselves
         rr, cc = np.array([3.0, 20.0, 31.0]), np.array([4.0, 16.0, 30.0])
-        v, ok = cubic_sample(s, rr, cc)
+        v, ok, _ = cubic_sample(s, rr, cc)
         assert ok.all()
         np.testing.assert_allclose(v[:, 0], quad[0, [3, 20, 31], [4, 16, 30]], rtol=1e-6)
         # in between, across block edges: Keys' kernel reproduces quadratics
         rng = np.random.default_rng(1)
         rr, cc = rng.uniform(2, 45, 200), rng.uniform(2, 45, 200)
-        v, ok = cubic_sample(s, rr, cc)
+        v, ok, _ = cubic_sample(s, rr, cc)
         assert ok.all()
         truth = 0.3 * rr + 0.7 * cc + 0.01 * rr * rr - 0.02 * cc * cc + 5
         np.testing.assert_allclose(v[:, 0], truth, rtol=1e-4)
+
+
+def test_saturated_pixels_are_flagged_and_invalid():
+    a = np.full((3, 32, 32), 100, np.uint8)
+    a[1, 10, 10] = 255  # one band saturated in one pixel
+    with _mem(a).open() as ds:
+        s = BlockSampler(ds, [1, 2, 3])
+        v, ok, sat = cubic_sample(s, np.array([10.4, 9.6, 14.0]), np.array([10.4, 10.3, 14.0]),
+                                  clip=255.0)
+        px = tile_pixels(np.array([[10.4, 12.5]]), np.array([[9.5, 12.5]]))
+        assert clipped_samples(s, px, clip_level(ds.dtypes[0])).tolist() == [True, False]
+    assert sat.tolist() == [True, True, False]
+    assert ok.tolist() == [False, False, True]
+    assert clip_level("float32") is None and clip_level("uint16") == 65535.0
 
 
 def test_cubic_sample_falls_back_to_bilinear_by_nodata_and_edges():
@@ -62,8 +77,8 @@ def test_cubic_sample_falls_back_to_bilinear_by_nodata_and_edges():
     with _mem(a, nodata=-9999.0).open() as ds:
         s = BlockSampler(ds, [1])
         # next to the nodata pixel, nearest pixel valid: bilinear over the valid ones
-        v, ok = cubic_sample(s, np.array([11.2, 10.2, 0.2, 31.4, np.nan]),
-                             np.array([11.2, 10.1, 0.3, 5.0, 3.0]))
+        v, ok, _ = cubic_sample(s, np.array([11.2, 10.2, 0.2, 31.4, np.nan]),
+                                np.array([11.2, 10.1, 0.3, 5.0, 3.0]))
     assert ok.tolist() == [True, False, True, True, False]
     np.testing.assert_allclose(v[[0, 2, 3], 0], 10.0, rtol=1e-6)
 
@@ -91,8 +106,9 @@ def test_the_tile_as_its_own_reference_gives_its_own_strip(utm_strip):
         sampler, strip, px = _tile_and_pixels(ds, path, n, step, half)
         on = ReferenceOnTile(sampler, ds.crs, BlockSampler(rds, [1, 2, 3]), rds.crs,
                              Scaler("uint8"), tile_gsd=0.5, ref_gsd=0.5)
-        ref = on.strip_like(strip, px)
+        ref, clipped = on.strip_like(strip, px)
     assert ref.image.shape == strip.image.shape
+    assert clipped.shape == strip.valid.shape
     ok = strip.valid & ref.valid
     assert ok.mean() > 0.99
     # the same pixels, the same bilinear weights: the same strip
@@ -107,7 +123,7 @@ def test_a_reference_in_another_crs_lands_on_the_tile(utm_strip, curve_scenes):
         sampler, strip, px = _tile_and_pixels(ds, path, n, step, half)
         on = ReferenceOnTile(sampler, ds.crs, BlockSampler(rds, [1, 2, 3]), rds.crs,
                              Scaler("uint8"), tile_gsd=0.5, ref_gsd=0.5)
-        ref = on.strip_like(strip, px)
+        ref, clipped = on.strip_like(strip, px)
     ok = strip.valid & ref.valid
     assert ok.mean() > 0.95
     # the same painted scene in degrees: the same picture within the painting's own
@@ -130,8 +146,8 @@ def test_a_finer_reference_is_averaged_over_each_tile_pixel():
         assert on.sub == 3
         r, c = np.mgrid[5:25, 5:25]
         px = tile_pixels(r.astype(float), c.astype(float))
-        vals, ok = on.values(px, on.positions(px))
-    assert ok.all()
+        vals, ok, sat = on.values(px, on.positions(px))
+    assert ok.all() and not sat.any()
     # nine samples inside each 9 m pixel, each of them in the 3 m pixel that copies it:
     # the tile pixel's own value back (up to the kernel's overshoot at the copies' edges)
     want = coarse[0, px.rows, px.cols]

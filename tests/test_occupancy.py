@@ -325,3 +325,48 @@ def test_occupancy_quicklook(l2a10, tmp_path):
     share = r.profile["occupancy_share"]
     assert share.shape == r.profile["occupancy_score"].shape
     assert np.nanmin(share) >= 0 and np.nanmax(share) <= 1
+
+
+# ----------------------------------------------------------------------------- saturation
+def _saturated_copy(sc, dst, rows):
+    """A copy of ``sc``'s tile with the pixel rows ``rows`` (a slice) at 255 in every band
+    (a TCI clipped on bright ground)."""
+    import dataclasses
+    import shutil
+
+    shutil.copy(sc.tile, dst)
+    with rasterio.open(dst, "r+") as ds:
+        a = ds.read()
+        a[:, rows] = 255
+        ds.write(a)
+    return dataclasses.replace(sc, tile=dst)
+
+
+def test_saturated_stretch_is_hidden_not_free_road(tci3, tmp_path):
+    """Pixels at 255 hide the change: a band of them across the queue is counted as
+    hidden (the queue goes on across it), never as free road that ends the queue."""
+    from queuemeasure import geo
+
+    d0 = measure_json(tci3)
+    with rasterio.open(tci3.tile) as ds:
+        t = geo.transformer(geo.WGS84, ds.crs)
+        rows = [ds.index(*t.transform(*p))[0] for p in (d0["head_lonlat"], d0["tail_lonlat"])]
+    # the road runs along the rows: saturate 30 rows (90 m) half way along the queue
+    mid = (rows[0] + rows[1]) // 2
+    sc = _saturated_copy(tci3, tmp_path / "sat.tif", slice(mid - 15, mid + 15))
+    d = measure_json(sc)
+    assert any("saturated" in n for n in d["notes"]), d["notes"]
+    assert abs(d["length_km"] - tci3.truth_km) / tci3.truth_km < 0.05, d
+    assert d["occluded_km"] > 0.05
+
+
+def test_all_saturated_road_is_flagged_not_an_empty_road(tci3, tmp_path):
+    with rasterio.open(tci3.tile) as ds:
+        h = ds.height
+    sc = _saturated_copy(tci3, tmp_path / "allsat.tif", slice(0, h))
+    d = measure_json(sc)
+    assert d["length_km"] == 0.0
+    assert d["low_confidence"] is True
+    assert any("hidden" in n for n in d["notes"]), d["notes"]
+    # the queue may stand anywhere under what hides the road
+    assert d["length_km_range"][1] >= tci3.truth_km
