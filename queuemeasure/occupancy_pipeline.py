@@ -575,7 +575,9 @@ def _find_queue(side: _Side, *, gsd: float, step: float, max_gap: float, with_re
         s_mid = 0.5 * (side.edges[:-1] + side.edges[1:])
         inside = (s_mid >= side.chain.start_m) & (s_mid <= side.chain.end_m)
     side.separation = _separation(side.score, inside)
-    if side.chain.count and side.separation < MIN_SEPARATION_NONE:
+    # (not when road at the queue's density resumes beyond the tail: a queue whose chain
+    # broke early has most of itself outside the chain, and the rest is no free road)
+    if side.chain.count and side.separation < MIN_SEPARATION_NONE and _resumes_after(side) is None:
         # the stretch found stands no higher than the rest of the road: no queue is told
         # from the free road (an empty road's co-registration and haze residue); the
         # range keeps the stretch
@@ -949,6 +951,10 @@ def _to_result(m: _Side, sides: Any, *, gsd: float, max_gap: float, raster_crs: 
     lo, hi = _range(m, gsd=gsd, max_gap=m.gap_m)
     length_m = chain.length_m
     lo, hi = min(lo, length_m), max(hi, length_m, m.unseparated_m)
+    resumes = _resumes_after(m)
+    if resumes is not None:
+        # the queue may go on over the stretch that resumes beyond its tail (or its head)
+        hi = max(hi, resumes[2] + resumes[1] - (chain.start_m if chain.count else 0.0))
     notes = list(sides.notes)
     low_conf, why = _confidence(m, gsd=gsd, with_reference=with_reference)
     notes.extend(why)
@@ -1014,15 +1020,20 @@ def _resumes_after(m: _Side) -> tuple[float, float, float] | None:
     if chain.count:
         tail = chain.end_m
     else:
-        # no queue: only where the road at the head is hidden (a queue held there may
-        # start unseen), from the end of what hides it
+        # no queue chained from the head: from the head, or from the end of what hides
+        # the road at the head (a queue held there may start unseen); a queue whose
+        # front is too faint to chain starts a little beyond it
         o = m.occluded_iv
         at_head = o[o[:, 0] <= m.gap_m] if len(o) else o
-        if not len(at_head) or float(at_head[:, 1].max()) - float(at_head[:, 0].min()) < m.gap_m / 2:
-            return None
-        tail = float(at_head[:, 1].max())
+        hidden = len(at_head) and float(at_head[:, 1].max()) - float(at_head[:, 0].min()) >= m.gap_m / 2
+        tail = float(at_head[:, 1].max()) if hidden else 0.0
     iv, sc = m.intervals, m.interval_score
-    after = (iv[:, 0] > tail) & (iv[:, 0] <= tail + 3 * m.gap_m) & (sc >= 1.0)
+    # thinner and faint stretches joined to the tail carry the search on
+    reach = tail
+    for a, b in sorted(np.concatenate([iv, m.weak_intervals]).tolist()):
+        if a > tail and a - reach <= m.gap_m:
+            reach = max(reach, b)
+    after = (iv[:, 0] > tail) & (iv[:, 0] <= reach + 3 * m.gap_m) & (sc >= 1.0)
     if not after.any():
         return None
     start = float(iv[after, 0].min())
