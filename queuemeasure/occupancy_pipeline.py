@@ -1009,11 +1009,14 @@ MIN_SEPARATION = 8.0
 
 #: occupied road (in gaps) that must resume after the tail for low_confidence
 RESUME_GAPS = 4.0
+#: ... starting within this many gaps of the tail (or of the faint stretches joined to it)
+RESUME_WITHIN_GAPS = 4.0
 
 
 def _resumes_after(m: _Side) -> tuple[float, float, float] | None:
-    """(gap, length, start) of a long stretch at the queue's density that starts within three
-    gaps of the tail: a queue the chain may have cut at a faint stretch."""
+    """(gap, length, start) of a long stretch at the queue's density that starts within
+    :data:`RESUME_WITHIN_GAPS` gaps of the tail: a queue the chain may have cut at a faint
+    stretch."""
     chain = m.chain
     if chain is None or not len(m.intervals):
         return None
@@ -1033,7 +1036,7 @@ def _resumes_after(m: _Side) -> tuple[float, float, float] | None:
     for a, b in sorted(np.concatenate([iv, m.weak_intervals]).tolist()):
         if a > tail and a - reach <= m.gap_m:
             reach = max(reach, b)
-    after = (iv[:, 0] > tail) & (iv[:, 0] <= reach + 3 * m.gap_m) & (sc >= 1.0)
+    after = (iv[:, 0] > tail) & (iv[:, 0] <= reach + RESUME_WITHIN_GAPS * m.gap_m) & (sc >= 1.0)
     if not after.any():
         return None
     start = float(iv[after, 0].min())
