@@ -527,7 +527,6 @@ def build_strip(
     n_rows: int,
     step_m: float,
     half_width_m: float,
-    shift_px: tuple[float, float] = (0.0, 0.0),
 ) -> Strip:
     """Resample one piece of the corridor into a :class:`Strip`.
 
@@ -543,15 +542,10 @@ def build_strip(
     n_rows : int
     step_m : float
     half_width_m : float
-    shift_px : (float, float)
-        Added to the sample points' (row, col) in the raster: a co-registration
-        correction (a reference image aligned onto a tile).
     """
     n_cols, half = _strip_columns(half_width_m, step_m)
     rows, cols = strip_points(sampler, path, raster_crs, chord_start=chord_start, n_rows=n_rows,
                               step_m=step_m, half_width_m=half_width_m)
-    if shift_px != (0.0, 0.0):
-        rows, cols = rows + shift_px[0], cols + shift_px[1]
     raw, valid = sampler.sample(rows, cols, segments=True)
     if not scaler.fitted and valid.any():
         scaler.fit(raw[valid])
@@ -614,7 +608,6 @@ def iter_strips(
     piece_m: float = 1500.0,
     overlap_m: float = 100.0,
     coverage: tuple[np.ndarray, np.ndarray] | None = None,
-    shift_px: tuple[float, float] = (0.0, 0.0),
 ) -> Iterator[Piece]:
     """Cut a road side into overlapping pieces and yield their strips in order.
 
@@ -623,7 +616,7 @@ def iter_strips(
     positions and whether each lies on the tile): a piece none of whose corridor comes
     near the tile is yielded as an all-invalid strip (``off_tile``) without reading
     anything. Blocks no longer needed are dropped from the cache as it goes, so memory
-    is bounded by about two pieces' blocks. ``shift_px`` is :func:`build_strip`'s.
+    is bounded by about two pieces' blocks.
     """
     end = float(path.chord_m[-1]) if chord_end is None else float(chord_end)
     n_total = max(1, int(np.ceil(end / step_m)))
@@ -656,7 +649,6 @@ def iter_strips(
             strip = build_strip(
                 sampler, path, raster_crs, scaler,
                 chord_start=a * step_m, n_rows=b - a, step_m=step_m, half_width_m=half_width_m,
-                shift_px=shift_px,
             )
         yield Piece(strip, c0 - a, c1 - a, k, off_tile)
         # keep the blocks this piece used: the next piece's overlap needs some of them

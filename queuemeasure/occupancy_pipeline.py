@@ -484,13 +484,13 @@ def _align(src: _Source, ref: _Source, path: RoadPath, chords: np.ndarray, insid
     it, and the shift kept is the one whose residual on the pixels off the carriageway
     (verges, field edges, buildings: what did not change) has the least robust spread,
     per band relative to the tile's own: whole-pixel shifts within :data:`MAX_SHIFT_PX`
-    (at least 6 m), then every quarter pixel within 0.75 pixel of the best. (Refining
-    further, to a sixteenth of a pixel, made two of the 10 m benchmark cases worse and
-    none better: at 10 m the road line is aliased, and two dates resampled a tenth of a
-    pixel apart differ on it by 5-20 % of its contrast whatever the interpolator; see the
-    README.) (A correlation of gradients,
-    used before, chose a shift a quarter pixel off on a SYNTHETIC 10 m scene of the
-    tests, and the queue was lost.)
+    (at least 6 m), then every quarter pixel within 0.75 pixel of the best.
+
+    A correlation of gradients, used before, chose a shift a quarter pixel off on a
+    SYNTHETIC 10 m scene of the tests, and the queue was lost. Refining to a sixteenth of a
+    pixel made two of the 10 m benchmark cases worse and none better: at 10 m the road
+    line is aliased, and two dates resampled a tenth of a pixel apart differ on it by
+    5-20 % of its contrast whatever the interpolator (see the README).
     """
     on = np.flatnonzero(inside)
     if not on.size:
