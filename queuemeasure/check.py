@@ -347,7 +347,7 @@ def read_measurement(source: Any) -> dict[str, Any] | None:
 
 
 def check_claim(source: Any, claim_km: float, claim_count: int | None = None, *, road: Any = None,
-                head: Any = None, reference: Any = None, reference_days: int = 30, stac: str | None = None,
+                head: Any = None, road_select: Any = None, reference: Any = None, reference_days: int = 30, stac: str | None = None,
                 claim_kind: str = "about", tolerance: float = DEFAULT_TOLERANCE,
                 lanes: int | None = None, **measure_options: Any) -> tuple[Verdict, Any]:
     """Measure ``source`` (a tile or STAC item) or read it (a saved result), then judge.
@@ -359,8 +359,10 @@ def check_claim(source: Any, claim_km: float, claim_count: int | None = None, *,
         item (file, URL or dict).
     claim_km, claim_count, claim_kind, tolerance, lanes
         As for :func:`verdict`.
-    road, head, reference, measure_options
-        As for :func:`queuemeasure.measure` (needed unless ``source`` is a saved result).
+    road, head, road_select, reference, measure_options
+        As for :func:`queuemeasure.measure` (needed unless ``source`` is a saved result):
+        ``road`` may be OpenStreetMap data with ``road_select`` (e.g.
+        ``{"ref": "А-161", "toward": (lon, lat)}``), the road ``measure`` would build.
         ``reference`` may be ``"auto"`` for a STAC item (see
         :func:`queuemeasure.search.choose_reference`, with ``reference_days`` and ``stac``).
 
@@ -375,17 +377,20 @@ def check_claim(source: Any, claim_km: float, claim_count: int | None = None, *,
     if road is None:
         raise OptionError("give --road ROAD to measure the image (or a saved result JSON)")
     claim_interval(claim_km, claim_kind, tolerance)  # bad claims fail before any reading
-    result = measure_source(source, road, head=head, reference=reference, reference_days=reference_days,
-                            stac=stac, **measure_options)
+    result = measure_source(source, road, head=head, road_select=road_select, reference=reference,
+                            reference_days=reference_days, stac=stac, **measure_options)
     v = verdict(result, claim_km, claim_count, claim_kind=claim_kind, tolerance=tolerance, lanes=lanes)
     result.profile.update(verdict=v.verdict, verdict_banner=v.banner)
     return v, result
 
 
 def measure_source(tile: Any, road: Any, *, head: Any = None, reference: Any = None, reference_days: int = 30,
-                   stac: str | None = None, road_crs: Any = None, **options: Any) -> Any:
+                   stac: str | None = None, road_crs: Any = None, road_select: Any = None,
+                   **options: Any) -> Any:
     """:func:`queuemeasure.measure` with STAC items checked for a clear corridor first,
-    and ``reference="auto"`` resolved; the chosen reference is said in the notes."""
+    and ``reference="auto"`` resolved; the chosen reference is said in the notes. The
+    corridor checked and the reference's corridor are those of the road measured (OSM
+    data with ``road_select`` included)."""
     import os
 
     from .pipeline import measure
@@ -395,12 +400,12 @@ def measure_source(tile: Any, road: Any, *, head: Any = None, reference: Any = N
     name = os.fspath(tile) if isinstance(tile, (str, os.PathLike)) else None
     if is_stac_item(tile):
         tile = load_item(tile)  # fetched once, not by every step
-        require_clear(tile, road, head=head, road_crs=road_crs)
-    ref, why = resolve_reference(tile, reference, road, head=head, road_crs=road_crs, days=reference_days,
-                                 stac=stac)
+        require_clear(tile, road, head=head, road_crs=road_crs, road_select=road_select)
+    ref, why = resolve_reference(tile, reference, road, head=head, road_crs=road_crs, road_select=road_select,
+                                 days=reference_days, stac=stac)
     if ref is not None:
         options["reference"] = load_item(ref) if is_stac_item(ref) else ref
-    result = measure(tile, road, head=head, road_crs=road_crs, **options)
+    result = measure(tile, road, head=head, road_crs=road_crs, road_select=road_select, **options)
     if name is not None:
         result.tile = name  # the item's path or URL, not its in-memory VRT
     if isinstance(options.get("reference"), dict) and result.profile.get("reference"):

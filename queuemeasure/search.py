@@ -97,11 +97,15 @@ class SearchHit:
         return asdict(self)
 
 
-def road_sides(road: Any, *, head: Sequence[float] | None = None, road_crs: Any = None) -> list[Any]:
-    """The road's sides from the head (as :func:`queuemeasure.road.prepare_road`)."""
+def road_sides(road: Any, *, head: Sequence[float] | None = None, road_crs: Any = None,
+               road_select: Any = None) -> list[Any]:
+    """The road's sides from the head, as :func:`queuemeasure.measure` cuts them
+    (:func:`queuemeasure.road.prepare_road`; OSM data with ``road_select`` built into the
+    same road from the same head)."""
     from .road import prepare_road
 
-    return list(prepare_road(road, crs=road_crs, head=tuple(head) if head is not None else None).sides)
+    return list(prepare_road(road, crs=road_crs, head=tuple(head) if head is not None else None,
+                             road_select=road_select).sides)
 
 
 def _geodesic_km(lines: Any) -> float:
@@ -161,7 +165,7 @@ def _scl_stations(ds: Any, path: Any, *, half_width_m: float, step_m: float) -> 
 
 
 def corridor_cover(item: Any, road: Any = None, *, head: Sequence[float] | None = None,
-                   road_crs: Any = None, sides: Sequence[Any] | None = None,
+                   road_crs: Any = None, road_select: Any = None, sides: Sequence[Any] | None = None,
                    half_width_m: float = CLOUD_HALF_WIDTH_M, step_m: float = CLOUD_STEP_M) -> CorridorCover:
     """Coverage of the road by ``item`` and cloud over its corridor from the SCL asset.
 
@@ -169,7 +173,7 @@ def corridor_cover(item: Any, road: Any = None, *, head: Sequence[float] | None 
     ----------
     item : dict, path or URL
         A STAC item (see :func:`queuemeasure.stac.load_item`).
-    road, head, road_crs
+    road, head, road_crs, road_select
         The road, as for :func:`queuemeasure.measure` (or ``sides`` already prepared).
     half_width_m, step_m : float
         The corridor's half-width and the spacing of its samples (metres).
@@ -182,7 +186,8 @@ def corridor_cover(item: Any, road: Any = None, *, head: Sequence[float] | None 
     from .raster import open_tile
 
     it = load_item(item)
-    sides = list(sides) if sides is not None else road_sides(road, head=head, road_crs=road_crs)
+    sides = list(sides) if sides is not None else road_sides(road, head=head, road_crs=road_crs,
+                                                             road_select=road_select)
     road_km, share = footprint_share(it, sides)
     scl = band_assets(it, required=()).get("SCL")
     if scl is None or share <= 0:
@@ -297,7 +302,7 @@ def check_dates(dates: str) -> str:
 
 
 def search_items(road: Any, dates: str, *, head: Sequence[float] | None = None, road_crs: Any = None,
-                 collection: str = DEFAULT_COLLECTION, stac: str = DEFAULT_STAC,
+                 road_select: Any = None, collection: str = DEFAULT_COLLECTION, stac: str = DEFAULT_STAC,
                  read_cloud: bool = True, max_items: int = 200,
                  timeout: float = STAC_TIMEOUT_S) -> list[SearchHit]:
     """The items of ``collection`` covering part of ``road`` between ``dates``, by date.
@@ -305,11 +310,13 @@ def search_items(road: Any, dates: str, *, head: Sequence[float] | None = None, 
     Parameters
     ----------
     road : path, str, dict or shapely geometry
-        The road (as for :func:`queuemeasure.measure`).
+        The road (as for :func:`queuemeasure.measure`): GeoJSON, WKT, or OpenStreetMap
+        data with ``road_select``.
     dates : str
         ``START/END`` (``2022-09-20/2022-09-30``), inclusive.
-    head, road_crs
-        As for :func:`queuemeasure.measure`.
+    head, road_crs, road_select
+        As for :func:`queuemeasure.measure`: the road searched (and whose corridor's cloud
+        is read) is the one ``measure`` would measure with the same arguments.
     collection, stac : str
         The collection and the STAC API (default Earth Search v1, ``sentinel-2-l2a``).
     read_cloud : bool
@@ -328,7 +335,7 @@ def search_items(road: Any, dates: str, *, head: Sequence[float] | None = None, 
     """
     check_dates(dates)
     check_timeout(timeout)
-    sides = road_sides(road, head=head, road_crs=road_crs)
+    sides = road_sides(road, head=head, road_crs=road_crs, road_select=road_select)
     items = _find(stac, collection=collection, intersects=_road_geojson(sides), dates=dates,
                   max_items=max_items, timeout=timeout)
     hits = []
@@ -365,7 +372,7 @@ def catalogue_of(item: Mapping[str, Any]) -> str | None:
 
 
 def choose_reference(item: Any, road: Any, *, head: Sequence[float] | None = None, road_crs: Any = None,
-                     days: int = 30, stac: str | None = None, max_cloud: float = 0.0,
+                     road_select: Any = None, days: int = 30, stac: str | None = None, max_cloud: float = 0.0,
                      timeout: float = STAC_TIMEOUT_S) -> tuple[dict[str, Any], str]:
     """The clearest item of the same orbit and tile within ``days`` whose corridor is clear.
 
@@ -374,7 +381,9 @@ def choose_reference(item: Any, road: Any, *, head: Sequence[float] | None = Non
     ``days`` before or after it (not the item itself), covering at least the share of the
     road the item covers, with cloud over the corridor at most ``max_cloud`` (0-1). Among
     them the least cloud, then the most road covered, then the nearest in time (before the
-    image rather than after it on a tie). ``timeout`` is as for :func:`search_items`.
+    image rather than after it on a tie). ``road``, ``head``, ``road_crs`` and
+    ``road_select`` are as for :func:`queuemeasure.measure`; ``timeout`` is as for
+    :func:`search_items`.
 
     Returns
     -------
@@ -391,7 +400,7 @@ def choose_reference(item: Any, road: Any, *, head: Sequence[float] | None = Non
     cat = stac or catalogue_of(it)
     if not cat:
         raise OptionError(f"STAC item {it.get('id', '?')} names no catalogue (no root link): give --stac URL")
-    sides = road_sides(road, head=head, road_crs=road_crs)
+    sides = road_sides(road, head=head, road_crs=road_crs, road_select=road_select)
     _, share = footprint_share(it, sides)
     t0 = _when(it)
     span = _dt.timedelta(days=int(days))
@@ -429,10 +438,11 @@ def choose_reference(item: Any, road: Any, *, head: Sequence[float] | None = Non
 
 
 def require_clear(item: Any, road: Any, *, head: Sequence[float] | None = None, road_crs: Any = None,
-                  what: str = "image") -> CorridorCover:
-    """Raise :class:`CloudedError` when the item shows none of the road's corridor clear."""
+                  road_select: Any = None, what: str = "image") -> CorridorCover:
+    """Raise :class:`CloudedError` when the item shows none of the road's corridor clear
+    (the road as for :func:`queuemeasure.measure`)."""
     it = load_item(item)
-    cover = corridor_cover(it, road, head=head, road_crs=road_crs)
+    cover = corridor_cover(it, road, head=head, road_crs=road_crs, road_select=road_select)
     if cover.covered_share <= 0:
         raise ItemError(f"the {what} {it.get('id', '?')} does not cover the road (footprint and road do not meet)")
     if cover.clear_km is not None and cover.clear_km <= 0:
@@ -444,7 +454,8 @@ def require_clear(item: Any, road: Any, *, head: Sequence[float] | None = None, 
 
 
 def resolve_reference(tile: Any, reference: Any, road: Any, *, head: Sequence[float] | None = None,
-                      road_crs: Any = None, days: int = 30, stac: str | None = None) -> tuple[Any, str | None]:
+                      road_crs: Any = None, road_select: Any = None, days: int = 30,
+                      stac: str | None = None) -> tuple[Any, str | None]:
     """The reference to measure ``tile`` against, and why it was chosen.
 
     ``None`` stays None; ``"auto"`` (``tile`` a STAC item) is :func:`choose_reference`;
@@ -458,7 +469,9 @@ def resolve_reference(tile: Any, reference: Any, road: Any, *, head: Sequence[fl
     if isinstance(reference, str) and reference.lower() == "auto":
         if not is_stac_item(tile):
             raise OptionError("--reference auto needs a STAC item (JSON file or URL) as the image")
-        return choose_reference(tile, road, head=head, road_crs=road_crs, days=days, stac=stac)
+        return choose_reference(tile, road, head=head, road_crs=road_crs, road_select=road_select,
+                                days=days, stac=stac)
     if is_stac_item(reference):
-        require_clear(reference, road, head=head, road_crs=road_crs, what="reference")
+        require_clear(reference, road, head=head, road_crs=road_crs, road_select=road_select,
+                      what="reference")
     return reference, None

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .options import CRSParam, LonLat, overwrite_opt, reference_days_opt, stac_opt
+from .options import CRSParam, LonLat, osm_road_options, overwrite_opt, reference_days_opt, stac_opt
 
 
 @click.command("check")
@@ -23,7 +23,9 @@ from .options import CRSParam, LonLat, overwrite_opt, reference_days_opt, stac_o
 @click.option("--lanes", type=click.IntRange(1, 8), default=None,
               help="Lanes the queue stands in, for metres per vehicle (default 1 to 2).")
 @click.option("--road", "road", metavar="ROAD", default=None,
-              help="Road centreline: GeoJSON or WKT file (not needed for a RESULT.json).")
+              help="Road centreline: GeoJSON or WKT file, or OSM data (.osm, .osm.pbf, Overpass "
+                   ".json, .gpkg, .fgb) with --road-ref etc. (not needed for a RESULT.json).")
+@osm_road_options
 @click.option("--road-crs", type=CRSParam, default=None, help="CRS of the road's coordinates.")
 @click.option("--head", type=LonLat, default=None, help="The checkpoint holding the queue, LON,LAT.")
 @click.option("--reference", default=None, metavar="REF|auto",
@@ -40,12 +42,14 @@ from .options import CRSParam, LonLat, overwrite_opt, reference_days_opt, stac_o
 def check(source: str, claim_km: float, claim_count: int | None, claim_kind: str, tolerance: float,
           lanes: int | None, road: str | None, road_crs: Any, head: Any, reference: str | None,
           reference_days: int, stac: str | None, max_gap: float, as_json: bool, quicklook: str | None,
-          overwrite: bool) -> None:
+          overwrite: bool, road_select: Any = None) -> None:
     """Say whether a claim about the queue holds: consistent, contradicted, lower_bound
     (the queue runs off the image or into cloud) or cannot_tell (weak evidence).
 
     SOURCE is a tile or STAC item to measure (with --road and --head), or the JSON of an
-    earlier `queuemeasure measure --json`.
+    earlier `queuemeasure measure --json`. ROAD may be OpenStreetMap data, the road
+    chosen with --road-ref, --road-name, --road-id, --road-tag, --head and --toward as
+    `queuemeasure measure` does.
     """
     from ..check import check_claim, read_measurement
     from ..export import check_output_path
@@ -55,7 +59,8 @@ def check(source: str, claim_km: float, claim_count: int | None, claim_kind: str
             raise click.UsageError("--quicklook needs an image to measure, not a saved result")
         check_output_path(quicklook, overwrite=overwrite, inputs=[source, road])
     v, result = check_claim(
-        source, claim_km, claim_count, road=road, head=head, road_crs=road_crs, reference=reference,
+        source, claim_km, claim_count, road=road, head=head, road_crs=road_crs, road_select=road_select,
+        reference=reference,
         reference_days=reference_days, stac=stac, claim_kind=claim_kind, tolerance=tolerance, lanes=lanes,
         max_gap=max_gap,
     )

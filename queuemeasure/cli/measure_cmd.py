@@ -90,8 +90,6 @@ def measure(ctx: click.Context, tile: str, road: str | None, trace_to: Any, road
         raise click.UsageError("give --road ROAD, or --head with --trace-to LON,LAT")
     if trace_to is not None and head is None:
         raise click.UsageError("--trace-to needs --head (where the traced road starts)")
-    if road_select is not None and road is None:
-        raise click.UsageError("--road-ref/--road-name/--road-id/--road-tag/--toward need --road OSMDATA")
     for path in (out, quicklook):
         if path:
             check_output_path(path, overwrite=overwrite, inputs=[tile, road])

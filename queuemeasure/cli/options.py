@@ -102,7 +102,10 @@ _OSM_OPTIONS = (
 
 def osm_road_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Add the OSM road options; the command receives them as one ``road_select``
-    mapping (None when none was given) for :func:`queuemeasure.road.prepare_road`."""
+    mapping (None when none was given) for :func:`queuemeasure.road.prepare_road`.
+
+    A command with a ``road`` parameter (``measure``, ``search``, ``check``) refuses
+    the options without ``--road``."""
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kw: Any) -> Any:
@@ -112,6 +115,8 @@ def osm_road_options(f: Callable[..., Any]) -> Callable[..., Any]:
         layer, toward = kw.pop("road_layer"), kw.pop("toward")
         select: dict[str, Any] | None = None
         if ref is not None or name is not None or ids or tags or layer or toward:
+            if "road" in kw and kw["road"] is None:
+                raise click.UsageError("--road-ref/--road-name/--road-id/--road-tag/--toward need --road OSMDATA")
             select = {"selection": Selection.make(ref, name, ids, tags), "layer": layer,
                       "toward": toward}
         kw["road_select"] = select

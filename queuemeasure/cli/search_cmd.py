@@ -7,12 +7,14 @@ from typing import Any
 
 import click
 
-from .options import CRSParam, LonLat, stac_opt, stac_timeout_opt
+from .options import CRSParam, LonLat, osm_road_options, stac_opt, stac_timeout_opt
 
 
 @click.command("search")
 @click.option("--road", "road", metavar="ROAD", required=True,
-              help="Road centreline: GeoJSON or WKT file (WGS84 lon/lat unless --road-crs).")
+              help="Road centreline: GeoJSON or WKT file (WGS84 lon/lat unless --road-crs), "
+                   "or OSM data (.osm, .osm.pbf, Overpass .json, .gpkg, .fgb) with --road-ref etc.")
+@osm_road_options
 @click.option("--road-crs", type=CRSParam, default=None, help="CRS of the road's coordinates.")
 @click.option("--head", type=LonLat, default=None,
               help="The checkpoint holding the queue, LON,LAT (default: the road's first vertex).")
@@ -27,17 +29,22 @@ from .options import CRSParam, LonLat, stac_opt, stac_timeout_opt
               help="Stop after this many items from the catalogue.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def search(road: str, road_crs: Any, head: Any, dates: str, collection: str, stac: str | None,
-           timeout: float, read_cloud: bool, max_items: int, as_json: bool) -> None:
+           timeout: float, read_cloud: bool, max_items: int, as_json: bool,
+           road_select: Any = None) -> None:
     """List the STAC items covering ROAD between --dates, with the cloud over the road.
 
     The cloud is the share of the road's corridor (30 m each side) whose Sentinel-2
     scene classification (SCL) shows cloud, shadow, cirrus, snow or defective pixels,
     read for the corridor only; not the scene-wide percentage (also shown).
+
+    ROAD may be OpenStreetMap data: --road-ref, --road-name, --road-id, --road-tag,
+    --head and --toward choose the road as `queuemeasure measure` does.
     """
     from ..search import DEFAULT_STAC, search_items
 
     url = stac or DEFAULT_STAC
-    hits = search_items(road, dates, head=head, road_crs=road_crs, collection=collection, stac=url,
+    hits = search_items(road, dates, head=head, road_crs=road_crs, road_select=road_select,
+                        collection=collection, stac=url,
                         read_cloud=read_cloud, max_items=max_items, timeout=timeout)
     if as_json:
         click.echo(json.dumps({"stac": url, "collection": collection, "dates": dates,
