@@ -56,7 +56,9 @@ DASK_HINT = "batch needs Dask: pip install 'queuemeasure[dask]'"
 
 #: Options a manifest row (or a default of :func:`measure_many`) may set.
 OPTION_KEYS = ("max_gap", "direction", "half_width", "bands", "road_crs", "sensitivity", "detector")
-_COLUMNS = {"id", "site", "date", "tile", "road", "head", "head_lon", "head_lat", *OPTION_KEYS}
+#: Columns choosing the road in OSM data, as ``measure --road-ref`` etc. (one ``road_select``).
+OSM_KEYS = ("road_ref", "road_name", "road_id", "road_tag", "toward")
+_COLUMNS = {"id", "site", "date", "tile", "road", "head", "head_lon", "head_lat", *OPTION_KEYS, *OSM_KEYS}
 _REQUIRED = ("site", "date", "tile", "road")
 _DIRECTIONS = ("both", "forward", "backward")
 
@@ -117,7 +119,10 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestRow]:
     ``tile`` (path or URL), ``road`` (path, or inline GeoJSON/WKT) are required;
     ``id`` (default: the row number), ``head`` (``lon,lat``) or ``head_lon`` and
     ``head_lat``, ``max_gap``, ``direction``, ``half_width``, ``bands`` (``3,2,1``),
-    ``road_crs`` and ``sensitivity`` are optional. Empty cells take the defaults. The
+    ``road_crs`` and ``sensitivity`` are optional. When ``road`` is OpenStreetMap data,
+    ``road_ref``, ``road_name``, ``road_id`` (``way/1;way/2``), ``road_tag``
+    (``highway=primary;bridge=*``) and ``toward`` (``lon,lat``) choose the road as
+    ``measure``'s options of those names do. Empty cells take the defaults. The
     delimiter may be ``,``, ``;`` or a tab; lines whose first cell starts with ``#`` are
     comments.
 
@@ -217,7 +222,7 @@ def _check_header(cols: Sequence[str], source: str) -> None:
         raise ManifestError(
             f"{source}: missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)} "
             f"(columns are id, site, date, tile, road, head or head_lon/head_lat, "
-            f"and optionally {', '.join(OPTION_KEYS)})"
+            f"and optionally {', '.join(OPTION_KEYS + OSM_KEYS)})"
         )
     dup = sorted({c for c in cols if cols.count(c) > 1 and c})
     if dup:
@@ -295,10 +300,38 @@ def _parse_row(rec: Mapping[str, Any], *, default_id: str, line: int, base: Path
         except QueueMeasureError as exc:
             raise bad("road_crs", str(exc)) from None
         opts["road_crs"] = cell("road_crs")
+    select = _road_select(cell, bad, head)
+    if select is not None:
+        opts["road_select"] = select
     return ManifestRow(
         id=rid, site=cell("site"), date=date, tile=_resolve_tile(cell("tile"), base),
         road=_resolve_road(cell("road"), base), head=head, options=opts, line=line,
     )
+
+
+def _road_select(cell: Any, bad: Any, head: tuple[float, float] | None) -> dict[str, Any] | None:
+    """The row's OSM road selection (a plain mapping for :func:`queuemeasure.measure`'s
+    ``road_select``), checked as the command line checks it; None without one."""
+    from .osm import Selection
+
+    if not any(cell(c) for c in OSM_KEYS):
+        return None
+    ids = [s for s in re.split(r"[;,\s]+", cell("road_id")) if s]
+    tags = [s.strip() for s in cell("road_tag").split(";") if s.strip()]
+    for col, args in (("road_ref", (cell("road_ref") or None,)), ("road_id", (None, None, ids)),
+                      ("road_tag", (None, None, (), tags))):
+        try:
+            Selection.make(*args)
+        except QueueMeasureError as exc:
+            raise bad(col, str(exc)) from None
+    select: dict[str, Any] = {"ref": cell("road_ref") or None, "name": cell("road_name") or None,
+                              "ids": ids, "tags": tags}
+    if cell("toward"):
+        if head is None:
+            raise bad("toward", "needs a head (where the road starts)")
+        parts = [s for s in re.split(r"[,;\s]+", cell("toward")) if s]
+        select["toward"] = _lonlat(parts, lambda m: bad("toward", m), cell("toward"))
+    return select
 
 
 def check_options(*, max_gap: float | None = None, half_width: float | None = None,

@@ -234,3 +234,45 @@ def test_check_claim_takes_road_select_like_measure(painted):
     v, result = check_claim(scene.path, 0.3, road=osm, head=head, road_select={"ref": REF, "toward": end})
     assert v.verdict == "consistent" and abs(result.length_km * 1000 - scene.length_m) < 10
     assert result.notes[0].startswith("road built from 5 OpenStreetMap ways")
+
+
+# ---------------------------------------------------------------------- batch manifest rows
+def test_batch_manifest_rows_choose_the_osm_road(painted, tmp_path):
+    from queuemeasure.batch import measure_row, read_manifest
+    from test_osm_cli import REF
+
+    scene, osm, head, end = painted
+    exported = tmp_path / "road.geojson"
+    assert run("road", osm, "--road-ref", REF, "--head", _ll(head), "--toward", _ll(end), "--out", exported).exit_code == 0
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "site,date,tile,road,head,road_ref,road_tag,road_id,toward\n"
+        f'osm,2022-09-26,{scene.path},{osm},"{_ll(head)}",{REF},highway=primary|primary_link,,"{_ll(end)}"\n'
+        f'geojson,2022-09-26,{scene.path},{exported},"{_ll(head)}",,,,\n'
+        f'ids,2022-09-26,{scene.path},{osm},"{_ll(head)}",,,way/100;way/101 w102,\n', encoding="utf-8")
+    rows = read_manifest(manifest)
+    assert rows[0].options["road_select"] == {"ref": REF, "name": None, "ids": [], "tags": [
+        "highway=primary|primary_link"], "toward": end}
+    assert "road_select" not in rows[1].options
+    assert rows[2].options["road_select"]["ids"] == ["way/100", "way/101", "w102"]
+    got = [measure_row(r.tile, r.road, r.measure_kwargs()) for r in rows]
+    assert [g["status"] for g in got] == ["ok"] * 3, [g["error"] for g in got]
+    a, b, c = (g["result"] for g in got)
+    assert a["length_km"] == pytest.approx(b["length_km"], abs=1e-9)
+    assert abs(a["length_km"] * 1000 - scene.length_m) < 10
+    assert "way/102" in c["notes"][0] and "way/103" not in c["notes"][0]  # only the ways listed
+    json.dumps(rows[0].measure_kwargs())  # the results CSV's options column
+
+
+@pytest.mark.parametrize("cells, needle", [
+    ({"road_id": "node/5"}, "column 'road_id': 'node/5' is not a way id"),
+    ({"road_tag": "=primary"}, "column 'road_tag'"),
+    ({"toward": "1.52,42.50"}, "column 'toward': needs a head"),
+    ({"toward": "x,1", "head": "1.52,42.50"}, "column 'toward': 'x,1' is not LON,LAT"),
+])
+def test_batch_manifest_osm_cells_are_checked(cells, needle):
+    from queuemeasure.batch import ManifestError, parse_manifest_rows
+
+    row = {"site": "s", "date": "2022-09-26", "tile": "t.tif", "road": str(PBF), **cells}
+    with pytest.raises(ManifestError, match=needle.replace("(", r"\(")):
+        parse_manifest_rows([row])
