@@ -1,4 +1,4 @@
-"""OSM roads in ``search`` and ``check``: the road is the one ``measure`` builds.
+"""OSM roads in ``search``, ``check`` and ``batch`` manifests: the road ``measure`` builds.
 
 ``search`` and ``check`` given OSM data with ``--road-ref``/``--head``/``--toward`` must
 give what they give for the GeoJSON that ``queuemeasure road`` writes for the same
@@ -221,7 +221,7 @@ def test_check_osm_road_on_a_local_tile(painted, tmp_path):
         assert da["verdict"] == db["verdict"] == expected
         assert da["length_km"] == pytest.approx(db["length_km"], abs=1e-9)
         assert abs(da["length_km"] * 1000 - scene.length_m) < 10
-    # a selection that leaves out the queue's road: the spur only
+    # a ref that no way carries: one line, exit 2
     fails(run("check", scene.path, "--road", osm, "--road-ref", "Р-999", "--head", _ll(head),
               "--claim-km", 0.3), 2, needle="matches ref")
 
