@@ -394,10 +394,12 @@ def measure_source(tile: Any, road: Any, *, head: Any = None, reference: Any = N
     import os
 
     from .pipeline import measure
+    from .road import read_osm_once
     from .search import require_clear, resolve_reference
     from .stac import is_stac_item, load_item
 
     name = os.fspath(tile) if isinstance(tile, (str, os.PathLike)) else None
+    road, road_select = read_osm_once(road, road_select)  # not once per step below
     if is_stac_item(tile):
         tile = load_item(tile)  # fetched once, not by every step
         require_clear(tile, road, head=head, road_crs=road_crs, road_select=road_select)

@@ -343,6 +343,23 @@ def osm_line(source: Any, select: Any = None, head: tuple[float, float] | None =
     return osm_road(source, head=head, **opts)
 
 
+def read_osm_once(source: Any, road_select: Any = None) -> tuple[Any, Any]:
+    """``(source, road_select)`` for several :func:`prepare_road` calls on one OSM road.
+
+    When ``source`` is OSM data (or ``road_select`` is given), it is read here once
+    (:func:`queuemeasure.osm.read_osm`, with the selection's ``layer``) and the
+    :class:`~queuemeasure.osm.OsmData` is returned with the selection (``{}``: every
+    highway way), so that each later call builds the same road without reading the file
+    again. Anything else is returned as it is.
+    """
+    from .osm import OsmData, read_osm
+
+    if isinstance(source, OsmData) or (road_select is None and not _is_osm(source)):
+        return source, road_select
+    layer = road_select.get("layer") if isinstance(road_select, dict) else None
+    return read_osm(source, layer=layer), ({} if road_select is None else road_select)
+
+
 # ----------------------------------------------------------------------------- joining
 
 

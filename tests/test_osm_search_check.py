@@ -276,3 +276,24 @@ def test_batch_manifest_osm_cells_are_checked(cells, needle):
     row = {"site": "s", "date": "2022-09-26", "tile": "t.tif", "road": str(PBF), **cells}
     with pytest.raises(ManifestError, match=needle.replace("(", r"\(")):
         parse_manifest_rows([row])
+
+
+def test_check_claim_reads_the_osm_data_once(catalogue, monkeypatch):
+    """The corridor check, the reference's choice and the measurement share one read."""
+    import queuemeasure.osm as osm
+    from queuemeasure.check import check_claim
+
+    reads = []
+    real = osm.read_osm
+
+    def counting(source, **kw):
+        reads.append(source)
+        return real(source, **kw)
+
+    monkeypatch.setattr(osm, "read_osm", counting)
+    item = catalogue.url + "/collections/sentinel-2-l2a/items/AD_0926"
+    v, result = check_claim(item, 3, road=PBF, head=HEAD, road_select={"ref": "CG-1", "toward": TOWARD},
+                            reference="auto", reference_days=15)
+    assert reads == [PBF]
+    assert result.road_km_searched == pytest.approx(CG1_M / 1000, abs=0.01)
+    assert any(n.startswith("reference AD_0921") for n in result.notes)
