@@ -493,6 +493,11 @@ def test_check_cli(s2_items, tmp_path):
     assert json.loads(plain.stdout)["length_km"] == pytest.approx(d["length_km"], abs=1e-6)
     fails(run("check", "--claim-km", -3, saved), 2, needle="positive")
     fails(run("check", "--claim-km", 3, s2_items["tile_local"]), 2, needle="--road")
+    # options that would measure again are refused with a saved result, not ignored
+    fails(run("check", "--claim-km", 20, saved, "--road", sc.road, "--head", head), 2,
+          needle="saved result")
+    fails(run("check", "--claim-km", 20, saved, "--quicklook", tmp_path / "q2.png"), 2,
+          needle="saved result")
 
 
 def test_a_read_failing_after_open_is_a_server_failure(grid_assets, tmp_path):

@@ -54,9 +54,17 @@ def check(source: str, claim_km: float, claim_count: int | None, claim_kind: str
     from ..check import check_claim, read_measurement
     from ..export import check_output_path
 
+    if read_measurement(source) is not None:
+        # a saved result is judged as it was measured: options that would measure again
+        # would be ignored, so they are refused
+        given = [name for name, value in (("--quicklook", quicklook), ("--road", road),
+                                          ("--head", head), ("--reference", reference),
+                                          ("the road options", road_select))
+                 if value is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} need an image to measure; SOURCE is a saved "
+                                   "result, judged as it was measured")
     if quicklook:
-        if read_measurement(source) is not None:
-            raise click.UsageError("--quicklook needs an image to measure, not a saved result")
         check_output_path(quicklook, overwrite=overwrite, inputs=[source, road])
     v, result = check_claim(
         source, claim_km, claim_count, road=road, head=head, road_crs=road_crs, road_select=road_select,
