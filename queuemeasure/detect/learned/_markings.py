@@ -30,6 +30,9 @@ _MAX_LINE_PX = 1.6
 _ROAD_SHARE = 0.9
 #: Floor of the road's brightness noise (0..1 scale: grain, compression).
 _NOISE_FLOOR = 0.01
+#: Columns examined at least (centred on the box): a box 1.8 m wide spans 7 columns of a
+#: 0.25 m grid but under 4 of a 0.5 m one, too few to see road either side of a stripe.
+_MIN_COLS = 7
 
 
 def _surface(lum: np.ndarray, ok: np.ndarray, carriage: np.ndarray, block: int
@@ -89,8 +92,9 @@ def off_markings(boxes: Boxes, wimg: np.ndarray, wok: np.ndarray, carriage: np.n
     for k in range(len(boxes.prob)):
         r0 = int(np.clip(round(boxes.row[k] - 0.5 * boxes.length_m[k] / work_step_m), 0, R))
         r1 = int(np.clip(round(boxes.row[k] + 0.5 * boxes.length_m[k] / work_step_m), 0, R))
-        c0 = int(np.clip(round(boxes.col[k] - 0.5 * boxes.width_m[k] / work_step_m), 0, C))
-        c1 = int(np.clip(round(boxes.col[k] + 0.5 * boxes.width_m[k] / work_step_m), 0, C))
+        half = max(0.5 * boxes.width_m[k] / work_step_m, 0.5 * _MIN_COLS)
+        c0 = int(np.clip(round(boxes.col[k] - half), 0, C))
+        c1 = int(np.clip(round(boxes.col[k] + half), 0, C))
         if r1 - r0 < 2 or c1 - c0 < 3:
             continue
         keep[k] = not _is_marking(lum[r0:r1, c0:c1], wok[r0:r1, c0:c1],
