@@ -109,6 +109,9 @@ def test_the_shipped_models_carry_their_working_grid():
         if m.min_step_m > 0:   # a model for coarse strips: its grid not coarser than theirs (10 %)
             assert m.work_step_m <= 1.1 * m.min_step_m
     assert learned._model_for(0.12).min_step_m == 0.0   # the finest serves every finer strip
+    assert learned._model_for(0.12).work_step_m == 0.25
+    assert learned._model_for(0.5).work_step_m == 0.5 and learned._model_for(1.0).work_step_m == 0.5
+    assert float(learned.model_info(0.5)["work_step_m"]) == 0.5
 
 
 @pytest.mark.parametrize("step, work", [(0.12, 0.25), (0.3, 0.25), (0.45, 0.25), (0.46, 0.5), (0.5, 0.5),

@@ -5,9 +5,10 @@ ONNX weights inside the package (:data:`MODEL_FILES`) and run on the CPU under
 onnxruntime; nothing is downloaded. Each model stores the pixel size of the grid it works
 on (``work_step_m``; a model without it is refused) and the finest strip pixel it serves
 (``min_step_m``, 0 for the model that serves every strip) in its metadata; a strip is run
-by the model serving the finest pixels not finer than its own (:func:`_model_for`). One
-model ships today, on a 0.25 m grid (a 0.5 m model for strips of 0.46 m and coarser, four
-times fewer pixels through the network, was trained and not shipped: ``MODEL.md``).
+by the model serving the finest pixels not finer than its own (:func:`_model_for`). Two
+ship: ``vehicles.onnx`` on a 0.25 m grid for strips finer than 0.455 m, and
+``vehicles_0.5m.onnx`` on a 0.5 m grid for the coarser ones -- four times fewer pixels
+through the network, and never a grid coarser than the strip by more than 10 %.
 :func:`detect_vehicles` works in four steps:
 
 1. **Working grid.** The strip is resampled to the model's working pixel size --
@@ -53,8 +54,8 @@ from ._markings import off_markings
 
 __all__ = ["detect_vehicles", "model_info", "model_grid", "MODEL_FILES", "MODEL_FILE", "WORK_STEP_M"]
 
-#: The weights, package data of this module: one model per working grid.
-MODEL_FILES = ("vehicles.onnx",)
+#: The weights, package data of this module: one model per working grid (0.25 m, 0.5 m).
+MODEL_FILES = ("vehicles.onnx", "vehicles_0.5m.onnx")
 #: The finest model (0.25 m working grid; serves every strip the others do not).
 MODEL_FILE = MODEL_FILES[0]
 #: Centre probability that is a detection at sensitivity 1 (unless the model says otherwise).

@@ -113,7 +113,10 @@ def _is_marking(lum: np.ndarray, ok: np.ndarray, level: float, noise: float, max
     cols_ok = ok.mean(axis=0) >= 0.5
     if cols_ok.sum() < 3:
         return False
-    prof = np.nanmedian(np.where(ok, lum, np.nan)[:, cols_ok], axis=0)
+    if ok[:, cols_ok].all():   # the usual case: a plain median (nanmedian is ten times slower)
+        prof = np.median(lum[:, cols_ok], axis=0)
+    else:
+        prof = np.nanmedian(np.where(ok, lum, np.nan)[:, cols_ok], axis=0)
     a = np.abs(prof - level) / noise
     strong = np.flatnonzero(a > _STRONG)
     if strong.size == 0 or strong[-1] - strong[0] + 1 > max_line:
