@@ -321,3 +321,20 @@ def test_session_threads_one_in_workers_two_otherwise(monkeypatch):
     assert learned._threads() == 2
     monkeypatch.setattr(parallel, "_FN", lambda c, x: x)
     assert learned._threads() == 1
+
+
+def test_cli_refuses_a_model_without_its_grid_in_one_line(curve_scenes, monkeypatch):
+    """Weights without ``work_step_m`` stop ``measure`` with one line, no traceback."""
+    from queuemeasure.cli.main import cli
+
+    def stripped():
+        raise ModelError("model vehicles.onnx has no valid 'work_step_m' in its metadata (the pixel size "
+                         "of the grid it was trained on); re-export it with python -m queuemeasure.train")
+
+    monkeypatch.setattr(learned, "_models", stripped)
+    s = curve_scenes["utm"]
+    res = CliRunner().invoke(cli, ["measure", str(s.path), "--road", str(s.road_path), "--detector", "learned",
+                                   "--workers", "1", "--json"])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:") and "work_step_m" in lines[0]
