@@ -4,7 +4,9 @@ Times :func:`queuemeasure.detect.detect_vehicles` with each detector on strips o
 ground size (default 1 km x 17 m: a 1 km piece of road at the default half-width 4.5 m
 plus 4 m of context either side) at several pixel sizes, on one thread (the pipeline's
 workers are its parallelism), and prints seconds per call, per megapixel of the input strip
-and per megapixel of the learned detector's 0.25 m working grid (what the network sees).
+and per megapixel of the learned detector's working grid (what the network sees: 0.25 m for
+strips finer than about 0.45 m, 0.5 m for coarser ones -- the model that runs the strip says
+which; the "work m" column).
 The strips are noise with painted rectangles: the cost does not depend on the content much.
 
     python benchmarks/detector_speed.py
@@ -47,15 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(learned, "THREADS"):
         learned.THREADS = a.threads
     from queuemeasure.detect import detect_vehicles
-    from queuemeasure.detect.learned._grid import WORK_STEP_M
 
-    work_mp = (a.length / WORK_STEP_M) * (a.width / WORK_STEP_M) / 1e6
-    print(f"strip {a.length:.0f} m x {a.width:.0f} m; working grid {work_mp:.2f} MP at {WORK_STEP_M} m")
-    print(f"{'detector':9s} {'px m':>5s} {'input MP':>9s} {'s/call':>7s} {'s/MP input':>11s} {'s/MP work':>10s} {'found':>6s}")
+    print(f"strip {a.length:.0f} m x {a.width:.0f} m")
+    print(f"{'detector':9s} {'px m':>5s} {'input MP':>9s} {'s/call':>7s} {'s/MP input':>11s} {'work m':>6s} "
+          f"{'s/MP work':>10s} {'found':>6s}")
     for det in a.detectors.split(","):
         for g in (float(x) for x in a.gsd.split(",")):
             img = strip(a.length, a.width, g)
             mp = img.shape[0] * img.shape[1] / 1e6
+            work = learned._model_for(g).work_step_m   # the learned detector's grid for this strip
+            work_mp = (a.length / work) * (a.width / work) / 1e6
             detect_vehicles(img[:400], step_m=g, detector=det)   # warm up (the session, caches)
             best, n = np.inf, 0
             for _ in range(a.repeat):
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                 res = detect_vehicles(img, step_m=g, half_width_m=4.5, detector=det)
                 best = min(best, time.perf_counter() - t0)
                 n = sum(v.score >= 1 for v in res.vehicles)
-            print(f"{det:9s} {g:5.2f} {mp:9.2f} {best:7.2f} {best / mp:11.2f} {best / work_mp:10.2f} {n:6d}")
+            print(f"{det:9s} {g:5.2f} {mp:9.2f} {best:7.3f} {best / mp:11.2f} {work:6.2f} {best / work_mp:10.2f} {n:6d}")
     return 0
 
 

@@ -89,6 +89,11 @@ class CloudedError(InputError):
     """The road's corridor is entirely covered by cloud (or snow, shadow, no data)."""
 
 
+class ModelError(QueueMeasureError, RuntimeError):
+    """The learned detector's weights are unusable: a model file without the metadata
+    inference needs (its working grid, ``work_step_m``) or not a valid ONNX model."""
+
+
 class QueueMeasureWarning(UserWarning):
     """Root of queuemeasure's warnings."""
 

@@ -17,7 +17,7 @@ from queuemeasure.detect import (DEFAULT_DETECTOR, DETECTORS, StripDetections, d
 from queuemeasure.detect import learned, rules
 from queuemeasure.detect.learned._decode import Boxes
 from queuemeasure.detect.learned._grid import WORK_STEP_M, normalise, to_working
-from queuemeasure.errors import OptionError
+from queuemeasure.errors import ModelError, OptionError
 
 ROOT = Path(__file__).resolve().parents[1]
 KIT = ROOT.parent / "shared" / "realdata" / "kit_ais_munich_queue"
@@ -96,8 +96,67 @@ def test_learned_output_contract():
 
 def test_session_is_made_once_per_process():
     assert learned._session() is learned._session()
+    assert learned._models() is learned._models()
     info = learned.model_info()
     assert "CC BY-SA" in info["licence"] and float(info["threshold"]) > 0
+    for step in (0.12, 0.5):
+        assert "CC BY-SA" in learned.model_info(step)["licence"]
+
+
+def test_the_shipped_models_carry_their_working_grid():
+    for m in learned._models():
+        assert m.work_step_m > 0 and 0 < m.threshold < 1
+        if m.min_step_m > 0:   # a model for coarse strips: its grid not coarser than theirs (10 %)
+            assert m.work_step_m <= 1.1 * m.min_step_m
+    assert learned._model_for(0.12).min_step_m == 0.0   # the finest serves every finer strip
+    assert learned._model_for(0.12).work_step_m == 0.25
+    assert learned._model_for(0.5).work_step_m == 0.5 and learned._model_for(1.0).work_step_m == 0.5
+    assert float(learned.model_info(0.5)["work_step_m"]) == 0.5
+
+
+@pytest.mark.parametrize("step, work", [(0.12, 0.25), (0.3, 0.25), (0.45, 0.25), (0.46, 0.5), (0.5, 0.5),
+                                        (1.0, 0.5), (None, 0.25)])
+def test_each_strip_runs_on_the_model_for_its_pixel_size(monkeypatch, step, work):
+    """A strip runs on the model serving the finest pixels not finer than its own: with a
+    0.25 m model for everything and a 0.5 m one for strips of 0.455 m and coarser (its
+    ``min_step_m``), 0.46 m strips run on the 0.5 m one, 0.45 m strips on the 0.25 m one."""
+    fine = learned._Model("f", None, 0.25, 0.0, 0.35)
+    coarse = learned._Model("c", None, 0.5, 0.455, 0.4)
+    monkeypatch.setattr(learned, "_models", lambda: (fine, coarse))
+    assert learned._model_for(step).work_step_m == work
+
+
+def test_a_model_without_its_working_grid_is_refused(tmp_path):
+    assert learned.model_grid({"work_step_m": "0.5", "min_step_m": "0.455"}, "m") == (0.5, 0.455)
+    assert learned.model_grid({"work_step_m": "0.25"}, "m") == (0.25, 0.0)
+    with pytest.raises(ModelError, match="work_step_m"):
+        learned.model_grid({"threshold": "0.4"}, "old.onnx")
+    with pytest.raises(ModelError, match="work_step_m"):
+        learned.model_grid({"work_step_m": "abc"}, "bad.onnx")
+    with pytest.raises(ModelError, match="out of range"):
+        learned.model_grid({"work_step_m": "0"}, "bad.onnx")
+    # a real ONNX file without the key: refused when loaded, with one clear message
+    import onnx
+
+    from importlib import resources
+
+    data = resources.files(learned.__name__).joinpath(learned.MODEL_FILE).read_bytes()
+    model = onnx.load_model_from_string(data)
+    keep = [p for p in model.metadata_props if p.key != "work_step_m"]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    with pytest.raises(ModelError, match="no valid 'work_step_m'"):
+        learned._load("stripped.onnx", model.SerializeToString())
+
+
+def test_a_strip_on_the_working_grid_is_not_resampled():
+    rng = np.random.default_rng(4)
+    img = rng.random((50, 20, 3), dtype=np.float32)
+    ok = np.ones((50, 20), bool)
+    ok[:5] = False
+    w, v, scale = to_working(img, ok, 0.5, 0.5)
+    assert scale == (0.5, 0.5) and np.array_equal(v, ok)
+    assert np.array_equal(w[ok], img[ok]) and not w[~ok].any()
 
 
 def _kit_strip(name: str, gsd: float):
@@ -181,10 +240,10 @@ def test_long_strips_run_in_windows_like_one_piece(monkeypatch):
     x = np.zeros((4, 701, 40), np.float32)
     x[:3] = rng.standard_normal((3, 701, 40)).astype(np.float32) * 0.3
     x[3] = 1.0
-    whole = learned._run(x)
+    whole = learned._run(x, learned._session())
     monkeypatch.setattr(learned, "_WINDOW_ROWS", 200)
     monkeypatch.setattr(learned, "_CONTEXT_ROWS", 120)
-    parts = learned._run(x)
+    parts = learned._run(x, learned._session())
     assert parts.shape == whole.shape == (5, 351, 20)
     assert np.abs(parts - whole).max() < 1e-3
 
@@ -226,9 +285,10 @@ def test_windows_without_valid_pixels_are_skipped_with_the_same_result(monkeypat
         img[r:r + 9, 15:19] = rng.uniform(0, 1, 3)
     ok = np.ones((rows, cols), bool)
     ok[300:900] = False
-    monkeypatch.setattr(learned, "_WINDOW_ROWS", 400)
+    work = learned._model_for(0.5).work_step_m
+    monkeypatch.setattr(learned, "_WINDOW_ROWS", int(round(100 / work)))   # 100 m windows
     calls = []
-    sess = learned._session()
+    sess = learned._session(0.5)
 
     class Counting:
         def get_inputs(self):
@@ -241,9 +301,9 @@ def test_windows_without_valid_pixels_are_skipped_with_the_same_result(monkeypat
             calls.append(1)
             return sess.run(*a, **k)
 
-    monkeypatch.setattr(learned, "_session", lambda: Counting())
+    monkeypatch.setattr(learned, "_session", lambda step=None: Counting())
     skipped = learned.detect_vehicles(img, ok, step_m=0.5, half_width_m=4.5)
-    assert len(calls) == 4   # 2400 working rows in six windows; rows 600-1800 are nodata
+    assert len(calls) == 4   # 600 m in six windows; 150-450 m are nodata
     monkeypatch.setattr(learned, "_has_valid", lambda x: True)
     calls.clear()
     every = learned.detect_vehicles(img, ok, step_m=0.5, half_width_m=4.5)
@@ -261,3 +321,20 @@ def test_session_threads_one_in_workers_two_otherwise(monkeypatch):
     assert learned._threads() == 2
     monkeypatch.setattr(parallel, "_FN", lambda c, x: x)
     assert learned._threads() == 1
+
+
+def test_cli_refuses_a_model_without_its_grid_in_one_line(curve_scenes, monkeypatch):
+    """Weights without ``work_step_m`` stop ``measure`` with one line, no traceback."""
+    from queuemeasure.cli.main import cli
+
+    def stripped():
+        raise ModelError("model vehicles.onnx has no valid 'work_step_m' in its metadata (the pixel size "
+                         "of the grid it was trained on); re-export it with python -m queuemeasure.train")
+
+    monkeypatch.setattr(learned, "_models", stripped)
+    s = curve_scenes["utm"]
+    res = CliRunner().invoke(cli, ["measure", str(s.path), "--road", str(s.road_path), "--detector", "learned",
+                                   "--workers", "1", "--json"])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:") and "work_step_m" in lines[0]

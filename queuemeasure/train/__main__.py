@@ -1,6 +1,8 @@
 """Train the learned vehicle detector and write its ONNX weights.
 
     python -m queuemeasure.train --out queuemeasure/detect/learned/vehicles.onnx
+    python -m queuemeasure.train --work-step 0.5 --min-gsd 0.455 --epochs 16 --steps 150 \
+        --out queuemeasure/detect/learned/vehicles_0.5m.onnx      # the model for coarse tiles
     python -m queuemeasure.train --smoke --out /tmp/smoke.onnx     # seconds, for CI
 
 Needs the ``[train]`` extra (torch, onnx, pillow) and, for the real data, the labelled
@@ -29,13 +31,26 @@ from .._version import __version__
 @click.option("--lr", type=float, default=2e-3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--work-step", type=click.FloatRange(0.05, 2.0), default=0.25, show_default=True,
+              help="Pixel size (m) of the working grid the network sees; stored in the model.")
+@click.option("--min-gsd", type=click.FloatRange(0.0, 2.0), default=0.0, show_default=True,
+              help="Train and validate only on images whose own pixel size is at least this (m); "
+                   "stored in the model as the finest strip pixel it serves.")
+@click.option("--width", type=click.IntRange(4, 64), default=16, show_default=True,
+              help="Channels of the network's first layer (the others are multiples).")
+@click.option("--real-share", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="Share of each batch drawn from the real images.")
+@click.option("--shadows", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="Probability of a random shadow band on a training chip.")
+@click.option("--dashes", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="Probability of a painted dashed line (a hard negative) on a training chip.")
 @click.option("--smoke", is_flag=True, help="A seconds-long run on a few sheets (checks the machinery).")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the validation scores as JSON here.")
 @click.option("--evaluate", "evaluate_only", is_flag=True,
               help="Do not train: score the existing --out model (onnxruntime) on the validation sets.")
-def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, threads: int, smoke: bool,
-         report: Path | None, evaluate_only: bool) -> None:
+def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, threads: int, work_step: float,
+         min_gsd: float, width: int, real_share: float, shadows: float, dashes: float, smoke: bool, report: Path | None, evaluate_only: bool) -> None:
     """Train the learned vehicle detector; print per-epoch loss and validation F1."""
     from . import sheets as S
     from .loop import export, f1, train
@@ -45,14 +60,14 @@ def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, t
         sys.stdout.flush()
 
     if evaluate_only:
-        _evaluate(out, S, log, report)
+        _evaluate(out, S, log, report, min_gsd)
         return
 
     if smoke:
-        data = _smoke_data(S)
+        data = _smoke_data(S, work_step)
         epochs, steps, batch = 1, 2, 4
     else:
-        data = S.datasets(log=log)
+        data = S.datasets(work_step_m=work_step, min_gsd=min_gsd, log=log)
     train_sheets = data.pop("train")
     log(f"training on {len(train_sheets)} sheets "
         f"({sum(len(s.boxes) for s in train_sheets)} vehicles); validation: "
@@ -62,16 +77,19 @@ def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, t
         "licence": "CC BY-SA 4.0 (trained on KIT AIS, CC BY 3.0, and aerial-cars-dataset images and "
                    "labels, CC BY-SA, by Yauhen Kharuzhy and the Minsk OSM community; see MODEL.md)",
         "training": json.dumps({"epochs": epochs, "steps": steps, "batch": batch, "lr": lr, "seed": seed,
-                                "smoke": smoke}),
+                                "smoke": smoke, "work_step_m": work_step, "min_gsd": min_gsd,
+                                "real_share": real_share, "shadows": shadows, "dashes": dashes,
+                                "width": width}),
+        "min_step_m": f"{min_gsd:g}",
     }
 
     def save(net, thr, scores) -> None:  # every better epoch: weights usable at once
-        export(net, out, threshold=thr, meta={**meta, "validation": json.dumps(
+        export(net, out, threshold=thr, work_step_m=work_step, meta={**meta, "validation": json.dumps(
             {k: round(f1(*v[thr]), 4) for k, v in scores.items()})})
         log(f"  -> wrote {out}")
 
     net, thr, scores = train(train_sheets, data, epochs=epochs, steps=steps, batch=batch, lr=lr, seed=seed,
-                             threads=threads, log=log, on_best=save)
+                             threads=threads, width=width, real_share=real_share, shadows=shadows, dashes=dashes, log=log, on_best=save)
     final = {k: {"threshold": thr, "tp_det_true": scores[k][thr], "f1": round(f1(*scores[k][thr]), 4)}
              for k in sorted(scores)}
     log(f"wrote {out} (threshold {thr:.2f})")
@@ -81,16 +99,20 @@ def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, t
         report.write_text(json.dumps(final, indent=1))
 
 
-def _evaluate(path: Path, S, log, report: Path | None) -> None:  # noqa: N803 - the sheets module
-    """Validation F1 of a shipped model, at its own threshold and at the others tried."""
+def _evaluate(path: Path, S, log, report: Path | None, min_gsd: float) -> None:  # noqa: N803 - the sheets module
+    """Validation F1 of a shipped model, at its own threshold and at the others tried, on
+    its own working grid (from its metadata), on the images of pixel size at least
+    ``min_gsd`` or, if larger, the finest the model serves."""
     import onnx
 
+    from ..detect.learned import model_grid
     from .loop import THRESHOLDS, evaluate, f1, onnx_predictor
     from .targets import prepare
 
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     thr = float(meta.get("threshold", 0.35))
-    data = S.datasets(log=log)
+    work_step, min_step = model_grid(meta, str(path))
+    data = S.datasets(work_step_m=work_step, min_gsd=max(min_gsd, min_step), log=log)
     data.pop("train")
     scores = evaluate(onnx_predictor(path), {k: [(s, prepare(s)) for s in v] for k, v in data.items()})
     log(f"{path}: threshold {thr:.2f}")
@@ -107,7 +129,7 @@ def _evaluate(path: Path, S, log, report: Path | None) -> None:  # noqa: N803 - 
         report.write_text(json.dumps(final, indent=1))
 
 
-def _smoke_data(S):  # noqa: N803 - the sheets module
+def _smoke_data(S, work_step: float):  # noqa: N803 - the sheets module
     """Two KIT frames and a SYNTHETIC scene, not cached (for the smoke test)."""
     import tempfile
 
@@ -116,9 +138,9 @@ def _smoke_data(S):  # noqa: N803 - the sheets module
     with tempfile.TemporaryDirectory() as d:
         kw = S.random_spec(np.random.default_rng(1), 1)
         kw.update(gsd_m=0.5, road_length_m=150.0, queue_length_m=80.0)
-        syn = S.synth_sheet(kw, Path(d), half_width_m=8.0)
-    return {"train": S.kit_sheets(["MOS155"], degrade=()) + [syn],
-            "val-kit": S.kit_sheets(["MOS173"], degrade=())}
+        syn = S.synth_sheet(kw, Path(d), half_width_m=8.0, work_step_m=work_step)
+    return {"train": S.kit_sheets(["MOS155"], degrade=(), work_step_m=work_step) + [syn],
+            "val-kit": S.kit_sheets(["MOS173"], degrade=(), work_step_m=work_step)}
 
 
 if __name__ == "__main__":  # pragma: no cover

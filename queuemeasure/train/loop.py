@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ..detect.learned._decode import decode
-from ..detect.learned._grid import PAD_TO, STRIDE, WORK_STEP_M, pad_to
+from ..detect.learned._grid import PAD_TO, STRIDE, pad_to
 from .model import VehicleNet
 from .sheets import Sheet
 from .targets import Prepared, chip, prepare
@@ -46,7 +46,7 @@ def match_counts(out: np.ndarray, s: Sheet, thr: float) -> tuple[int, int, int]:
     """True positives, detections and truth vehicles of one sheet at threshold ``thr``:
     a detection matches a truth box when its centre lies inside it, one to one, strongest
     first; detections centred in an ignored box count neither way."""
-    b = decode(out, thr)
+    b = decode(out, thr, s.work_step_m)
     order = np.argsort(-b.prob)
     r, c = b.row[order], b.col[order]
     boxes = s.boxes
@@ -110,11 +110,14 @@ def best_threshold(scores: dict[str, dict[float, tuple]], keys: list[str]) -> fl
 
 
 def train(sheets: list[Sheet], val: dict[str, list[Sheet]], *, epochs: int, steps: int, batch: int = 16,
-          lr: float = 2e-3, seed: int = 0, threads: int = 2, real_share: float = 0.5,
+          lr: float = 2e-3, seed: int = 0, threads: int = 2, width: int = 16, real_share: float = 0.5, shadows: float = 0.0,
+          dashes: float = 0.0,
           log: Callable[[str], None] = print,
           on_best: Callable[[VehicleNet, float, dict], None] | None = None) -> tuple[VehicleNet, float, dict]:
     """Train a :class:`VehicleNet`; returns it (best epoch by real validation F1), its
-    threshold and its validation scores. ``on_best(net, threshold, scores)`` is called
+    threshold and its validation scores. ``real_share`` of each batch is real chips;
+    ``shadows`` and ``dashes`` are the probabilities of a shadow band and of a painted
+    dashed line on a chip (see :func:`.targets.chip`). ``on_best(net, threshold, scores)`` is called
     after every epoch that improves on the best so far (e.g. to export it at once)."""
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
@@ -124,7 +127,7 @@ def train(sheets: list[Sheet], val: dict[str, list[Sheet]], *, epochs: int, step
     synth = [i for i, s in enumerate(sheets) if s.source == "synth"]
     vprep = {k: [(s, prepare(s)) for s in v] for k, v in val.items()}
     real_keys = [k for k in _keys(vprep) if not k.startswith("val-synth")]
-    net = VehicleNet()
+    net = VehicleNet(width)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
     best = (-1.0, None, 0.35, {})
@@ -133,7 +136,7 @@ def train(sheets: list[Sheet], val: dict[str, list[Sheet]], *, epochs: int, step
         for _ in range(steps):
             idx = [int(rng.choice(real if (rng.random() < real_share and real) or not synth else synth))
                    for _ in range(batch)]
-            xs, ts = zip(*(chip(prep[i], rng) for i in idx))
+            xs, ts = zip(*(chip(prep[i], rng, shadows, dashes) for i in idx))
             y = net(torch.from_numpy(np.stack(xs)))
             loss, parts = loss_fn(y, torch.from_numpy(np.stack(ts)))
             opt.zero_grad()
@@ -164,9 +167,10 @@ def _keys(vprep: dict) -> list[str]:
     return sorted({f"{k}@{s.gsd_m:.2f}" if k != "val-synth" else k for k, v in vprep.items() for s, _ in v})
 
 
-def export(net: VehicleNet, path: Path, *, threshold: float, meta: dict[str, str]) -> None:
-    """Write the network as ONNX (opset 17, dynamic height and width) with its metadata,
-    and check that onnxruntime gives torch's output."""
+def export(net: VehicleNet, path: Path, *, threshold: float, work_step_m: float, meta: dict[str, str]) -> None:
+    """Write the network as ONNX (opset 17, dynamic height and width) with its metadata
+    (the threshold, the working grid's pixel size ``work_step_m`` that inference reads,
+    the stride), and check that onnxruntime gives torch's output."""
     import onnx
     import onnxruntime as ort
 
@@ -177,7 +181,7 @@ def export(net: VehicleNet, path: Path, *, threshold: float, meta: dict[str, str
                       dynamic_axes={"strip": {2: "height", 3: "width"}, "maps": {2: "h2", 3: "w2"}},
                       dynamo=False)
     model = onnx.load(str(tmp))
-    for k, v in {**meta, "threshold": f"{threshold:.3f}", "work_step_m": str(WORK_STEP_M),
+    for k, v in {**meta, "threshold": f"{threshold:.3f}", "work_step_m": f"{work_step_m:g}",
                  "stride": str(STRIDE)}.items():
         model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=str(v)))
     onnx.save(model, str(tmp))

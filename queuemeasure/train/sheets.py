@@ -62,6 +62,7 @@ class Sheet:
     ignore: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # (M, 4) likewise
     source: str = ""
     gsd_m: float = WORK_STEP_M  # the pixel size the image had before the working grid
+    work_step_m: float = WORK_STEP_M  # the working grid's pixel size (metres)
 
 
 def flight_of(name: str) -> str:
@@ -88,8 +89,10 @@ def _load_rgb(path: Path) -> np.ndarray:
 
 def real_versions(name: str, img: np.ndarray, gsd: float, xyxy: np.ndarray, classes: np.ndarray, *,
                   transpose: bool, border_m: float = 0.0, source: str,
-                  degrade: tuple[float, ...] = DEGRADE_M) -> list[Sheet]:
-    """A real image at its own pixel size and degraded ones, each on the working grid.
+                  degrade: tuple[float, ...] = DEGRADE_M, work_step_m: float = WORK_STEP_M,
+                  min_gsd: float = 0.0) -> list[Sheet]:
+    """A real image at its own pixel size and degraded ones, each on the working grid of
+    ``work_step_m``; versions finer than ``min_gsd`` are left out.
 
     ``transpose`` turns image x into rows (a street running across the image then runs
     down the rows). ``border_m`` ignores a band at the image's edges (unlabelled vehicles).
@@ -97,11 +100,13 @@ def real_versions(name: str, img: np.ndarray, gsd: float, xyxy: np.ndarray, clas
     out = []
     ok = np.ones(img.shape[:2], bool)
     for g in (gsd, *[d for d in degrade if d > gsd * 1.2]):
+        if g < min_gsd:
+            continue
         im, v = img, ok
         if g != gsd:
             im, v, _ = resample(img, ok, gsd, g)
             im = np.round(np.clip(im, 0, 1) * 255) / 255  # 8-bit like a delivered tile
-        w, wv, (sy, sx) = resample(im, v, g, WORK_STEP_M)
+        w, wv, (sy, sx) = resample(im, v, g, work_step_m)
         # boxes: image pixels -> metres -> working pixels
         k = gsd / np.array([sx, sy, sx, sy])
         b = xyxy * k
@@ -114,22 +119,23 @@ def real_versions(name: str, img: np.ndarray, gsd: float, xyxy: np.ndarray, clas
         ign = [b[~veh]]
         if border_m > 0:
             R, C = wv.shape
-            e = border_m / WORK_STEP_M
+            e = border_m / work_step_m
             ign.append(np.array([[0, e, 0, C], [R - e, R, 0, C], [0, R, 0, e], [0, R, C - e, C]]))
         out.append(Sheet(f"{name}@{g:.2f}", np.ascontiguousarray(w), wv, b[veh],
-                         np.concatenate(ign) if ign else np.zeros((0, 4)), source, g))
+                         np.concatenate(ign) if ign else np.zeros((0, 4)), source, g, work_step_m))
     return out
 
 
-def kit_sheets(frames: list[str], degrade: tuple[float, ...] = DEGRADE_M) -> list[Sheet]:
-    """KIT AIS Munich frames (the street runs along image x: turned to the rows)."""
+def kit_sheets(frames: list[str], degrade: tuple[float, ...] = DEGRADE_M, **grid: float) -> list[Sheet]:
+    """KIT AIS Munich frames (the street runs along image x: turned to the rows); ``grid``:
+    ``work_step_m`` and ``min_gsd`` of :func:`real_versions`."""
     d = REALDATA / "kit_ais_munich_queue"
     out = []
     for f in frames:
         img = _load_rgb(d / f"{f}.png")
         xyxy, cls = _yolo(d / f"{f}.txt", img.shape[1], img.shape[0])
         out += real_versions(f"kit-{f}", img, KIT_GSD, xyxy, cls, transpose=True, source="kit",
-                             degrade=degrade)
+                             degrade=degrade, **grid)
     return out
 
 
@@ -149,8 +155,10 @@ def minsk_files(val: bool) -> list[Path]:
     return [p for p in files if (flight_of(p.name) in MINSK_VAL_FLIGHTS) == val]
 
 
-def minsk_sheets(val: bool, degrade: tuple[float, ...] = DEGRADE_M, base_m: float = 0.12) -> list[Sheet]:
-    """Minsk drone photos, area-averaged to ``base_m`` (and coarser), a 4 m border ignored."""
+def minsk_sheets(val: bool, degrade: tuple[float, ...] = DEGRADE_M, base_m: float = 0.12,
+                 **grid: float) -> list[Sheet]:
+    """Minsk drone photos, area-averaged to ``base_m`` (and coarser), a 4 m border ignored;
+    ``grid``: ``work_step_m`` and ``min_gsd`` of :func:`real_versions`."""
     out = []
     for p in minsk_files(val):
         img = _load_rgb(p)
@@ -160,7 +168,7 @@ def minsk_sheets(val: bool, degrade: tuple[float, ...] = DEGRADE_M, base_m: floa
         im, ok, (sy, sx) = resample(img, np.ones((h, w), bool), gsd, base_m)
         xyxy = xyxy * gsd / np.array([sx, sy, sx, sy])
         out += real_versions(f"minsk-{p.stem}", im, base_m, xyxy, cls, transpose=False,
-                             border_m=4.0, source="minsk", degrade=degrade)
+                             border_m=4.0, source="minsk", degrade=degrade, **grid)
     return out
 
 
@@ -188,7 +196,7 @@ def random_spec(rng: np.random.Generator, seed: int) -> dict:
     )
 
 
-def synth_sheet(kw: dict, workdir: Path, half_width_m: float) -> Sheet:
+def synth_sheet(kw: dict, workdir: Path, half_width_m: float, work_step_m: float = WORK_STEP_M) -> Sheet:
     """Render one SYNTHETIC scene and straighten it along its road (as the pipeline does)."""
     import rasterio
 
@@ -207,7 +215,7 @@ def synth_sheet(kw: dict, workdir: Path, half_width_m: float) -> Sheet:
         n = int(path.chord_m[-1] / step)
         strip = build_strip(BlockSampler(ds, bands), path, ds.crs, Scaler(ds.dtypes[0]), chord_start=0.0,
                             n_rows=n, step_m=step, half_width_m=half_width_m)
-    img, ok, (sy, sx) = resample(strip.image, strip.valid, step, WORK_STEP_M)
+    img, ok, (sy, sx) = resample(strip.image, strip.valid, step, work_step_m)
     boxes, ignore = [], []
     from .. import geo
 
@@ -224,17 +232,22 @@ def synth_sheet(kw: dict, workdir: Path, half_width_m: float) -> Sheet:
         b = [float(min(r0, r1)), float(max(r0, r1)), c - width / 2 / sx, c + width / 2 / sx]
         (ignore if v.occluded else boxes).append(b)
     return Sheet(f"synth-{kw['seed']}@{step:.2f}", img, ok, np.array(boxes).reshape(-1, 4),
-                 np.array(ignore).reshape(-1, 4), "synth", step)
+                 np.array(ignore).reshape(-1, 4), "synth", step, work_step_m)
 
 
-def synth_sheets(seeds: range, log: Callable[[str], None] = print) -> Iterator[Sheet]:
-    """SYNTHETIC sheets, one per seed (random spec, random strip half-width 7-14 m)."""
+def synth_sheets(seeds: range, log: Callable[[str], None] = print, work_step_m: float = WORK_STEP_M,
+                 min_gsd: float = 0.0) -> Iterator[Sheet]:
+    """SYNTHETIC sheets, one per seed (random spec, random strip half-width 7-14 m); seeds
+    whose pixel size is under ``min_gsd`` are skipped (the same scenes as without it)."""
     for seed in seeds:
         rng = np.random.default_rng(10_000 + seed)
         kw = random_spec(rng, seed)
+        half_width = float(rng.uniform(7.0, 14.0))
+        if kw["gsd_m"] < min_gsd:
+            continue
         with tempfile.TemporaryDirectory(prefix="qm-train-") as d:
             try:
-                yield synth_sheet(kw, Path(d), half_width_m=float(rng.uniform(7.0, 14.0)))
+                yield synth_sheet(kw, Path(d), half_width_m=half_width, work_step_m=work_step_m)
             except Exception as exc:  # a scene the renderer or the road code refuses: skip it
                 log(f"  synth seed {seed} skipped: {type(exc).__name__}: {exc}")
 
@@ -250,7 +263,7 @@ def save(sheets: list[Sheet], path: Path) -> None:
         arrs[f"v{i}"] = s.valid
         arrs[f"b{i}"] = s.boxes.astype(np.float32)
         arrs[f"g{i}"] = s.ignore.astype(np.float32)
-        meta.append({"name": s.name, "source": s.source, "gsd_m": s.gsd_m})
+        meta.append({"name": s.name, "source": s.source, "gsd_m": s.gsd_m, "work_step_m": s.work_step_m})
     arrs["meta"] = np.array(json.dumps(meta))
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **arrs)
@@ -262,7 +275,8 @@ def load(path: Path) -> list[Sheet]:
     with np.load(path) as z:
         meta = json.loads(str(z["meta"]))
         return [Sheet(m["name"], z[f"i{i}"].astype(np.float32) / 255.0, z[f"v{i}"], z[f"b{i}"].astype(float),
-                      z[f"g{i}"].astype(float), m["source"], m["gsd_m"]) for i, m in enumerate(meta)]
+                      z[f"g{i}"].astype(float), m["source"], m["gsd_m"], m.get("work_step_m", WORK_STEP_M))
+                for i, m in enumerate(meta)]
 
 
 def cached(key: str, make: Callable[[], list[Sheet]], log: Callable[[str], None] = print) -> list[Sheet]:
@@ -284,32 +298,47 @@ SYNTH_TRAIN = range(0, 240)
 SYNTH_VAL = range(100_000, 100_030)
 
 
-def _synth_list(seeds: range, log: Callable[[str], None]) -> list[Sheet]:
+def _synth_list(seeds: range, log: Callable[[str], None], **grid: float) -> list[Sheet]:
     out = []
-    for k, s in enumerate(synth_sheets(seeds, log)):
+    for k, s in enumerate(synth_sheets(seeds, log, **grid)):
         out.append(s)
         if k % 10 == 0:
             log(f"  synth {k + 1}/{len(seeds)}: {s.name}, {len(s.boxes)} vehicles")
     return out
 
 
-def _synth_cached(seeds: range, v: str, log: Callable[[str], None]) -> list[Sheet]:
+def _synth_cached(seeds: range, v: str, log: Callable[[str], None], grid: dict[str, float]) -> list[Sheet]:
     out = []
     for a in range(seeds.start, seeds.stop, SYNTH_CHUNK):
         r = range(a, min(seeds.stop, a + SYNTH_CHUNK))
-        out += cached(f"synth:{v}:{r.start}-{r.stop}", lambda r=r: _synth_list(r, log), log)
+        out += cached(f"synth:{v}:{r.start}-{r.stop}{_grid_key(grid)}", lambda r=r: _synth_list(r, log, **grid), log)
     return out
 
 
-def datasets(*, synth_train: range = SYNTH_TRAIN, synth_val: range = SYNTH_VAL,
-             log: Callable[[str], None] = print) -> dict[str, list[Sheet]]:
+def _grid_key(grid: dict[str, float]) -> str:
+    """Cache-key suffix of a working grid other than the default (keeps the old keys)."""
+    if grid["work_step_m"] == WORK_STEP_M and grid["min_gsd"] == 0.0:
+        return ""
+    return f":w{grid['work_step_m']:g}:g{grid['min_gsd']:g}"
+
+
+def datasets(*, synth_train: range = SYNTH_TRAIN, synth_val: range = SYNTH_VAL, work_step_m: float = WORK_STEP_M,
+             min_gsd: float = 0.0, log: Callable[[str], None] = print) -> dict[str, list[Sheet]]:
     """Every sheet, by split: ``train`` and the validation sets ``val-kit``, ``val-minsk``,
-    ``val-synth`` (never trained on). Made once and cached in :data:`CACHE`."""
+    ``val-synth`` (never trained on), on the working grid of ``work_step_m``, without the
+    versions whose own pixel size is under ``min_gsd`` (a model for coarse tiles). Made once
+    and cached in :data:`CACHE`."""
     v = "v1"  # bump when the sheets change
-    kit_tr = cached(f"kit:{v}:{KIT_TRAIN}:{DEGRADE_M}", lambda: kit_sheets(KIT_TRAIN), log)
-    kit_va = cached(f"kit:{v}:{KIT_VAL}:(0.3,0.5)", lambda: kit_sheets(KIT_VAL, (0.3, 0.5)), log)
-    mi_tr = cached(f"minsk:{v}:train:{MINSK_VAL_FLIGHTS}:{DEGRADE_M}", lambda: minsk_sheets(False), log)
-    mi_va = cached(f"minsk:{v}:val:{MINSK_VAL_FLIGHTS}:(0.3,0.5)", lambda: minsk_sheets(True, (0.3, 0.5)), log)
-    sy_va = _synth_cached(synth_val, v, log)
-    sy_tr = _synth_cached(synth_train, v, log)
+    if work_step_m == WORK_STEP_M and min_gsd > 0:  # the default sheets, the coarse ones only
+        full = datasets(synth_train=synth_train, synth_val=synth_val, log=log)
+        return {k: [s for s in sh if s.gsd_m >= min_gsd] for k, sh in full.items()}
+    g = {"work_step_m": float(work_step_m), "min_gsd": float(min_gsd)}
+    k = _grid_key(g)
+    kit_tr = cached(f"kit:{v}:{KIT_TRAIN}:{DEGRADE_M}{k}", lambda: kit_sheets(KIT_TRAIN, **g), log)
+    kit_va = cached(f"kit:{v}:{KIT_VAL}:(0.3,0.5){k}", lambda: kit_sheets(KIT_VAL, (0.3, 0.5), **g), log)
+    mi_tr = cached(f"minsk:{v}:train:{MINSK_VAL_FLIGHTS}:{DEGRADE_M}{k}", lambda: minsk_sheets(False, **g), log)
+    mi_va = cached(f"minsk:{v}:val:{MINSK_VAL_FLIGHTS}:(0.3,0.5){k}",
+                   lambda: minsk_sheets(True, (0.3, 0.5), **g), log)
+    sy_va = _synth_cached(synth_val, v, log, g)
+    sy_tr = _synth_cached(synth_train, v, log, g)
     return {"train": kit_tr + mi_tr + sy_tr, "val-kit": kit_va, "val-minsk": mi_va, "val-synth": sy_va}

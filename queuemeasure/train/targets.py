@@ -6,11 +6,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..detect.learned._grid import STRIDE, WORK_STEP_M, normalise
+from ..detect.learned._grid import PAD_TO, STRIDE, normalise
 from .sheets import Sheet
 
-#: Chip size (working pixels, a multiple of 8): 24 m x 24 m.
-CHIP = 96
+#: Chip size (metres): 24 m x 24 m, a multiple of 8 working pixels (:func:`chip_px`).
+CHIP_M = 24.0
+
+
+def chip_px(work_step_m: float) -> int:
+    """Side of a training chip in working pixels (a multiple of ``PAD_TO``)."""
+    return max(PAD_TO, PAD_TO * int(round(CHIP_M / work_step_m / PAD_TO)))
 #: Gaussian spread of the centre target as a share of the vehicle's length / width.
 SIGMA_SHARE = 1 / 6
 MIN_SIGMA = 0.6  # cells
@@ -26,6 +31,7 @@ class Prepared:
     centre: np.ndarray   # (Hs, Ws) bool: cells holding a centre
     weight: np.ndarray   # (Hs, Ws) float32: 0 where the loss ignores the cell
     road_along_rows: bool
+    chip: int = 96       # training chip side (working pixels)
 
 
 def prepare(s: Sheet) -> Prepared:
@@ -54,18 +60,20 @@ def prepare(s: Sheet) -> Prepared:
         heat[a:b, c:d] = np.maximum(heat[a:b, c:d], g)
         heat[i, j] = 1.0
         centre[i, j] = True
-        reg[:, i, j] = (np.log(ly * WORK_STEP_M), np.log(lx * WORK_STEP_M), cy - i, cx - j)
+        reg[:, i, j] = (np.log(ly * s.work_step_m), np.log(lx * s.work_step_m), cy - i, cx - j)
     for r0, r1, c0, c1 in s.ignore:
         a, b = max(0, int(np.floor(r0 / STRIDE))), min(Hs, int(np.ceil(r1 / STRIDE)))
         c, d = max(0, int(np.floor(c0 / STRIDE))), min(Ws, int(np.ceil(c1 / STRIDE)))
         if a < b and c < d:
             weight[a:b, c:d] = np.where(centre[a:b, c:d], 1.0, 0.0)
-    return Prepared(x.astype(np.float16), heat, reg, centre, weight, s.source != "minsk")
+    return Prepared(x.astype(np.float16), heat, reg, centre, weight, s.source != "minsk",
+                    chip_px(s.work_step_m))
 
 
 def _crop(p: Prepared, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """A random CHIP x CHIP chip (zero-padded where the sheet is smaller)."""
+    """A random ``p.chip`` x ``p.chip`` chip (zero-padded where the sheet is smaller)."""
     R, C = p.x.shape[1:]
+    CHIP = p.chip  # noqa: N806
     h = CHIP // STRIDE
 
     def start(n: int) -> int:
@@ -101,11 +109,56 @@ def _transpose(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x, t
 
 
-def chip(p: Prepared, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A random augmented chip of a prepared sheet: input (4, CHIP, CHIP), targets (7, .., ..).
+def _shadow(x: np.ndarray, valid: np.ndarray, rng: np.random.Generator) -> None:
+    """Darken a random straight band of the chip in place (a building's or a tree row's
+    shadow, 3-12 m wide, at any angle): the pixel values ``v`` become ``f v`` with ``f``
+    0.35-0.75, which in normalised units (``(v - median) / spread``) is ``f x - (1 - f) c``
+    for the median over the spread ``c`` (drawn 0.3-0.9)."""
+    n = x.shape[1]
+    px_per_m = n / CHIP_M
+    a = rng.uniform(0, np.pi)
+    rr, cc = np.mgrid[0:n, 0:n]
+    d = (rr - rng.uniform(0, n)) * np.cos(a) + (cc - rng.uniform(0, n)) * np.sin(a)
+    band = (np.abs(d) < 0.5 * rng.uniform(3.0, 12.0) * px_per_m) & valid
+    f = np.float32(rng.uniform(0.35, 0.75))
+    c = np.float32(rng.uniform(0.3, 0.9))
+    x[:3, band] = f * x[:3, band] - (1 - f) * c
+
+
+def _dashes(x: np.ndarray, t: np.ndarray, valid: np.ndarray, rng: np.random.Generator) -> None:
+    """Paint a dashed line along the rows in place, a hard negative: dashes 3-6 m long with
+    gaps of 6-12 m, 0.1-0.25 m wide at a sub-pixel position (its brightness shared by the
+    columns it covers, as a tile's pixels would average it), 0.8-2 brightness spreads above
+    the road, in a column with no vehicle centre within 1.5 m."""
+    n = x.shape[1]
+    px_m = CHIP_M / n                      # metres per working pixel
+    free = t[0].max(axis=0) < 0.05         # output cells across without a vehicle nearby
+    for _ in range(5):
+        c_m = rng.uniform(1.0, CHIP_M - 1.0)
+        cell = int(c_m / px_m) // STRIDE
+        lo, hi = max(0, cell - int(1.5 / px_m / STRIDE) - 1), cell + int(1.5 / px_m / STRIDE) + 2
+        if free[lo:hi].all():
+            break
+    else:
+        return
+    w_m = rng.uniform(0.1, 0.25)
+    edges = np.arange(n + 1) * px_m
+    cover = np.clip(np.minimum(edges[1:], c_m + w_m / 2) - np.maximum(edges[:-1], c_m - w_m / 2), 0, None) / px_m
+    dash, gap = rng.uniform(3.0, 6.0), rng.uniform(6.0, 12.0)
+    s = (np.arange(n) + 0.5) * px_m + rng.uniform(0, dash + gap)
+    on = (s % (dash + gap)) < dash
+    add = np.float32(rng.uniform(0.8, 2.0)) * np.outer(on, cover).astype(np.float32)
+    x[:3] += add[None] * valid
+
+
+def chip(p: Prepared, rng: np.random.Generator, shadows: float = 0.0, dashes: float = 0.0
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """A random augmented chip of a prepared sheet: input (4, p.chip, p.chip), targets (7, .., ..).
 
     Flips both ways; a transpose for images without a road direction (Minsk) and rarely
-    for the others; brightness gain and offset, per-band tint, and grey.
+    for the others; brightness gain and offset, per-band tint, and grey; with probability
+    ``shadows`` a shadow band (:func:`_shadow`), with probability ``dashes`` a dashed
+    painted line where no vehicle is (:func:`_dashes`, a hard negative).
     """
     x, t = _crop(p, rng)
     if rng.random() < 0.5:
@@ -123,4 +176,8 @@ def chip(p: Prepared, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
         x[:3] = x[:3].mean(axis=0, keepdims=True) * valid
     if rng.random() < 0.3:
         x[:3] += rng.normal(0, rng.uniform(0.01, 0.08), x[:3].shape).astype(np.float32) * valid
+    if shadows > 0 and rng.random() < shadows:
+        _shadow(x, valid, rng)
+    if dashes > 0 and rng.random() < dashes:
+        _dashes(x, t, valid, rng)
     return np.ascontiguousarray(x), np.ascontiguousarray(t)

@@ -1,16 +1,23 @@
 """Find vehicles in a straightened road strip with a small convolutional network.
 
-The network (architecture, training data, licence and metrics: ``MODEL.md``) ships as
-ONNX weights inside the package (``vehicles.onnx``) and runs on the CPU under
-onnxruntime; nothing is downloaded. :func:`detect_vehicles` works in four steps:
+The networks (architecture, training data, licence and metrics: ``MODEL.md``) ship as
+ONNX weights inside the package (:data:`MODEL_FILES`) and run on the CPU under
+onnxruntime; nothing is downloaded. Each model stores the pixel size of the grid it works
+on (``work_step_m``; a model without it is refused) and the finest strip pixel it serves
+(``min_step_m``, 0 for the model that serves every strip) in its metadata; a strip is run
+by the model serving the finest pixels not finer than its own (:func:`_model_for`). Two
+ship: ``vehicles.onnx`` on a 0.25 m grid for strips finer than 0.455 m, and
+``vehicles_0.5m.onnx`` on a 0.5 m grid for the coarser ones -- four times fewer pixels
+through the network, and never a grid coarser than the strip by more than 10 %.
+:func:`detect_vehicles` works in four steps:
 
-1. **Working grid.** The strip is resampled to :data:`WORK_STEP_M` (0.25 m) pixels --
-   area-averaged when finer, interpolated when coarser -- and normalised (band medians
-   off, divided by the brightness spread), so any pixel size from 0.12 to 1.0 m and any
-   sensor's levels look alike to the network.
-2. **Network.** A fully convolutional CenterNet-style network outputs, every 0.5 m, the
-   probability that a vehicle's centre lies there and that vehicle's length along the road
-   and width across it. Centres of vehicles standing bumper to bumper are metres apart, so
+1. **Working grid.** The strip is resampled to the model's working pixel size --
+   area-averaged when finer, interpolated when coarser, as it is when equal -- and
+   normalised (band medians off, divided by the brightness spread), so any pixel size
+   from 0.12 to 1.0 m and any sensor's levels look alike to the network.
+2. **Network.** A fully convolutional CenterNet-style network outputs, every two working
+   pixels, the probability that a vehicle's centre lies there and that vehicle's length
+   along the road and width across it. Centres of vehicles standing bumper to bumper are metres apart, so
    they stay separate peaks; a truck has one centre, so it is counted once.
 3. **Decoding.** Local maxima of the probability are vehicles, unless centred in or
    overlapping a stronger one; ``score`` is the probability over the detector's threshold
@@ -33,20 +40,24 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
+from ...errors import ModelError
 from .._types import StripDetections, StripVehicle, strip_input
 from ._decode import Boxes, decode
 from ._grid import STRIDE, WORK_STEP_M, normalise, pad_to, to_working
 from ._markings import off_markings
 
-__all__ = ["detect_vehicles", "model_info", "MODEL_FILE", "WORK_STEP_M"]
+__all__ = ["detect_vehicles", "model_info", "model_grid", "MODEL_FILES", "MODEL_FILE", "WORK_STEP_M"]
 
-#: The weights, package data of this module.
-MODEL_FILE = "vehicles.onnx"
+#: The weights, package data of this module: one model per working grid (0.25 m, 0.5 m).
+MODEL_FILES = ("vehicles.onnx", "vehicles_0.5m.onnx")
+#: The finest model (0.25 m working grid; serves every strip the others do not).
+MODEL_FILE = MODEL_FILES[0]
 #: Centre probability that is a detection at sensitivity 1 (unless the model says otherwise).
 DEFAULT_THRESHOLD = 0.35
 #: Strips are run through the network in windows of this many working rows (plus context
@@ -63,7 +74,7 @@ _WEAK_SPAN = 0.15
 _VEG_SHARE = 0.5
 
 _lock = threading.Lock()
-_sessions: dict[int, Any] = {}
+_sessions: dict[int, tuple["_Model", ...]] = {}
 #: Sessions a forked process inherited: never used nor destroyed there (destroying one
 #: would join thread-pool threads that the fork did not copy).
 _inherited: list[Any] = []
@@ -87,37 +98,91 @@ def _threads() -> int:
     return max(1, min(2, _usable_cpus()))
 
 
-def _session() -> Any:
-    """The onnxruntime session of this process (made on first use)."""
+@dataclass(frozen=True)
+class _Model:
+    """A loaded model: its session and what its metadata says."""
+
+    name: str
+    session: Any
+    work_step_m: float   # the working grid's pixel size
+    min_step_m: float    # the finest strip pixel it serves
+    threshold: float     # centre probability accepted at sensitivity 1
+
+
+def model_grid(meta: Mapping[str, str], name: str) -> tuple[float, float]:
+    """A model's working pixel size and the finest strip pixel it serves, from its ONNX
+    metadata (``work_step_m``, required; ``min_step_m``, default 0).
+
+    Raises
+    ------
+    ModelError
+        When ``work_step_m`` is missing or not a positive number: such a model cannot be
+        fed the grid it was trained on.
+    """
+    try:
+        work = float(meta["work_step_m"])
+        min_step = float(meta.get("min_step_m", 0.0))
+    except (KeyError, ValueError):
+        raise ModelError(f"model {name} has no valid 'work_step_m' in its metadata (the pixel size of "
+                         "the grid it was trained on); re-export it with python -m queuemeasure.train") from None
+    if not (0.0 < work < 10.0) or not (0.0 <= min_step < 10.0):
+        raise ModelError(f"model {name}: work_step_m {work} or min_step_m {min_step} out of range")
+    return work, min_step
+
+
+def _load(name: str, data: bytes) -> _Model:
+    """An onnxruntime session of a model's bytes, with its metadata checked."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = _threads()
+    opts.inter_op_num_threads = 1
+    # idle pool threads sleep: the other core reads the corridor meanwhile
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+    meta = dict(sess.get_modelmeta().custom_metadata_map)
+    work, min_step = model_grid(meta, name)
+    return _Model(name, sess, work, min_step, float(meta.get("threshold", DEFAULT_THRESHOLD)))
+
+
+def _models() -> tuple[_Model, ...]:
+    """The shipped models, loaded in this process on first use, finest first."""
     pid = os.getpid()
     with _lock:
-        sess = _sessions.get(pid)
-        if sess is None:
-            import onnxruntime as ort
-
-            opts = ort.SessionOptions()
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            opts.intra_op_num_threads = _threads()
-            opts.inter_op_num_threads = 1
-            # idle pool threads sleep: the other core reads the corridor meanwhile
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            opts.log_severity_level = 3
-            data = resources.files(__name__).joinpath(MODEL_FILE).read_bytes()
-            sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+        models = _sessions.get(pid)
+        if models is None:
+            pkg = resources.files(__name__)
+            models = tuple(sorted((_load(f, pkg.joinpath(f).read_bytes()) for f in MODEL_FILES),
+                                  key=lambda m: m.min_step_m))
             _inherited.extend(_sessions.values())
             _sessions.clear()
-            _sessions[pid] = sess
-    return sess
+            _sessions[pid] = models
+    return models
 
 
-def model_info() -> dict[str, str]:
-    """The metadata stored in the shipped ONNX model (version, threshold, training data)."""
-    return dict(_session().get_modelmeta().custom_metadata_map)
+def _model_for(step_m: float | None) -> _Model:
+    """The model that runs a strip of ``step_m`` pixels: the one serving the finest pixels
+    not finer than the strip's (its ``min_step_m`` at most ``step_m``); the finest model
+    when ``step_m`` is None."""
+    models = _models()
+    if step_m is None:
+        return models[0]
+    fit = [m for m in models if m.min_step_m <= step_m * (1 + 1e-9)]
+    return fit[-1] if fit else models[0]
 
 
-def _threshold() -> float:
-    return float(model_info().get("threshold", DEFAULT_THRESHOLD))
+def _session(step_m: float | None = None) -> Any:
+    """The onnxruntime session of the model for ``step_m`` (see :func:`_model_for`)."""
+    return _model_for(step_m).session
+
+
+def model_info(step_m: float | None = None) -> dict[str, str]:
+    """The metadata stored in the shipped ONNX model that runs strips of ``step_m`` pixels
+    (version, threshold, working grid, training data); the finest model by default."""
+    return dict(_session(step_m).get_modelmeta().custom_metadata_map)
 
 
 def _has_valid(x: np.ndarray) -> bool:
@@ -125,9 +190,8 @@ def _has_valid(x: np.ndarray) -> bool:
     return bool(x[-1].any())
 
 
-def _run(x: np.ndarray) -> np.ndarray:
+def _run(x: np.ndarray, sess: Any) -> np.ndarray:
     """The network's (5, R/STRIDE, C/STRIDE) output for a (4, R, C) input, in windows."""
-    sess = _session()
     name = sess.get_inputs()[0].name
     R, C = x.shape[1:]
     hs, ws = -(-R // STRIDE), -(-C // STRIDE)
@@ -228,16 +292,16 @@ def _cover(img: np.ndarray, ok: np.ndarray, half_width_px: float, heat: np.ndarr
     return occluded, surface, carriageway, _on_input(heat, rows, cols).astype(np.float32)
 
 
-def _off_vegetation(boxes: Boxes, veg: np.ndarray) -> Boxes:
+def _off_vegetation(boxes: Boxes, veg: np.ndarray, work_step_m: float) -> Boxes:
     """The boxes whose footprint (working grid) is not mostly vegetation."""
     if not veg.any() or not len(boxes.prob):
         return boxes
     cum = np.pad(veg.astype(np.int32).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     R, C = veg.shape
-    r0 = np.clip(np.round(boxes.row - 0.5 * boxes.length_m / WORK_STEP_M), 0, R).astype(int)
-    r1 = np.clip(np.round(boxes.row + 0.5 * boxes.length_m / WORK_STEP_M), 0, R).astype(int)
-    c0 = np.clip(np.round(boxes.col - 0.5 * boxes.width_m / WORK_STEP_M), 0, C).astype(int)
-    c1 = np.clip(np.round(boxes.col + 0.5 * boxes.width_m / WORK_STEP_M), 0, C).astype(int)
+    r0 = np.clip(np.round(boxes.row - 0.5 * boxes.length_m / work_step_m), 0, R).astype(int)
+    r1 = np.clip(np.round(boxes.row + 0.5 * boxes.length_m / work_step_m), 0, R).astype(int)
+    c0 = np.clip(np.round(boxes.col - 0.5 * boxes.width_m / work_step_m), 0, C).astype(int)
+    c1 = np.clip(np.round(boxes.col + 0.5 * boxes.width_m / work_step_m), 0, C).astype(int)
     area = np.maximum((r1 - r0) * (c1 - c0), 1)
     green = cum[r1, c1] - cum[r0, c1] - cum[r1, c0] + cum[r0, c0]
     keep = green < _VEG_SHARE * area
@@ -283,19 +347,21 @@ def detect_vehicles(
     rows, cols = ok.shape
     img = np.where(ok[..., None], img, 0.0).astype(np.float32)
     step = float(step_m)
-    threshold = float(np.clip(_threshold() / max(sensitivity, 1e-6), 0.02, 0.98))
+    model = _model_for(step)
+    work = model.work_step_m
+    threshold = float(np.clip(model.threshold / max(sensitivity, 1e-6), 0.02, 0.98))
     if rows < 2 or cols < 2 or not ok.any():
         return StripDetections([], np.ones(rows, bool), np.zeros((rows, cols), np.float32),
                                np.full((rows, img.shape[2]), np.nan, np.float32),
                                np.full((rows, 2), np.nan, np.float32), threshold)
-    wimg, wok, scale = to_working(img, ok, step)
-    out = _run(normalise(wimg, wok))
+    wimg, wok, scale = to_working(img, ok, step, work)
+    out = _run(normalise(wimg, wok), _session(step))
     out[0][~wok[::STRIDE, ::STRIDE]] = 0.0   # no vehicle centred on nodata
     wcols = wok.shape[1]
     carriage = np.abs((np.arange(wcols) + 0.5) * scale[1] - 0.5 * cols * step) <= half_width_m
     veg = _vegetation(wimg, wok, carriage)
-    boxes = _off_vegetation(decode(out, min_prob=_min_prob(min_score, threshold)), veg)
-    boxes = off_markings(boxes, wimg, wok, carriage, WORK_STEP_M, step)
+    boxes = _off_vegetation(decode(out, _min_prob(min_score, threshold), work), veg, work)
+    boxes = off_markings(boxes, wimg, wok, carriage, work, step)
     vehicles = _to_vehicles(boxes, scale, step, rows, cols, threshold, min_score, half_width_m)
     occluded, surface, carriageway, heat = _cover(img, ok, half_width_m / step, out[0], veg)
     return StripDetections(vehicles, occluded, heat, surface, carriageway, threshold)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-#: Pixel size (metres) of the grid the network works on.
+#: Default pixel size (metres) of the grid a network works on (training's default). At
+#: inference each model's own comes from its metadata (``work_step_m``).
 WORK_STEP_M = 0.25
 #: The network's output stride (working pixels per output cell); inputs are padded to a
 #: multiple of ``PAD_TO``.
@@ -73,9 +74,15 @@ def _double(a: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(out, 0, axis)
 
 
-def to_working(img: np.ndarray, ok: np.ndarray, step_m: float) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
-    """Resample a strip (rows, cols, bands) to the working pixel size (see :func:`resample`)."""
-    return resample(img, ok, step_m, WORK_STEP_M)
+def to_working(img: np.ndarray, ok: np.ndarray, step_m: float, work_step_m: float = WORK_STEP_M
+               ) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """Resample a strip (rows, cols, bands) to the working pixel size ``work_step_m`` (see
+    :func:`resample`); a strip already on it (within 0.1 %) is returned as it is."""
+    if abs(step_m - work_step_m) <= 1e-3 * work_step_m:
+        ok = np.asarray(ok, bool)
+        out = np.where(ok[..., None], img, 0.0).astype(np.float32, copy=False)
+        return out, ok, (float(step_m), float(step_m))
+    return resample(img, ok, step_m, work_step_m)
 
 
 def normalise(img: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -30,6 +30,9 @@ _MAX_LINE_PX = 1.6
 _ROAD_SHARE = 0.9
 #: Floor of the road's brightness noise (0..1 scale: grain, compression).
 _NOISE_FLOOR = 0.01
+#: Columns examined at least (centred on the box): a box 1.8 m wide spans 7 columns of a
+#: 0.25 m grid but under 4 of a 0.5 m one, too few to see road either side of a stripe.
+_MIN_COLS = 7
 
 
 def _surface(lum: np.ndarray, ok: np.ndarray, carriage: np.ndarray, block: int
@@ -89,8 +92,9 @@ def off_markings(boxes: Boxes, wimg: np.ndarray, wok: np.ndarray, carriage: np.n
     for k in range(len(boxes.prob)):
         r0 = int(np.clip(round(boxes.row[k] - 0.5 * boxes.length_m[k] / work_step_m), 0, R))
         r1 = int(np.clip(round(boxes.row[k] + 0.5 * boxes.length_m[k] / work_step_m), 0, R))
-        c0 = int(np.clip(round(boxes.col[k] - 0.5 * boxes.width_m[k] / work_step_m), 0, C))
-        c1 = int(np.clip(round(boxes.col[k] + 0.5 * boxes.width_m[k] / work_step_m), 0, C))
+        half = max(0.5 * boxes.width_m[k] / work_step_m, 0.5 * _MIN_COLS)
+        c0 = int(np.clip(round(boxes.col[k] - half), 0, C))
+        c1 = int(np.clip(round(boxes.col[k] + half), 0, C))
         if r1 - r0 < 2 or c1 - c0 < 3:
             continue
         keep[k] = not _is_marking(lum[r0:r1, c0:c1], wok[r0:r1, c0:c1],
@@ -109,7 +113,10 @@ def _is_marking(lum: np.ndarray, ok: np.ndarray, level: float, noise: float, max
     cols_ok = ok.mean(axis=0) >= 0.5
     if cols_ok.sum() < 3:
         return False
-    prof = np.nanmedian(np.where(ok, lum, np.nan)[:, cols_ok], axis=0)
+    if ok[:, cols_ok].all():   # the usual case: a plain median (nanmedian is ten times slower)
+        prof = np.median(lum[:, cols_ok], axis=0)
+    else:
+        prof = np.nanmedian(np.where(ok, lum, np.nan)[:, cols_ok], axis=0)
     a = np.abs(prof - level) / noise
     strong = np.flatnonzero(a > _STRONG)
     if strong.size == 0 or strong[-1] - strong[0] + 1 > max_line:
