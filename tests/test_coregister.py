@@ -99,14 +99,21 @@ def _tile_and_pixels(ds, path, n_rows, step, half):
     return sampler, strip, tile_pixels(rows, cols)
 
 
-def test_the_tile_as_its_own_reference_gives_its_own_strip(utm_strip):
-    scene, path = utm_strip
-    step, half, n = 0.25, 8.0, int(path.chord_m[-1] / 0.25)
-    with rasterio.open(scene.path) as ds, rasterio.open(scene.path) as rds:
+def _reference_strip(tile_path, ref_path, path):
+    """The tile's strip along ``path`` and the reference's on the tile's pixels."""
+    step, half = 0.25, 8.0
+    n = int(path.chord_m[-1] / step)
+    with rasterio.open(tile_path) as ds, rasterio.open(ref_path) as rds:
         sampler, strip, px = _tile_and_pixels(ds, path, n, step, half)
         on = ReferenceOnTile(sampler, ds.crs, BlockSampler(rds, [1, 2, 3]), rds.crs,
                              Scaler("uint8"), tile_gsd=0.5, ref_gsd=0.5)
         ref, clipped = on.strip_like(strip, px)
+    return strip, ref, clipped
+
+
+def test_the_tile_as_its_own_reference_gives_its_own_strip(utm_strip):
+    scene, path = utm_strip
+    strip, ref, clipped = _reference_strip(scene.path, scene.path, path)
     assert ref.image.shape == strip.image.shape
     assert clipped.shape == strip.valid.shape
     ok = strip.valid & ref.valid
@@ -117,13 +124,7 @@ def test_the_tile_as_its_own_reference_gives_its_own_strip(utm_strip):
 
 def test_a_reference_in_another_crs_lands_on_the_tile(utm_strip, curve_scenes):
     scene, path = utm_strip
-    other = curve_scenes["EPSG:4326"]
-    step, half, n = 0.25, 8.0, int(path.chord_m[-1] / 0.25)
-    with rasterio.open(scene.path) as ds, rasterio.open(other.path) as rds:
-        sampler, strip, px = _tile_and_pixels(ds, path, n, step, half)
-        on = ReferenceOnTile(sampler, ds.crs, BlockSampler(rds, [1, 2, 3]), rds.crs,
-                             Scaler("uint8"), tile_gsd=0.5, ref_gsd=0.5)
-        ref, clipped = on.strip_like(strip, px)
+    strip, ref, _ = _reference_strip(scene.path, curve_scenes["EPSG:4326"].path, path)
     ok = strip.valid & ref.valid
     assert ok.mean() > 0.95
     # the same painted scene in degrees: the same picture within the painting's own
