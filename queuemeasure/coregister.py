@@ -136,8 +136,8 @@ def cubic_sample(sampler: BlockSampler, rows: np.ndarray, cols: np.ndarray, *,
     r0, c0 = np.floor(r).astype(np.int64), np.floor(c).astype(np.int64)
     tr, tc = r - r0, c - c0
     k = np.arange(-1, 3)
-    pr = (r0[:, None, None] + k[None, :, None]) + 0 * k[None, None, :]
-    pc = (c0[:, None, None] + k[None, None, :]) + 0 * k[None, :, None]
+    pr = np.broadcast_to(r0[:, None, None] + k[None, :, None], (n, 4, 4))
+    pc = np.broadcast_to(c0[:, None, None] + k[None, None, :], (n, 4, 4))
     vals, valid = sampler.pixels(pr, pc)
     vals = vals.reshape(n, 4, 4, nb)
     valid = valid.reshape(n, 4, 4)

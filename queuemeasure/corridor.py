@@ -289,13 +289,18 @@ class BlockSampler:
         self.last_ids = ids
         if not ids.size:
             return np.zeros((n, nb), np.float32), np.zeros(n, bool)
-        data = np.stack([self._cache[int(i)][0] for i in ids.tolist()])
-        mask = np.stack([self._cache[int(i)][1] for i in ids.tolist()])
-        k = np.searchsorted(ids, bid)
-        k = np.where(on, np.minimum(k, ids.size - 1), 0)
         rr, cc = r - by * self.bh, c - bx * self.bw
-        vals = data[k, rr, cc].astype(np.float32)
-        valid = mask[k, rr, cc] & on
+        vals = np.zeros((n, nb), np.float32)
+        valid = np.zeros(n, bool)
+        # gathered block by block (a few blocks, many pixels): no copy of whole blocks
+        order = np.argsort(np.where(on, bid, -1), kind="stable")
+        starts = np.searchsorted(np.where(on, bid, -1)[order], ids)
+        stops = np.append(starts[1:], n)
+        for i, a, b in zip(ids.tolist(), starts.tolist(), stops.tolist()):
+            sel = order[a:b]
+            data, mask = self._cache[i]
+            vals[sel] = data[rr[sel], cc[sel]]
+            valid[sel] = mask[rr[sel], cc[sel]]
         vals[~valid] = 0.0
         return vals, valid
 
