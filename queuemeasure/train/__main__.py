@@ -44,13 +44,16 @@ from .._version import __version__
               help="Probability of a random shadow band on a training chip.")
 @click.option("--dashes", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
               help="Probability of a painted dashed line (a hard negative) on a training chip.")
+@click.option("--test-flights", default="", show_default=False, metavar="FLIGHT[,FLIGHT]",
+              help="Minsk flights (file-name prefixes; 'single' for the photos of no sequence) held out "
+                   "from training and from the choice of epoch and threshold: a test set, reported as test-minsk.")
 @click.option("--smoke", is_flag=True, help="A seconds-long run on a few sheets (checks the machinery).")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the validation scores as JSON here.")
 @click.option("--evaluate", "evaluate_only", is_flag=True,
               help="Do not train: score the existing --out model (onnxruntime) on the validation sets.")
 def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, threads: int, work_step: float,
-         min_gsd: float, width: int, real_share: float, shadows: float, dashes: float, smoke: bool, report: Path | None, evaluate_only: bool) -> None:
+         min_gsd: float, width: int, real_share: float, shadows: float, dashes: float, test_flights: str, smoke: bool, report: Path | None, evaluate_only: bool) -> None:
     """Train the learned vehicle detector; print per-epoch loss and validation F1."""
     from . import sheets as S
     from .loop import export, f1, train
@@ -59,15 +62,16 @@ def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, t
         click.echo(msg)
         sys.stdout.flush()
 
+    tests = tuple(f.strip() for f in test_flights.split(",") if f.strip())
     if evaluate_only:
-        _evaluate(out, S, log, report, min_gsd)
+        _evaluate(out, S, log, report, min_gsd, tests)
         return
 
     if smoke:
         data = _smoke_data(S, work_step)
         epochs, steps, batch = 1, 2, 4
     else:
-        data = S.datasets(work_step_m=work_step, min_gsd=min_gsd, log=log)
+        data = S.datasets(work_step_m=work_step, min_gsd=min_gsd, test_flights=tests, log=log)
     train_sheets = data.pop("train")
     log(f"training on {len(train_sheets)} sheets "
         f"({sum(len(s.boxes) for s in train_sheets)} vehicles); validation: "
@@ -79,7 +83,7 @@ def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, t
         "training": json.dumps({"epochs": epochs, "steps": steps, "batch": batch, "lr": lr, "seed": seed,
                                 "smoke": smoke, "work_step_m": work_step, "min_gsd": min_gsd,
                                 "real_share": real_share, "shadows": shadows, "dashes": dashes,
-                                "width": width}),
+                                "width": width, "test_flights": list(tests)}),
         "min_step_m": f"{min_gsd:g}",
     }
 
@@ -99,7 +103,7 @@ def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, t
         report.write_text(json.dumps(final, indent=1))
 
 
-def _evaluate(path: Path, S, log, report: Path | None, min_gsd: float) -> None:  # noqa: N803 - the sheets module
+def _evaluate(path: Path, S, log, report: Path | None, min_gsd: float, tests: tuple[str, ...] = ()) -> None:  # noqa: N803 - the sheets module
     """Validation F1 of a shipped model, at its own threshold and at the others tried, on
     its own working grid (from its metadata), on the images of pixel size at least
     ``min_gsd`` or, if larger, the finest the model serves."""
@@ -112,7 +116,7 @@ def _evaluate(path: Path, S, log, report: Path | None, min_gsd: float) -> None: 
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     thr = float(meta.get("threshold", 0.35))
     work_step, min_step = model_grid(meta, str(path))
-    data = S.datasets(work_step_m=work_step, min_gsd=max(min_gsd, min_step), log=log)
+    data = S.datasets(work_step_m=work_step, min_gsd=max(min_gsd, min_step), test_flights=tests, log=log)
     data.pop("train")
     scores = evaluate(onnx_predictor(path), {k: [(s, prepare(s)) for s in v] for k, v in data.items()})
     log(f"{path}: threshold {thr:.2f}")

@@ -126,7 +126,8 @@ def train(sheets: list[Sheet], val: dict[str, list[Sheet]], *, epochs: int, step
     real = [i for i, s in enumerate(sheets) if s.source != "synth"]
     synth = [i for i, s in enumerate(sheets) if s.source == "synth"]
     vprep = {k: [(s, prepare(s)) for s in v] for k, v in val.items()}
-    real_keys = [k for k in _keys(vprep) if not k.startswith("val-synth")]
+    # the epoch and threshold are chosen on the real validation sets only (not on test-*)
+    real_keys = [k for k in _keys(vprep) if k.startswith("val-") and not k.startswith("val-synth")]
     net = VehicleNet(width)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)

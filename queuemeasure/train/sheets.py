@@ -148,19 +148,29 @@ def minsk_gsd(xyxy: np.ndarray, classes: np.ndarray) -> float:
     return float(CAR_LENGTH_M / np.median(long_side))
 
 
-def minsk_files(val: bool) -> list[Path]:
-    """The Minsk photos of the validation flights (``val``) or of the others."""
+def minsk_files(val: bool, test_flights: tuple[str, ...] = ()) -> list[Path]:
+    """The Minsk photos of the validation flights (``val``) or of the others, without the
+    flights of ``test_flights`` (held out from training and from selection alike)."""
     d = REALDATA / "minsk_drone_cars"
     files = sorted(p for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
-    return [p for p in files if (flight_of(p.name) in MINSK_VAL_FLIGHTS) == val]
+    return [p for p in files
+            if (flight_of(p.name) in MINSK_VAL_FLIGHTS) == val and flight_of(p.name) not in test_flights]
+
+
+def minsk_test_files(test_flights: tuple[str, ...]) -> list[Path]:
+    """The Minsk photos of the flights ``test_flights``."""
+    d = REALDATA / "minsk_drone_cars"
+    return sorted(p for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg") and flight_of(p.name) in test_flights)
 
 
 def minsk_sheets(val: bool, degrade: tuple[float, ...] = DEGRADE_M, base_m: float = 0.12,
-                 **grid: float) -> list[Sheet]:
+                 test_flights: tuple[str, ...] = (), test: bool = False, **grid: float) -> list[Sheet]:
     """Minsk drone photos, area-averaged to ``base_m`` (and coarser), a 4 m border ignored;
-    ``grid``: ``work_step_m`` and ``min_gsd`` of :func:`real_versions`."""
+    the validation flights (``val``), the test flights (``test``: those of ``test_flights``)
+    or the training ones (neither); ``grid``: ``work_step_m`` and ``min_gsd`` of
+    :func:`real_versions`."""
     out = []
-    for p in minsk_files(val):
+    for p in (minsk_test_files(test_flights) if test else minsk_files(val, test_flights)):
         img = _load_rgb(p)
         h, w = img.shape[:2]
         xyxy, cls = _yolo(p.with_suffix(".txt"), w, h)
@@ -323,22 +333,32 @@ def _grid_key(grid: dict[str, float]) -> str:
 
 
 def datasets(*, synth_train: range = SYNTH_TRAIN, synth_val: range = SYNTH_VAL, work_step_m: float = WORK_STEP_M,
-             min_gsd: float = 0.0, log: Callable[[str], None] = print) -> dict[str, list[Sheet]]:
+             min_gsd: float = 0.0, test_flights: tuple[str, ...] = (),
+             log: Callable[[str], None] = print) -> dict[str, list[Sheet]]:
     """Every sheet, by split: ``train`` and the validation sets ``val-kit``, ``val-minsk``,
     ``val-synth`` (never trained on), on the working grid of ``work_step_m``, without the
-    versions whose own pixel size is under ``min_gsd`` (a model for coarse tiles). Made once
+    versions whose own pixel size is under ``min_gsd`` (a model for coarse tiles). With
+    ``test_flights``, those Minsk flights leave the training set and form ``test-minsk``,
+    which is neither trained on nor used to choose the epoch or the threshold. Made once
     and cached in :data:`CACHE`."""
     v = "v1"  # bump when the sheets change
     if work_step_m == WORK_STEP_M and min_gsd > 0:  # the default sheets, the coarse ones only
-        full = datasets(synth_train=synth_train, synth_val=synth_val, log=log)
+        full = datasets(synth_train=synth_train, synth_val=synth_val, test_flights=test_flights, log=log)
         return {k: [s for s in sh if s.gsd_m >= min_gsd] for k, sh in full.items()}
     g = {"work_step_m": float(work_step_m), "min_gsd": float(min_gsd)}
     k = _grid_key(g)
     kit_tr = cached(f"kit:{v}:{KIT_TRAIN}:{DEGRADE_M}{k}", lambda: kit_sheets(KIT_TRAIN, **g), log)
     kit_va = cached(f"kit:{v}:{KIT_VAL}:(0.3,0.5){k}", lambda: kit_sheets(KIT_VAL, (0.3, 0.5), **g), log)
-    mi_tr = cached(f"minsk:{v}:train:{MINSK_VAL_FLIGHTS}:{DEGRADE_M}{k}", lambda: minsk_sheets(False, **g), log)
+    tf = tuple(sorted(test_flights))
+    t = f":test{list(tf)}" if tf else ""  # keeps the old key without test flights
+    mi_tr = cached(f"minsk:{v}:train:{MINSK_VAL_FLIGHTS}{t}:{DEGRADE_M}{k}",
+                   lambda: minsk_sheets(False, test_flights=tf, **g), log)
     mi_va = cached(f"minsk:{v}:val:{MINSK_VAL_FLIGHTS}:(0.3,0.5){k}",
                    lambda: minsk_sheets(True, (0.3, 0.5), **g), log)
     sy_va = _synth_cached(synth_val, v, log, g)
     sy_tr = _synth_cached(synth_train, v, log, g)
-    return {"train": kit_tr + mi_tr + sy_tr, "val-kit": kit_va, "val-minsk": mi_va, "val-synth": sy_va}
+    out = {"train": kit_tr + mi_tr + sy_tr, "val-kit": kit_va, "val-minsk": mi_va, "val-synth": sy_va}
+    if tf:
+        out["test-minsk"] = cached(f"minsk:{v}:test{list(tf)}:(0.3,0.5){k}",
+                                   lambda: minsk_sheets(False, (0.3, 0.5), test_flights=tf, test=True, **g), log)
+    return out
