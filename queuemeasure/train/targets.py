@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,6 +32,9 @@ class Prepared:
     weight: np.ndarray   # (Hs, Ws) float32: 0 where the loss ignores the cell
     road_along_rows: bool
     chip: int = 96       # training chip side (working pixels)
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))   # the sheet's, for rescaled chips
+    ignore: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    work_step_m: float = 0.25
 
 
 def prepare(s: Sheet) -> Prepared:
@@ -39,14 +42,22 @@ def prepare(s: Sheet) -> Prepared:
     x = normalise(s.image, s.valid)
     R, C = x.shape[1:]
     x = np.pad(x, [(0, 0), (0, R % 2), (0, C % 2)])
-    Hs, Ws = x.shape[1] // STRIDE, x.shape[2] // STRIDE
+    heat, reg, centre, weight = _targets(s.boxes, s.ignore, x.shape[1] // STRIDE, x.shape[2] // STRIDE, s.work_step_m)
+    return Prepared(x.astype(np.float16), heat, reg, centre, weight, s.source != "minsk",
+                    chip_px(s.work_step_m), s.boxes, s.ignore, s.work_step_m)
+
+
+def _targets(boxes: np.ndarray, ignore: np.ndarray, Hs: int, Ws: int, work_step_m: float
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Centre heatmap, regression maps, centre cells and loss weight on a ``Hs`` x ``Ws``
+    output grid for boxes and ignored boxes in working pixels."""
     heat = np.zeros((Hs, Ws), np.float32)
     reg = np.zeros((4, Hs, Ws), np.float32)
     centre = np.zeros((Hs, Ws), bool)
     weight = np.ones((Hs, Ws), np.float32)
     ii = (np.arange(Hs) + 0.5)[:, None]
     jj = (np.arange(Ws) + 0.5)[None, :]
-    for r0, r1, c0, c1 in s.boxes:
+    for r0, r1, c0, c1 in boxes:
         cy, cx = (r0 + r1) / 2 / STRIDE, (c0 + c1) / 2 / STRIDE   # cells
         i, j = int(np.floor(cy)), int(np.floor(cx))
         if not (0 <= i < Hs and 0 <= j < Ws):
@@ -60,14 +71,13 @@ def prepare(s: Sheet) -> Prepared:
         heat[a:b, c:d] = np.maximum(heat[a:b, c:d], g)
         heat[i, j] = 1.0
         centre[i, j] = True
-        reg[:, i, j] = (np.log(ly * s.work_step_m), np.log(lx * s.work_step_m), cy - i, cx - j)
-    for r0, r1, c0, c1 in s.ignore:
+        reg[:, i, j] = (np.log(ly * work_step_m), np.log(lx * work_step_m), cy - i, cx - j)
+    for r0, r1, c0, c1 in ignore:
         a, b = max(0, int(np.floor(r0 / STRIDE))), min(Hs, int(np.ceil(r1 / STRIDE)))
         c, d = max(0, int(np.floor(c0 / STRIDE))), min(Ws, int(np.ceil(c1 / STRIDE)))
         if a < b and c < d:
             weight[a:b, c:d] = np.where(centre[a:b, c:d], 1.0, 0.0)
-    return Prepared(x.astype(np.float16), heat, reg, centre, weight, s.source != "minsk",
-                    chip_px(s.work_step_m))
+    return heat, reg, centre, weight
 
 
 def _crop(p: Prepared, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
@@ -95,6 +105,40 @@ def _crop(p: Prepared, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     tgt[6] = 1.0
     tgt[6][at] = p.weight[a:a + cs, b:b + ds]
     return x, tgt
+
+
+#: Range of the zoom factor of a rescaled chip (log-uniform): vehicles 20 % smaller to 25 %
+#: larger than in the sheet (other vehicle fleets, pixel sizes stated wrongly).
+SCALE_RANGE = (0.8, 1.25)
+
+
+def _scaled_crop(p: Prepared, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """A random chip zoomed by a factor in :data:`SCALE_RANGE`: a window of ``p.chip / f``
+    working pixels resampled bilinearly to ``p.chip``, its targets made anew from the
+    sheet's boxes (outside the sheet: no data, no vehicle)."""
+    from scipy import ndimage
+
+    CHIP = p.chip  # noqa: N806
+    f = float(np.exp(rng.uniform(*np.log(SCALE_RANGE))))
+    m = max(STRIDE, int(round(CHIP / f)))
+    R, C = p.x.shape[1:]
+
+    def start(n: int) -> int:
+        lo, hi = min(0, n - m), max(0, n - m)
+        return int(rng.integers(lo, hi + 1))
+
+    r, c = start(R), start(C)
+    win = np.zeros((4, m, m), np.float32)
+    r0, r1, c0, c1 = max(r, 0), min(r + m, R), max(c, 0), min(c + m, C)
+    win[:, r0 - r:r1 - r, c0 - c:c1 - c] = p.x[:, r0:r1, c0:c1]
+    k = CHIP / m
+    x = ndimage.zoom(win, (1, k, k), order=1, grid_mode=True, mode="grid-constant")[:, :CHIP, :CHIP]
+    x[3] = x[3] > 0.5
+    x[:3] *= x[3]
+    off = np.array([r, r, c, c], float)
+    h = CHIP // STRIDE
+    heat, reg, centre, weight = _targets((p.boxes - off) * k, (p.ignore - off) * k, h, h, p.work_step_m)
+    return x, np.concatenate([heat[None], reg, centre[None].astype(np.float32), weight[None]])
 
 
 def _flip_rows(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,16 +195,17 @@ def _dashes(x: np.ndarray, t: np.ndarray, valid: np.ndarray, rng: np.random.Gene
     x[:3] += add[None] * valid
 
 
-def chip(p: Prepared, rng: np.random.Generator, shadows: float = 0.0, dashes: float = 0.0
-         ) -> tuple[np.ndarray, np.ndarray]:
+def chip(p: Prepared, rng: np.random.Generator, shadows: float = 0.0, dashes: float = 0.0,
+         scales: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A random augmented chip of a prepared sheet: input (4, p.chip, p.chip), targets (7, .., ..).
 
     Flips both ways; a transpose for images without a road direction (Minsk) and rarely
     for the others; brightness gain and offset, per-band tint, and grey; with probability
     ``shadows`` a shadow band (:func:`_shadow`), with probability ``dashes`` a dashed
-    painted line where no vehicle is (:func:`_dashes`, a hard negative).
+    painted line where no vehicle is (:func:`_dashes`, a hard negative); with probability
+    ``scales`` the chip is zoomed (:func:`_scaled_crop`).
     """
-    x, t = _crop(p, rng)
+    x, t = _scaled_crop(p, rng) if scales > 0 and rng.random() < scales else _crop(p, rng)
     if rng.random() < 0.5:
         x, t = _flip_rows(x, t)
     if rng.random() < 0.5:
