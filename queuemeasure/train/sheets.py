@@ -365,6 +365,6 @@ def datasets(*, synth_train: range = SYNTH_TRAIN, synth_val: range = SYNTH_VAL, 
     sy_tr = _synth_cached(synth_train, v, log, g)
     out = {"train": kit_tr + mi_tr + sy_tr, "val-kit": kit_va, "val-minsk": mi_va, "val-synth": sy_va}
     if tf:
-        out["test-minsk"] = cached(f"minsk:{v}:test{list(tf)}:(0.3,0.5){k}",
+        out["test-minsk"] = cached(f"minsk:{v}:test{list(tf)}{t}:(0.3,0.5){k}",
                                    lambda: minsk_sheets(False, (0.3, 0.5), test_flights=tf, test=True, **g), log)
     return out
