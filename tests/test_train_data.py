@@ -66,3 +66,18 @@ def test_test_flights_leave_training_and_validation():
     assert "single" in {S.flight_of(p.name) for p in S.minsk_files(False)}
     every = S.minsk_files(False) + S.minsk_files(True)
     assert every and not {p.stem for p in every} & set(S.MINSK_EXCLUDED)
+
+
+def test_focused_chips_hold_a_vehicle():
+    s = _sheet(n_rows=2000)                      # 500 m: a random chip often holds no car
+    s.boxes = s.boxes[:3]                        # cars only in the first 25 m
+    s.image[:] = 0.5
+    for r0, r1, c0, c1 in s.boxes.astype(int):
+        s.image[r0:r1, c0:c1] = 0.1
+    p = prepare(s)
+    rng = np.random.default_rng(5)
+    for scales in (0.0, 1.0):
+        held = [chip(p, rng, scales=scales, focus=1.0)[1][5].any() for _ in range(30)]
+        assert all(held)
+    plain = [chip(p, rng)[1][5].any() for _ in range(30)]
+    assert sum(plain) < 10

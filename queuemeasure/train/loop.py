@@ -111,13 +111,14 @@ def best_threshold(scores: dict[str, dict[float, tuple]], keys: list[str]) -> fl
 
 def train(sheets: list[Sheet], val: dict[str, list[Sheet]], *, epochs: int, steps: int, batch: int = 16,
           lr: float = 2e-3, seed: int = 0, threads: int = 2, width: int = 16, real_share: float = 0.5, shadows: float = 0.0,
-          dashes: float = 0.0, scales: float = 0.0,
+          dashes: float = 0.0, scales: float = 0.0, focus: float = 0.0,
           log: Callable[[str], None] = print,
           on_best: Callable[[VehicleNet, float, dict], None] | None = None) -> tuple[VehicleNet, float, dict]:
     """Train a :class:`VehicleNet`; returns it (best epoch by real validation F1), its
     threshold and its validation scores. ``real_share`` of each batch is real chips;
     ``shadows`` and ``dashes`` are the probabilities of a shadow band and of a painted
-    dashed line on a chip and ``scales`` that of a zoomed chip (see :func:`.targets.chip`). ``on_best(net, threshold, scores)`` is called
+    dashed line on a chip, ``scales`` that of a zoomed chip and ``focus`` that of a chip
+    made to hold a vehicle (see :func:`.targets.chip`). ``on_best(net, threshold, scores)`` is called
     after every epoch that improves on the best so far (e.g. to export it at once)."""
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
@@ -137,7 +138,7 @@ def train(sheets: list[Sheet], val: dict[str, list[Sheet]], *, epochs: int, step
         for _ in range(steps):
             idx = [int(rng.choice(real if (rng.random() < real_share and real) or not synth else synth))
                    for _ in range(batch)]
-            xs, ts = zip(*(chip(prep[i], rng, shadows, dashes, scales) for i in idx))
+            xs, ts = zip(*(chip(prep[i], rng, shadows, dashes, scales, focus) for i in idx))
             y = net(torch.from_numpy(np.stack(xs)))
             loss, parts = loss_fn(y, torch.from_numpy(np.stack(ts)))
             opt.zero_grad()

@@ -80,16 +80,34 @@ def _targets(boxes: np.ndarray, ignore: np.ndarray, Hs: int, Ws: int, work_step_
     return heat, reg, centre, weight
 
 
-def _crop(p: Prepared, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """A random ``p.chip`` x ``p.chip`` chip (zero-padded where the sheet is smaller)."""
+def _window_start(n: int, m: int, rng: np.random.Generator, at: float | None, step: int = 1) -> int:
+    """Start of a window of ``m`` pixels along an axis of ``n`` (a multiple of ``step``):
+    uniform over the axis where the window fits (over the positions covering the axis where
+    it does not), and with ``at`` given, among those that hold ``at`` at least ``step``
+    pixels inside the window when there are such."""
+    lo, hi = min(0, n - m), max(0, n - m)
+    if at is not None:
+        lo2, hi2 = max(lo, int(np.ceil(at)) - m + step), min(hi, int(at) - step)
+        if lo2 <= hi2:
+            lo, hi = lo2, hi2
+    if step == 1:
+        return int(rng.integers(lo, hi + 1))
+    a, b = -(-lo // step), hi // step
+    return int(rng.integers(a, b + 1)) * step if a <= b else lo
+
+
+def _crop(p: Prepared, rng: np.random.Generator, anchor: tuple[float, float] | None = None
+          ) -> tuple[np.ndarray, ...]:
+    """A random ``p.chip`` x ``p.chip`` chip (zero-padded where the sheet is smaller),
+    holding the point ``anchor`` (row, column) when one is given."""
     R, C = p.x.shape[1:]
     CHIP = p.chip  # noqa: N806
     h = CHIP // STRIDE
 
-    def start(n: int) -> int:
-        return 0 if n <= CHIP else int(rng.integers(0, (n - CHIP) // STRIDE + 1)) * STRIDE
+    def start(n: int, at: float | None) -> int:
+        return 0 if n <= CHIP else _window_start(n, CHIP, rng, at, STRIDE)
 
-    r, c = start(R), start(C)
+    r, c = start(R, None if anchor is None else anchor[0]), start(C, None if anchor is None else anchor[1])
     x = np.zeros((4, CHIP, CHIP), np.float32)
     tgt = np.zeros((7, h, h), np.float32)   # heat, reg x4, centre, weight
     xs = p.x[:, r:r + CHIP, c:c + CHIP]
@@ -112,22 +130,19 @@ def _crop(p: Prepared, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
 SCALE_RANGE = (0.8, 1.25)
 
 
-def _scaled_crop(p: Prepared, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+def _scaled_crop(p: Prepared, rng: np.random.Generator, anchor: tuple[float, float] | None = None
+                 ) -> tuple[np.ndarray, ...]:
     """A random chip zoomed by a factor in :data:`SCALE_RANGE`: a window of ``p.chip / f``
     working pixels resampled bilinearly to ``p.chip``, its targets made anew from the
-    sheet's boxes (outside the sheet: no data, no vehicle)."""
+    sheet's boxes (outside the sheet: no data, no vehicle); holding ``anchor`` if given."""
     from scipy import ndimage
 
     CHIP = p.chip  # noqa: N806
     f = float(np.exp(rng.uniform(*np.log(SCALE_RANGE))))
     m = max(STRIDE, int(round(CHIP / f)))
     R, C = p.x.shape[1:]
-
-    def start(n: int) -> int:
-        lo, hi = min(0, n - m), max(0, n - m)
-        return int(rng.integers(lo, hi + 1))
-
-    r, c = start(R), start(C)
+    r = _window_start(R, m, rng, None if anchor is None else anchor[0])
+    c = _window_start(C, m, rng, None if anchor is None else anchor[1])
     win = np.zeros((4, m, m), np.float32)
     r0, r1, c0, c1 = max(r, 0), min(r + m, R), max(c, 0), min(c + m, C)
     win[:, r0 - r:r1 - r, c0 - c:c1 - c] = p.x[:, r0:r1, c0:c1]
@@ -195,17 +210,30 @@ def _dashes(x: np.ndarray, t: np.ndarray, valid: np.ndarray, rng: np.random.Gene
     x[:3] += add[None] * valid
 
 
+def _anchor(p: Prepared, rng: np.random.Generator) -> tuple[float, float] | None:
+    """The centre of one of the sheet's vehicles, drawn in proportion to its length (long
+    vehicles, rare and often missed, come up more often), or None for a sheet without one."""
+    if not len(p.boxes):
+        return None
+    size = np.maximum(p.boxes[:, 1] - p.boxes[:, 0], p.boxes[:, 3] - p.boxes[:, 2])
+    i = int(rng.choice(len(p.boxes), p=size / size.sum()))
+    b = p.boxes[i]
+    return (b[0] + b[1]) / 2, (b[2] + b[3]) / 2
+
+
 def chip(p: Prepared, rng: np.random.Generator, shadows: float = 0.0, dashes: float = 0.0,
-         scales: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+         scales: float = 0.0, focus: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A random augmented chip of a prepared sheet: input (4, p.chip, p.chip), targets (7, .., ..).
 
     Flips both ways; a transpose for images without a road direction (Minsk) and rarely
     for the others; brightness gain and offset, per-band tint, and grey; with probability
     ``shadows`` a shadow band (:func:`_shadow`), with probability ``dashes`` a dashed
     painted line where no vehicle is (:func:`_dashes`, a hard negative); with probability
-    ``scales`` the chip is zoomed (:func:`_scaled_crop`).
+    ``scales`` the chip is zoomed (:func:`_scaled_crop`); with probability ``focus`` it
+    holds a vehicle drawn by :func:`_anchor` (else it lies anywhere).
     """
-    x, t = _scaled_crop(p, rng) if scales > 0 and rng.random() < scales else _crop(p, rng)
+    anchor = _anchor(p, rng) if focus > 0 and rng.random() < focus else None
+    x, t = _scaled_crop(p, rng, anchor) if scales > 0 and rng.random() < scales else _crop(p, rng, anchor)
     if rng.random() < 0.5:
         x, t = _flip_rows(x, t)
     if rng.random() < 0.5:
