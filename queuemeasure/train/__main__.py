@@ -48,6 +48,11 @@ from .._version import __version__
               help="Probability of a chip zoomed by 0.8-1.25 (vehicles larger or smaller than in the image).")
 @click.option("--focus", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
               help="Probability of a chip placed to hold a vehicle (drawn in proportion to its length).")
+@click.option("--select", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="Keep the epoch with the best real validation F1, or the last one.")
+@click.option("--threshold", type=click.FloatRange(0.05, 0.95), default=None,
+              help="A fixed probability threshold, one of 0.2, 0.25, ... 0.5, 0.6 (the nearest is used; default: the one "
+                   "that maximises the real validation F1).")
 @click.option("--test-flights", default="", show_default=False, metavar="FLIGHT[,FLIGHT]",
               help="Minsk flights (file-name prefixes; 'single' for the photos of no sequence) held out "
                    "from training and from the choice of epoch and threshold: a test set, reported as test-minsk.")
@@ -57,7 +62,7 @@ from .._version import __version__
 @click.option("--evaluate", "evaluate_only", is_flag=True,
               help="Do not train: score the existing --out model (onnxruntime) on the validation sets.")
 def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, threads: int, work_step: float,
-         min_gsd: float, width: int, real_share: float, shadows: float, dashes: float, scales: float, focus: float, test_flights: str, smoke: bool, report: Path | None, evaluate_only: bool) -> None:
+         min_gsd: float, width: int, real_share: float, shadows: float, dashes: float, scales: float, focus: float, select: str, threshold: float | None, test_flights: str, smoke: bool, report: Path | None, evaluate_only: bool) -> None:
     """Train the learned vehicle detector; print per-epoch loss and validation F1."""
     from . import sheets as S
     from .loop import export, f1, train
@@ -86,7 +91,8 @@ def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, t
                    "labels, CC BY-SA, by Yauhen Kharuzhy and the Minsk OSM community; see MODEL.md)",
         "training": json.dumps({"epochs": epochs, "steps": steps, "batch": batch, "lr": lr, "seed": seed,
                                 "smoke": smoke, "work_step_m": work_step, "min_gsd": min_gsd,
-                                "real_share": real_share, "shadows": shadows, "dashes": dashes, "scales": scales, "focus": focus,
+                                "real_share": real_share, "shadows": shadows, "dashes": dashes, "scales": scales, "focus": focus, "select": select,
+                                "fixed_threshold": threshold,
                                 "width": width, "test_flights": list(tests)}),
         "min_step_m": f"{min_gsd:g}",
     }
@@ -97,7 +103,10 @@ def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, t
         log(f"  -> wrote {out}")
 
     net, thr, scores = train(train_sheets, data, epochs=epochs, steps=steps, batch=batch, lr=lr, seed=seed,
-                             threads=threads, width=width, real_share=real_share, shadows=shadows, dashes=dashes, scales=scales, focus=focus, log=log, on_best=save)
+                             threads=threads, width=width, real_share=real_share, shadows=shadows, dashes=dashes, scales=scales, focus=focus, select=select, threshold=threshold, log=log,
+                             on_best=save if select == "best" else None)
+    if select == "last":
+        save(net, thr, scores)
     final = {k: {"threshold": thr, "tp_det_true": scores[k][thr], "f1": round(f1(*scores[k][thr]), 4)}
              for k in sorted(scores)}
     log(f"wrote {out} (threshold {thr:.2f})")

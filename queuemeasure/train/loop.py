@@ -112,13 +112,16 @@ def best_threshold(scores: dict[str, dict[float, tuple]], keys: list[str]) -> fl
 def train(sheets: list[Sheet], val: dict[str, list[Sheet]], *, epochs: int, steps: int, batch: int = 16,
           lr: float = 2e-3, seed: int = 0, threads: int = 2, width: int = 16, real_share: float = 0.5, shadows: float = 0.0,
           dashes: float = 0.0, scales: float = 0.0, focus: float = 0.0,
+          select: str = "best", threshold: float | None = None,
           log: Callable[[str], None] = print,
           on_best: Callable[[VehicleNet, float, dict], None] | None = None) -> tuple[VehicleNet, float, dict]:
     """Train a :class:`VehicleNet`; returns it (best epoch by real validation F1), its
     threshold and its validation scores. ``real_share`` of each batch is real chips;
     ``shadows`` and ``dashes`` are the probabilities of a shadow band and of a painted
     dashed line on a chip, ``scales`` that of a zoomed chip and ``focus`` that of a chip
-    made to hold a vehicle (see :func:`.targets.chip`). ``on_best(net, threshold, scores)`` is called
+    made to hold a vehicle (see :func:`.targets.chip`). ``select="last"`` keeps the last
+    epoch instead of the best one and ``threshold`` fixes the probability threshold: with
+    both, the validation sets choose nothing and their scores are those of unseen images. ``on_best(net, threshold, scores)`` is called
     after every epoch that improves on the best so far (e.g. to export it at once)."""
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
@@ -149,18 +152,21 @@ def train(sheets: list[Sheet], val: dict[str, list[Sheet]], *, epochs: int, step
             for k, v in parts.items():
                 sums[k] += v
         scores = evaluate(net, vprep)
-        thr = best_threshold(scores, real_keys)
+        thr = best_threshold(scores, real_keys) if threshold is None else min(THRESHOLDS, key=lambda u: abs(u - threshold))
         real_f1 = float(np.mean([f1(*scores[k][thr]) for k in real_keys]))
         log(f"epoch {ep + 1}/{epochs} {time.time() - t0:.0f}s " +
             " ".join(f"{k} {v / steps:.3f}" for k, v in sums.items()) +
             f" | thr {thr:.2f} F1 " + " ".join(f"{k} {f1(*scores[k][thr]):.3f}" for k in sorted(scores)))
-        if real_f1 > best[0]:
+        if select == "last":
+            best = (real_f1, None, thr, scores)
+        elif real_f1 > best[0]:
             best = (real_f1, {k: v.clone() for k, v in net.state_dict().items()}, thr, scores)
             if on_best is not None:
                 net.eval()
                 on_best(net, thr, scores)
                 net.train()
-    net.load_state_dict(best[1])
+    if best[1] is not None:
+        net.load_state_dict(best[1])
     net.eval()
     return net, best[2], best[3]
 
