@@ -338,3 +338,47 @@ def test_cli_refuses_a_model_without_its_grid_in_one_line(curve_scenes, monkeypa
     assert res.exit_code != 0 and "Traceback" not in res.output
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error:") and "work_step_m" in lines[0]
+
+
+MINSK = ROOT.parent / "shared" / "realdata" / "minsk_drone_cars"
+
+
+@pytest.mark.skipif(not MINSK.exists(), reason="needs ../shared/realdata")
+def test_learned_on_the_held_out_minsk_flight():
+    """The Minsk flight DJI_0762 (another place, never trained on), every labelled vehicle
+    of its 8 photos at 0.12 and 0.3 m, through the detector the pipeline runs (marking and
+    vegetation checks included): pooled vehicle F1 >= 0.90, the issue's target (0.93 with
+    the shipped weights, 0.895 with the previous ones), and dark vehicles found as often as
+    the others within 0.1 (0.91 / 0.94; the previous weights 0.80 / 0.91)."""
+    from queuemeasure.train import sheets as S
+
+    sheets = S.minsk_sheets(True, degrade=(0.3,))
+    assert len(sheets) == 16
+    tp = n_det = n_true = 0
+    dark_hit, other_hit = [], []
+    for s in sheets:
+        det = learned.detect_vehicles(s.image, s.valid, step_m=s.work_step_m, half_width_m=1e4)
+        pts = np.array([(v.row_center, v.col_center) for v in det.vehicles if v.score >= 1]).reshape(-1, 2)
+
+        def inside(b: np.ndarray) -> np.ndarray:
+            return (b[:, :1] <= pts[:, 0]) & (pts[:, 0] <= b[:, 1:2]) & (b[:, 2:3] <= pts[:, 1]) & (pts[:, 1] <= b[:, 3:])
+
+        counted = ~inside(s.ignore).any(axis=0) if len(s.ignore) else np.ones(len(pts), bool)
+        hit = inside(s.boxes)                                  # (boxes, detections)
+        used = np.zeros(len(pts), bool)
+        found = np.zeros(len(s.boxes), bool)
+        for i in np.argsort(hit.sum(axis=1)):                   # boxes with fewest candidates first
+            j = np.flatnonzero(hit[i] & ~used)
+            if j.size:
+                used[j[0]] = found[i] = True
+        tp += int(found.sum())
+        n_det += int((counted | used).sum())
+        n_true += len(s.boxes)
+        lum = s.image.mean(axis=2)
+        med = np.median(lum[s.valid])
+        for b, f in zip(s.boxes.astype(int), found):
+            patch = lum[max(b[0], 0):b[1], max(b[2], 0):b[3]]
+            (dark_hit if patch.size and np.median(patch) < med - 0.15 else other_hit).append(f)
+    f1 = 2 * tp / (n_det + n_true)
+    assert f1 >= 0.90, (tp, n_det, n_true)
+    assert np.mean(dark_hit) >= np.mean(other_hit) - 0.1, (np.mean(dark_hit), np.mean(other_hit))
