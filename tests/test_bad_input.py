@@ -705,7 +705,10 @@ def test_sigint_leaves_no_partial_output(tmp_path):
     # the run holds after reading its first piece (pipeline.HOLD_ENV) until the hold file is
     # gone: the interrupt lands at that known point, whatever the machine's load
     hold = tmp_path / "hold"
-    env = {**os.environ, HOLD_ENV: str(hold)}
+    # PYTHONFAULTHANDLER: should the run ever not end after the interrupt (it hung twice,
+    # both times on a machine loaded by training jobs; the cause is not known), SIGABRT
+    # makes it print every thread's stack, shown in the failure
+    env = {**os.environ, HOLD_ENV: str(hold), "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "queuemeasure", "measure", tile, "--road", road,
                              "--out", outdir / "q.geojson"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -718,7 +721,12 @@ def test_sigint_leaves_no_partial_output(tmp_path):
         proc.kill()
         raise
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    try:
+        stdout, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, stacks = proc.communicate(timeout=60)
+        pytest.fail(f"no exit 120 s after the interrupt; the run's threads:\n{stacks}")
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert proc.returncode == 130, stderr
     assert len(lines) == 1 and lines[0].startswith("Error:") and "interrupted" in lines[0], stderr
