@@ -62,7 +62,9 @@ from .._version import __version__
 @click.option("--evaluate", "evaluate_only", is_flag=True,
               help="Do not train: score the existing --out model (onnxruntime) on the validation sets.")
 def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, threads: int, work_step: float,
-         min_gsd: float, width: int, real_share: float, shadows: float, dashes: float, scales: float, focus: float, select: str, threshold: float | None, test_flights: str, smoke: bool, report: Path | None, evaluate_only: bool) -> None:
+         min_gsd: float, width: int, real_share: float, shadows: float, dashes: float, scales: float,
+         focus: float, select: str, threshold: float | None, test_flights: str, smoke: bool,
+         report: Path | None, evaluate_only: bool) -> None:
     """Train the learned vehicle detector; print per-epoch loss and validation F1."""
     from . import sheets as S
     from .loop import export, f1, train
@@ -91,9 +93,9 @@ def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, t
                    "labels, CC BY-SA, by Yauhen Kharuzhy and the Minsk OSM community; see MODEL.md)",
         "training": json.dumps({"epochs": epochs, "steps": steps, "batch": batch, "lr": lr, "seed": seed,
                                 "smoke": smoke, "work_step_m": work_step, "min_gsd": min_gsd,
-                                "real_share": real_share, "shadows": shadows, "dashes": dashes, "scales": scales, "focus": focus, "select": select,
-                                "fixed_threshold": threshold,
-                                "width": width, "test_flights": list(tests)}),
+                                "real_share": real_share, "shadows": shadows, "dashes": dashes,
+                                "scales": scales, "focus": focus, "select": select,
+                                "fixed_threshold": threshold, "width": width, "test_flights": list(tests)}),
         "min_step_m": f"{min_gsd:g}",
     }
 
@@ -103,8 +105,9 @@ def main(out: Path, epochs: int, steps: int, batch: int, lr: float, seed: int, t
         log(f"  -> wrote {out}")
 
     net, thr, scores = train(train_sheets, data, epochs=epochs, steps=steps, batch=batch, lr=lr, seed=seed,
-                             threads=threads, width=width, real_share=real_share, shadows=shadows, dashes=dashes, scales=scales, focus=focus, select=select, threshold=threshold, log=log,
-                             on_best=save if select == "best" else None)
+                             threads=threads, width=width, real_share=real_share, shadows=shadows,
+                             dashes=dashes, scales=scales, focus=focus, select=select, threshold=threshold,
+                             log=log, on_best=save if select == "best" else None)
     if select == "last":
         save(net, thr, scores)
     final = {k: {"threshold": thr, "tp_det_true": scores[k][thr], "f1": round(f1(*scores[k][thr]), 4)}

@@ -121,8 +121,9 @@ def train(sheets: list[Sheet], val: dict[str, list[Sheet]], *, epochs: int, step
     dashed line on a chip, ``scales`` that of a zoomed chip and ``focus`` that of a chip
     made to hold a vehicle (see :func:`.targets.chip`). ``select="last"`` keeps the last
     epoch instead of the best one and ``threshold`` fixes the probability threshold: with
-    both, the validation sets choose nothing and their scores are those of unseen images. ``on_best(net, threshold, scores)`` is called
-    after every epoch that improves on the best so far (e.g. to export it at once)."""
+    both, the validation sets choose nothing and their scores are those of unseen images.
+    ``on_best(net, threshold, scores)`` is called after every epoch that improves on the
+    best so far (e.g. to export it at once)."""
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
@@ -152,7 +153,10 @@ def train(sheets: list[Sheet], val: dict[str, list[Sheet]], *, epochs: int, step
             for k, v in parts.items():
                 sums[k] += v
         scores = evaluate(net, vprep)
-        thr = best_threshold(scores, real_keys) if threshold is None else min(THRESHOLDS, key=lambda u: abs(u - threshold))
+        if threshold is None:
+            thr = best_threshold(scores, real_keys)
+        else:
+            thr = min(THRESHOLDS, key=lambda u: abs(u - threshold))
         real_f1 = float(np.mean([f1(*scores[k][thr]) for k in real_keys]))
         log(f"epoch {ep + 1}/{epochs} {time.time() - t0:.0f}s " +
             " ".join(f"{k} {v / steps:.3f}" for k, v in sums.items()) +

@@ -357,8 +357,8 @@ def datasets(*, synth_train: range = SYNTH_TRAIN, synth_val: range = SYNTH_VAL, 
     kit_tr = cached(f"kit:{v}:{KIT_TRAIN}:{DEGRADE_M}{k}", lambda: kit_sheets(KIT_TRAIN, **g), log)
     kit_va = cached(f"kit:{v}:{KIT_VAL}:(0.3,0.5){k}", lambda: kit_sheets(KIT_VAL, (0.3, 0.5), **g), log)
     tf = tuple(sorted(test_flights))
-    t = f":test{list(tf)}" if tf else ""  # keeps the old key without test flights
-    t += f":x{list(MINSK_EXCLUDED)}" if MINSK_EXCLUDED else ""
+    # the Minsk training photos' key names the flights held out for a test and the photos left out
+    t = (f":test{list(tf)}" if tf else "") + (f":x{list(MINSK_EXCLUDED)}" if MINSK_EXCLUDED else "")
     mi_tr = cached(f"minsk:{v}:train:{MINSK_VAL_FLIGHTS}{t}:{DEGRADE_M}{k}",
                    lambda: minsk_sheets(False, test_flights=tf, **g), log)
     mi_va = cached(f"minsk:{v}:val:{MINSK_VAL_FLIGHTS}:(0.3,0.5){k}",
@@ -367,6 +367,6 @@ def datasets(*, synth_train: range = SYNTH_TRAIN, synth_val: range = SYNTH_VAL, 
     sy_tr = _synth_cached(synth_train, v, log, g)
     out = {"train": kit_tr + mi_tr + sy_tr, "val-kit": kit_va, "val-minsk": mi_va, "val-synth": sy_va}
     if tf:
-        out["test-minsk"] = cached(f"minsk:{v}:test{list(tf)}{t}:(0.3,0.5){k}",
+        out["test-minsk"] = cached(f"minsk:{v}:testset{t}:(0.3,0.5){k}",
                                    lambda: minsk_sheets(False, (0.3, 0.5), test_flights=tf, test=True, **g), log)
     return out
