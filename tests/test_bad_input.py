@@ -705,13 +705,16 @@ def test_sigint_leaves_no_partial_output(tmp_path):
     # the run holds after reading its first piece (pipeline.HOLD_ENV) until the hold file is
     # gone: the interrupt lands at that known point, whatever the machine's load
     hold = tmp_path / "hold"
-    # PYTHONFAULTHANDLER: should the run ever not end after the interrupt (it hung twice,
-    # both times on a machine loaded by training jobs; the cause is not known), SIGABRT
-    # makes it print every thread's stack, shown in the failure
+    # PYTHONFAULTHANDLER: should the run ever not end after the interrupt, SIGABRT makes it
+    # print every thread's stack, shown in the failure. That is how the cause of two hangs
+    # was found: pytest run as a background job of a script (`cmd &`) inherits SIGINT
+    # *ignored*, and so does the run; Python then installs no KeyboardInterrupt handler.
+    # The run gets the default disposition back, as from an interactive shell.
     env = {**os.environ, HOLD_ENV: str(hold), "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "queuemeasure", "measure", tile, "--road", road,
                              "--out", outdir / "q.geojson"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120  # a guard against a hang, not a timing assumption
         while not hold.exists() and proc.poll() is None and time.monotonic() < deadline:
