@@ -22,6 +22,12 @@ import click
 from .._version import __version__
 
 
+def _chance(flag: str, what: str):
+    """A training option: the probability (0-1, default 0) of a chip ``what``."""
+    return click.option(flag, type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+                        help=f"Probability of a training chip {what}.")
+
+
 @click.command()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The ONNX file to write.")
@@ -40,14 +46,10 @@ from .._version import __version__
               help="Channels of the network's first layer (the others are multiples).")
 @click.option("--real-share", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
               help="Share of each batch drawn from the real images.")
-@click.option("--shadows", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
-              help="Probability of a random shadow band on a training chip.")
-@click.option("--dashes", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
-              help="Probability of a painted dashed line (a hard negative) on a training chip.")
-@click.option("--scales", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
-              help="Probability of a chip zoomed by 0.8-1.25 (vehicles larger or smaller than in the image).")
-@click.option("--focus", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
-              help="Probability of a chip placed to hold a vehicle (drawn in proportion to its length).")
+@_chance("--shadows", "with a random shadow band")
+@_chance("--dashes", "with a painted dashed line (a hard negative)")
+@_chance("--scales", "zoomed by 0.8-1.25 (vehicles larger or smaller than in the image)")
+@_chance("--focus", "placed to hold a vehicle (drawn in proportion to its length)")
 @click.option("--select", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="Keep the epoch with the best real validation F1, or the last one.")
 @click.option("--threshold", type=click.FloatRange(0.05, 0.95), default=None,

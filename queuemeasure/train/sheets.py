@@ -154,20 +154,22 @@ def minsk_gsd(xyxy: np.ndarray, classes: np.ndarray) -> float:
     return float(CAR_LENGTH_M / np.median(long_side))
 
 
+def _minsk_photos() -> list[Path]:
+    """Every Minsk photo but those of :data:`MINSK_EXCLUDED`, sorted."""
+    d = REALDATA / "minsk_drone_cars"
+    return sorted(p for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg") and p.stem not in MINSK_EXCLUDED)
+
+
 def minsk_files(val: bool, test_flights: tuple[str, ...] = ()) -> list[Path]:
     """The Minsk photos of the validation flights (``val``) or of the others, without the
     flights of ``test_flights`` (held out from training and from selection alike)."""
-    d = REALDATA / "minsk_drone_cars"
-    files = sorted(p for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
-    return [p for p in files if p.stem not in MINSK_EXCLUDED
-            and (flight_of(p.name) in MINSK_VAL_FLIGHTS) == val and flight_of(p.name) not in test_flights]
+    return [p for p in _minsk_photos()
+            if (flight_of(p.name) in MINSK_VAL_FLIGHTS) == val and flight_of(p.name) not in test_flights]
 
 
 def minsk_test_files(test_flights: tuple[str, ...]) -> list[Path]:
     """The Minsk photos of the flights ``test_flights``."""
-    d = REALDATA / "minsk_drone_cars"
-    return sorted(p for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg") and p.stem not in MINSK_EXCLUDED
-                  and flight_of(p.name) in test_flights)
+    return [p for p in _minsk_photos() if flight_of(p.name) in test_flights]
 
 
 def minsk_sheets(val: bool, degrade: tuple[float, ...] = DEGRADE_M, base_m: float = 0.12,
